@@ -1,0 +1,220 @@
+"""Where the heads, MLPs and prunable weights of a BERT-style encoder live.
+
+Every module-name pattern of the supported architecture is in this one file. A model is supported when its base
+model (``model.base_model``) has ``encoder.layer[i]`` with ``attention.self.{query,key,value}``,
+``attention.output.dense``, ``intermediate.dense`` and ``output.dense``: BERT, RoBERTa, XLM-RoBERTa, CamemBERT and
+ELECTRA encoders, with any task head on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+SUPPORTED_ARCHITECTURES = (
+    "BertModel, RobertaModel, XLMRobertaModel, CamembertModel, ElectraModel, and any model whose `base_model` is "
+    "one of these (e.g. BertForSequenceClassification)"
+)
+
+# Module paths inside one encoder layer.
+QUERY, KEY, VALUE = "attention.self.query", "attention.self.key", "attention.self.value"
+ATTENTION_OUTPUT = "attention.output.dense"
+INTERMEDIATE = "intermediate.dense"
+MLP_OUTPUT = "output.dense"
+
+# The paper's magnitude-pruning weight set, per layer: (module path, parameter) pairs. The MLP output bias is
+# deliberately absent, as are embeddings, LayerNorms, the pooler and the classifier.
+MAGNITUDE_WEIGHT_SET: tuple[tuple[str, str], ...] = (
+    (QUERY, "weight"),
+    (QUERY, "bias"),
+    (KEY, "weight"),
+    (KEY, "bias"),
+    (VALUE, "weight"),
+    (VALUE, "bias"),
+    (ATTENTION_OUTPUT, "weight"),
+    (ATTENTION_OUTPUT, "bias"),
+    (INTERMEDIATE, "weight"),
+    (INTERMEDIATE, "bias"),
+    (MLP_OUTPUT, "weight"),
+)
+
+
+@dataclass(frozen=True)
+class LayerModules:
+    """The linear maps of one encoder layer that tickets act on."""
+
+    index: int
+    attention_self: nn.Module
+    query: nn.Linear
+    key: nn.Linear
+    value: nn.Linear
+    attention_output: nn.Linear
+    intermediate: nn.Linear
+    mlp_output: nn.Linear
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.attention_self.num_attention_heads)
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """Return the module inside `DistributedDataParallel` / `DataParallel` / accelerate wrappers."""
+    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) or (
+        hasattr(model, "module") and type(model).__name__ in ("DistributedDataParallel", "FullyShardedDataParallel")
+    ):
+        model = model.module
+    # torch.compile wraps in an OptimizedModule whose original lives in `_orig_mod`.
+    return getattr(model, "_orig_mod", model)
+
+
+def _get(module: nn.Module, path: str) -> nn.Module | None:
+    for part in path.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return None
+    return module
+
+
+class EncoderStructure:
+    """Adapter that finds the encoder layers, heads, head size and MLPs of a BERT-style model.
+
+    Args:
+        model: a `BertModel`, `BertForSequenceClassification` or any model whose `base_model` has the BERT layer
+            structure (RoBERTa, ELECTRA, ...). DDP / DataParallel wrappers are unwrapped.
+
+    Raises:
+        TypeError: the model does not have the BERT encoder layer structure.
+
+    Example:
+
+    ```python
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+    ...     num_attention_heads=4, intermediate_size=37))
+    >>> structure = EncoderStructure(model)
+    >>> structure.num_layers, structure.num_heads, structure.head_size, structure.encoder_prefix
+    (2, 4, 8, 'bert.encoder')
+    ```
+    """
+
+    def __init__(self, model: nn.Module):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Expected a torch.nn.Module ({SUPPORTED_ARCHITECTURES}); got {type(model).__name__}.")
+        self.model = unwrap_model(model)
+        base = getattr(self.model, "base_model", self.model)
+        encoder = getattr(base, "encoder", None)
+        layers = getattr(encoder, "layer", None)
+        if not isinstance(layers, nn.ModuleList) or len(layers) == 0:
+            raise TypeError(
+                f"hf-lottery supports {SUPPORTED_ARCHITECTURES}; {type(self.model).__name__} has no "
+                "`base_model.encoder.layer` list of BERT layers."
+            )
+        self.encoder: nn.Module = encoder
+        self.layers: list[LayerModules] = [self._layer_modules(i, layer) for i, layer in enumerate(layers)]
+        self.config = getattr(self.model, "config", None) or getattr(base, "config", None)
+        self.encoder_prefix = next(name for name, module in self.model.named_modules() if module is encoder)
+
+    def _layer_modules(self, index: int, layer: nn.Module) -> LayerModules:
+        found = {}
+        for key, path in (
+            ("attention_self", "attention.self"),
+            ("query", QUERY),
+            ("key", KEY),
+            ("value", VALUE),
+            ("attention_output", ATTENTION_OUTPUT),
+            ("intermediate", INTERMEDIATE),
+            ("mlp_output", MLP_OUTPUT),
+        ):
+            module = _get(layer, path)
+            if module is None or (key != "attention_self" and not isinstance(module, nn.Linear)):
+                raise TypeError(
+                    f"hf-lottery supports {SUPPORTED_ARCHITECTURES}; layer {index} of {type(self.model).__name__} "
+                    f"has no linear `{path}`."
+                )
+            found[key] = module
+        if not hasattr(found["attention_self"], "num_attention_heads"):
+            raise TypeError(f"Layer {index}: `attention.self` has no `num_attention_heads`; not a BERT-style layer.")
+        return LayerModules(index=index, **found)
+
+    # ------------------------------------------------------------------ dimensions
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def num_heads(self) -> int:
+        """Heads per layer of the dense architecture (the config's `num_attention_heads`)."""
+        if self.config is not None and getattr(self.config, "num_attention_heads", None):
+            return int(self.config.num_attention_heads)
+        return self.layers[0].num_heads
+
+    @property
+    def heads_per_layer(self) -> list[int]:
+        """Heads present in each layer (differs from `num_heads` only in a compacted model)."""
+        return [layer.num_heads for layer in self.layers]
+
+    @property
+    def head_size(self) -> int:
+        return int(self.layers[0].attention_self.attention_head_size)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.layers[0].attention_output.out_features)
+
+    @property
+    def intermediate_size(self) -> int:
+        if self.config is not None and getattr(self.config, "intermediate_size", None):
+            return int(self.config.intermediate_size)
+        return int(self.layers[0].intermediate.out_features)
+
+    @property
+    def is_compacted(self) -> bool:
+        """True when heads or MLP neurons were physically removed (see `compact_model`)."""
+        return any(n != self.num_heads for n in self.heads_per_layer) or any(
+            layer.intermediate.out_features != self.intermediate_size for layer in self.layers
+        )
+
+    def dims(self) -> dict[str, int]:
+        """The dense dimensions a ticket for this model records."""
+        return {
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "head_size": self.head_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+        }
+
+    # ------------------------------------------------------------------ parameters
+    def named_encoder_parameters(self) -> dict[str, nn.Parameter]:
+        """Encoder parameters keyed by their name relative to the encoder (``layer.0.attention.self.query.weight``)."""
+        return dict(self.encoder.named_parameters())
+
+    def magnitude_parameter_names(self) -> list[str]:
+        """Names (relative to the encoder) of the paper's magnitude-pruning weight set, in layer order."""
+        return [f"layer.{i}.{path}.{param}" for i in range(self.num_layers) for path, param in MAGNITUDE_WEIGHT_SET]
+
+    def magnitude_parameters(self) -> dict[str, nn.Parameter]:
+        params = self.named_encoder_parameters()
+        return {name: params[name] for name in self.magnitude_parameter_names()}
+
+    def device(self) -> torch.device:
+        return self.layers[0].attention_output.weight.device
+
+
+def prunable_parameter_counts(dims: dict[str, int]) -> dict[str, int]:
+    """Parameters a head and an MLP own inside the magnitude weight set, and the set's total size.
+
+    A head owns its rows of Q/K/V (weights and biases) and its columns of the attention output projection; an MLP
+    owns the intermediate projection (weight and bias) and the output projection's weight.
+    """
+    hidden, head, inter = dims["hidden_size"], dims["head_size"], dims["intermediate_size"]
+    per_head = 3 * (hidden * head + head) + hidden * head
+    per_mlp = hidden * inter + inter + inter * hidden
+    per_layer = 3 * (hidden * dims["num_heads"] * head + dims["num_heads"] * head) + (
+        dims["num_heads"] * head * hidden + hidden
+    )
+    per_layer += per_mlp
+    return {"per_head": per_head, "per_mlp": per_mlp, "total": per_layer * dims["num_layers"]}

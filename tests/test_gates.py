@@ -1,0 +1,223 @@
+import copy
+
+import pytest
+import torch
+from transformers import BertForSequenceClassification
+
+from hf_lottery import EncoderStructure, LotteryTicket, apply_ticket
+from hf_lottery.gates import active_handles
+
+from .conftest import minilm_path, tiny_batch, tiny_bert
+
+
+def structured_ticket(model, seed=0) -> LotteryTicket:
+    """Some heads pruned, every head of layer 1 pruned, and the MLP of layer 2 pruned."""
+    ticket = LotteryTicket.full(model, kind="custom")
+    generator = torch.Generator().manual_seed(seed)
+    head_mask = torch.rand(ticket.head_mask.shape, generator=generator) > 0.4
+    head_mask[1] = False
+    head_mask[0, 0] = True
+    mlp_mask = torch.ones_like(ticket.mlp_mask)
+    mlp_mask[-1] = False
+    return ticket.copy(head_mask=head_mask, mlp_mask=mlp_mask)
+
+
+def magnitude_ticket(model, seed=0) -> LotteryTicket:
+    structure = EncoderStructure(model)
+    generator = torch.Generator().manual_seed(seed)
+    masks = {
+        name: torch.rand(p.shape, generator=generator) > 0.5 for name, p in structure.magnitude_parameters().items()
+    }
+    return LotteryTicket.full(model, kind="custom", method="magnitude").copy(weight_masks=masks)
+
+
+@torch.no_grad()
+def zeroed_copy(model, ticket):
+    """The reference semantics: zero the weights each gate stands for."""
+    reference = copy.deepcopy(model)
+    structure = EncoderStructure(reference)
+    size = structure.head_size
+    for layer in structure.layers:
+        for head in range(structure.num_heads):
+            if not ticket.head_mask[layer.index, head]:
+                layer.attention_output.weight[:, head * size : (head + 1) * size] = 0
+        if not ticket.mlp_mask[layer.index]:
+            layer.mlp_output.weight.zero_()
+            layer.mlp_output.bias.zero_()
+    params = structure.named_encoder_parameters()
+    for name, mask in ticket.weight_masks.items():
+        params[name][~mask] = 0
+    return reference
+
+
+def logits(model, batch, seed=None):
+    if seed is not None:
+        torch.manual_seed(seed)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    return model(**inputs).logits
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+@pytest.mark.parametrize("make_ticket", [structured_ticket, magnitude_ticket])
+def test_gated_logits_equal_zeroed_weights(attn, make_ticket):
+    model = tiny_bert(attn_implementation=attn)
+    batch = tiny_batch()
+    ticket = make_ticket(model)
+    expected = logits(zeroed_copy(model, ticket), batch)
+    original = logits(model, batch)
+    handle = apply_ticket(model, ticket)
+    gated = logits(model, batch)
+    torch.testing.assert_close(gated, expected, atol=1e-6, rtol=0)
+    assert not torch.allclose(gated, original, atol=1e-4)  # the ticket really changes the output
+    handle.remove()
+    assert torch.equal(logits(model, batch), original)
+
+
+def test_train_mode_with_dropout_matches_zeroed_weights():
+    model = tiny_bert().train()
+    batch = tiny_batch()
+    ticket = structured_ticket(model, seed=3)
+    reference = zeroed_copy(model, ticket).train()
+    expected = logits(reference, batch, seed=7)
+    apply_ticket(model, ticket)
+    torch.testing.assert_close(logits(model, batch, seed=7), expected, atol=1e-6, rtol=0)
+
+
+def test_all_heads_and_all_mlps_pruned():
+    model = tiny_bert()
+    batch = tiny_batch()
+    ticket = LotteryTicket.full(model, kind="custom")
+    ticket = ticket.copy(head_mask=torch.zeros_like(ticket.head_mask), mlp_mask=torch.zeros_like(ticket.mlp_mask))
+    expected = logits(zeroed_copy(model, ticket), batch)
+    with apply_ticket(model, ticket):
+        torch.testing.assert_close(logits(model, batch), expected, atol=1e-6, rtol=0)
+        hidden = model.bert(**{k: v for k, v in batch.items() if k != "labels"}).last_hidden_state
+        # no head and no MLP: every layer is LayerNorm(LayerNorm(bias + x)) of its input, no token mixing at all
+        assert torch.isfinite(hidden).all()
+
+
+def test_baked_weights_give_gated_logits():
+    model = tiny_bert()
+    batch = tiny_batch()
+    ticket = structured_ticket(model)
+    ticket = ticket.copy(weight_masks=magnitude_ticket(model).weight_masks, method="magnitude")
+    handle = apply_ticket(model, ticket)
+    gated = logits(model, batch)
+    handle.remove()
+    baked = ticket.bake(copy.deepcopy(model))
+    torch.testing.assert_close(logits(baked, batch), gated, atol=1e-6, rtol=0)
+
+
+def test_remove_restores_weights_exactly():
+    model = tiny_bert()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    handle = apply_ticket(model, magnitude_ticket(model))
+    assert handle.pruned_weights_are_zero()
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    handle.remove()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    handle.remove()  # idempotent
+
+
+def test_gradients_of_pruned_weights_are_masked_and_enforce_rezeroes():
+    model = tiny_bert().train()
+    ticket = magnitude_ticket(model)
+    handle = apply_ticket(model, ticket)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    for step in range(3):
+        loss = model(**tiny_batch(seed=step)).loss
+        loss.backward()
+        params = EncoderStructure(model).named_encoder_parameters()
+        for name, mask in ticket.weight_masks.items():
+            assert (params[name].grad[~mask] == 0).all()
+        optimizer.step()
+        optimizer.zero_grad()
+        assert handle.pruned_weights_are_zero()  # AdamW state of pruned entries stays zero
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    assert not handle.pruned_weights_are_zero()
+    handle.enforce_weight_masks()
+    assert handle.pruned_weights_are_zero()
+
+
+def test_differentiable_gates_give_gradients():
+    model = tiny_bert()
+    batch = tiny_batch()
+    ticket = structured_ticket(model)
+    handle = apply_ticket(model, ticket, differentiable=True)
+    assert handle.head_gates.requires_grad and handle.head_gates.is_leaf
+    loss = model(**batch).loss
+    loss.backward()
+    assert handle.head_gates.grad.shape == ticket.head_mask.shape
+    assert handle.mlp_gates.grad.shape == ticket.mlp_mask.shape
+    assert handle.head_gates.grad.abs().sum() > 0 and handle.mlp_gates.grad.abs().sum() > 0
+    # the gradient of a head gate is the directional derivative along that head's output: check by finite difference
+    layer, head = 0, 0
+    eps = 1e-3
+    with torch.no_grad():
+        model.double()
+        handle.head_gates.data = handle.head_gates.data.double()
+        base = handle.head_gates.detach().clone()
+        handle.head_gates.data[layer, head] = base[layer, head] + eps
+        up = model(**batch).loss
+        handle.head_gates.data[layer, head] = base[layer, head] - eps
+        down = model(**batch).loss
+        handle.head_gates.data.copy_(base)
+    handle.zero_grad()
+    model(**batch).loss.backward()
+    torch.testing.assert_close(
+        handle.head_gates.grad[layer, head], ((up - down) / (2 * eps)).to(torch.float64), rtol=1e-5, atol=1e-8
+    )
+
+
+def test_set_masks_updates_gates_in_place():
+    model = tiny_bert()
+    batch = tiny_batch()
+    ticket = structured_ticket(model)
+    handle = apply_ticket(model)
+    original = logits(model, batch)
+    handle.set_masks(ticket.head_mask, ticket.mlp_mask)
+    torch.testing.assert_close(logits(model, batch), logits(zeroed_copy(model, ticket), batch), atol=1e-6, rtol=0)
+    handle.set_masks(torch.ones_like(ticket.head_mask), torch.ones_like(ticket.mlp_mask))
+    assert torch.equal(logits(model, batch), original)
+    with pytest.raises(ValueError, match="head_mask must have shape"):
+        handle.set_masks(torch.ones(2, 2))
+
+
+def test_active_handles_tracks_live_tickets():
+    model = tiny_bert()
+    assert active_handles(model) == []
+    handle = apply_ticket(model, structured_ticket(model))
+    assert active_handles(model) == [handle]
+    handle.remove()
+    assert active_handles(model) == []
+
+
+def test_ticket_for_another_model_size_is_rejected():
+    small, other = tiny_bert(), tiny_bert(num_attention_heads=8)
+    with pytest.raises(ValueError, match=r"3 layers × 8 heads"):
+        apply_ticket(other, structured_ticket(small))
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_gating_on_packaged_minilm(attn):
+    model = BertForSequenceClassification.from_pretrained(minilm_path(), num_labels=2, attn_implementation=attn).eval()
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    batch = tokenizer(
+        ["a gripping, funny film", "the plot never comes together.", "it is what it is"],
+        padding=True,
+        return_tensors="pt",
+    )
+    ticket = structured_ticket(model, seed=5)
+    ticket = ticket.copy(weight_masks=magnitude_ticket(model, seed=5).weight_masks, method="magnitude")
+    with torch.no_grad():
+        expected = zeroed_copy(model, ticket)(**batch).logits
+        original = model(**batch).logits
+        handle = apply_ticket(model, ticket)
+        torch.testing.assert_close(model(**batch).logits, expected, atol=1e-6, rtol=0)
+        handle.remove()
+        assert torch.equal(model(**batch).logits, original)

@@ -1,0 +1,210 @@
+import json
+
+import pytest
+import torch
+
+from hf_lottery import LotteryTicket
+from hf_lottery.structure import EncoderStructure, prunable_parameter_counts
+from hf_lottery.ticket import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
+
+from .conftest import SEED_MASKS_DIR, require_shared, tiny_bert
+from .test_gates import magnitude_ticket, structured_ticket
+
+
+def rich_ticket():
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    generator = torch.Generator().manual_seed(4)
+    return ticket.copy(
+        weight_masks=magnitude_ticket(model).weight_masks,
+        method="magnitude",
+        kind="good",
+        base_model="some/bert",
+        base_model_revision="abc123",
+        task="sst2",
+        seed=42,
+        threshold=0.9,
+        importance_source="held-out",
+        history=[{"step": 0, "phase": "heads+mlp", "heads_kept": 12, "mlps_kept": 3, "metric": 0.8125}],
+        metrics={"full": 0.8125, "ticket": 0.75},
+        head_importance=torch.rand(ticket.head_mask.shape, generator=generator),
+        mlp_importance=torch.rand(ticket.mlp_mask.shape, generator=generator),
+        extra={"note": "x"},
+    )
+
+
+def test_save_load_is_bit_exact(tmp_path):
+    ticket = rich_ticket()
+    folder = ticket.save_pretrained(tmp_path / "ticket")
+    assert sorted(p.name for p in folder.iterdir()) == [TICKET_CONFIG_NAME, TICKET_MASKS_NAME]
+    loaded = LotteryTicket.from_pretrained(folder)
+    assert loaded == ticket
+    assert loaded.head_mask.dtype == torch.bool
+    assert torch.equal(loaded.head_importance, ticket.head_importance)
+    config = json.loads((folder / TICKET_CONFIG_NAME).read_text())
+    assert config["format_version"] == 1 and config["library"] == "hf-lottery"
+    assert config["kept_heads"] == int(ticket.head_mask.sum())
+    assert list(config) == sorted(config)  # sorted keys, stable diffs
+
+
+def test_safetensors_metadata_carries_format_version(tmp_path):
+    from safetensors import safe_open
+
+    folder = rich_ticket().save_pretrained(tmp_path)
+    with safe_open(str(folder / TICKET_MASKS_NAME), framework="pt") as handle:
+        assert handle.metadata()["hf_lottery_format_version"] == "1"
+
+
+def test_overwrite_leaves_no_temporary_files(tmp_path):
+    ticket = rich_ticket()
+    ticket.save_pretrained(tmp_path)
+    ticket.copy(seed=7).save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [TICKET_CONFIG_NAME, TICKET_MASKS_NAME]
+    assert LotteryTicket.from_pretrained(tmp_path).seed == 7
+
+
+def test_failed_write_keeps_previous_ticket(tmp_path, monkeypatch):
+    ticket = rich_ticket()
+    ticket.save_pretrained(tmp_path)
+    import hf_lottery.serialization as serialization
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(serialization, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        ticket.copy(seed=99).save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [TICKET_CONFIG_NAME, TICKET_MASKS_NAME]
+    assert LotteryTicket.from_pretrained(tmp_path) == ticket
+
+
+def test_truncated_masks_file(tmp_path):
+    folder = rich_ticket().save_pretrained(tmp_path)
+    data = (folder / TICKET_MASKS_NAME).read_bytes()
+    (folder / TICKET_MASKS_NAME).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupted, truncated"):
+        LotteryTicket.from_pretrained(folder)
+
+
+def test_corrupted_masks_without_checksum(tmp_path):
+    folder = rich_ticket().save_pretrained(tmp_path)
+    config = json.loads((folder / TICKET_CONFIG_NAME).read_text())
+    del config["masks_sha256"]
+    (folder / TICKET_CONFIG_NAME).write_text(json.dumps(config))
+    (folder / TICKET_MASKS_NAME).write_bytes(b"\x10\x00\x00\x00garbage")
+    with pytest.raises(ValueError, match="corrupted or truncated"):
+        LotteryTicket.from_pretrained(folder)
+
+
+def test_corrupted_config(tmp_path):
+    folder = rich_ticket().save_pretrained(tmp_path)
+    (folder / TICKET_CONFIG_NAME).write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        LotteryTicket.from_pretrained(folder)
+
+
+def test_newer_format_version_is_refused(tmp_path):
+    folder = rich_ticket().save_pretrained(tmp_path)
+    config = json.loads((folder / TICKET_CONFIG_NAME).read_text())
+    config["format_version"] = 99
+    (folder / TICKET_CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="Upgrade hf-lottery"):
+        LotteryTicket.from_pretrained(folder)
+
+
+def test_missing_folder_and_incomplete_folder(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        LotteryTicket.from_pretrained(tmp_path / "does-not-exist")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / TICKET_CONFIG_NAME).write_text("{}")
+    with pytest.raises(FileNotFoundError, match="missing ticket_masks.safetensors"):
+        LotteryTicket.from_pretrained(tmp_path / "half")
+
+
+def test_ticket_for_another_model_size(tmp_path):
+    ticket = structured_ticket(tiny_bert())
+    with pytest.raises(ValueError, match=r"head_mask has shape \(3, 4\).*2 layers × 4 heads"):
+        ticket.validate(tiny_bert(num_hidden_layers=2))
+    with pytest.raises(ValueError, match="intermediate_size: ticket 37, model 40"):
+        ticket.validate(tiny_bert(intermediate_size=40))
+
+
+def test_unknown_weight_mask_key_and_wrong_shape():
+    model = tiny_bert()
+    ticket = LotteryTicket.full(model).copy(weight_masks={"layer.9.attention.self.query.weight": torch.ones(32, 32)})
+    with pytest.raises(ValueError, match=r"does not have: \['layer.9.attention.self.query.weight'\]"):
+        ticket.validate(model)
+    ticket = LotteryTicket.full(model).copy(weight_masks={"layer.0.attention.self.query.weight": torch.ones(3, 3)})
+    with pytest.raises(ValueError, match=r"shape \(3, 3\); the model's parameter has shape \(32, 32\)"):
+        ticket.validate(model)
+    with pytest.raises(ValueError, match="not an encoder parameter name"):
+        LotteryTicket(
+            head_mask=torch.ones(1, 2),
+            mlp_mask=torch.ones(1),
+            weight_masks={"bert.pooler.dense.weight": torch.ones(2)},
+        )
+
+
+def test_mask_values_other_than_zero_and_one():
+    with pytest.raises(ValueError, match=r"`head_mask` must contain only 0 and 1.*0\.5"):
+        LotteryTicket(head_mask=torch.full((2, 2), 0.5), mlp_mask=torch.ones(2))
+    with pytest.raises(ValueError, match="NaN"):
+        LotteryTicket(head_mask=torch.ones(2, 2), mlp_mask=torch.tensor([1.0, float("nan")]))
+    with pytest.raises(ValueError, match="one entry per layer"):
+        LotteryTicket(head_mask=torch.ones(2, 2), mlp_mask=torch.ones(3))
+    with pytest.raises(ValueError, match="`kind` must be one of"):
+        LotteryTicket(head_mask=torch.ones(2, 2), mlp_mask=torch.ones(2), kind="lucky")
+
+
+def test_masks_file_with_non_binary_values_is_rejected(tmp_path):
+    from safetensors.torch import save_file
+
+    folder = rich_ticket().save_pretrained(tmp_path)
+    config = json.loads((folder / TICKET_CONFIG_NAME).read_text())
+    del config["masks_sha256"]
+    config["weight_mask_names"] = []
+    (folder / TICKET_CONFIG_NAME).write_text(json.dumps(config))
+    save_file({"head_mask": torch.full((3, 4), 2.0), "mlp_mask": torch.ones(3)}, str(folder / TICKET_MASKS_NAME))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        LotteryTicket.from_pretrained(folder)
+
+
+def test_summary_counts_kept_weights_exactly():
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    counts = prunable_parameter_counts(EncoderStructure(model).dims())
+    pruned_heads = int((~ticket.head_mask).sum())
+    pruned_mlps = int((~ticket.mlp_mask).sum())
+    summary = ticket.summary()
+    assert summary["weights_total"] == counts["total"]
+    assert (
+        summary["weights_kept"]
+        == counts["total"] - pruned_heads * counts["per_head"] - pruned_mlps * counts["per_mlp"]
+    )
+    magnitude = magnitude_ticket(model)
+    kept = sum(int(m.sum()) for m in magnitude.weight_masks.values())
+    assert magnitude.summary()["weights_kept"] == kept
+    assert magnitude.sparsity == pytest.approx(1 - kept / counts["total"])
+
+
+def test_legacy_import_of_the_papers_masks(tmp_path):
+    folder = require_shared(SEED_MASKS_DIR / "CoLA" / "seed_1337")
+    ticket = LotteryTicket.from_legacy(folder)
+    summary = ticket.summary()
+    assert (summary["kept_heads"], summary["kept_mlps"]) == (95, 11)
+    assert (ticket.task, ticket.seed, ticket.base_model) == ("CoLA", 1337, "bert-base-uncased")
+    assert ticket.head_importance is not None and ticket.head_importance.shape == (12, 12)
+    assert LotteryTicket.from_pretrained(ticket.save_pretrained(tmp_path)) == ticket
+
+
+def test_legacy_import_errors(tmp_path):
+    import numpy as np
+
+    with pytest.raises(FileNotFoundError, match="no head_mask.npy"):
+        LotteryTicket.from_legacy(tmp_path)
+    np.save(tmp_path / "head_mask.npy", np.full((2, 2), 3.0))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        LotteryTicket.from_legacy(tmp_path)
+    (tmp_path / "head_mask.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError, match="not a readable .npy"):
+        LotteryTicket.from_legacy(tmp_path)
