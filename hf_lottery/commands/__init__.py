@@ -1,0 +1,1 @@
+"""Sub-commands of the `hf-lottery` CLI (see `hf_lottery.cli.COMMAND_MODULES`)."""
