@@ -2,9 +2,29 @@
 
 __version__ = "0.1.0"
 
+from .evaluation import evaluate  # noqa: E402
 from .gates import TicketHandle, apply_ticket  # noqa: E402
+from .importance import ImportanceResult, compute_importance  # noqa: E402
+from .magnitude_search import find_magnitude_ticket  # noqa: E402
+from .rewind import rewind  # noqa: E402
+from .sampling import sample_ticket, super_tickets  # noqa: E402
 from .structure import EncoderStructure  # noqa: E402
+from .structured_search import find_structured_ticket  # noqa: E402
 from .ticket import LotteryTicket  # noqa: E402
 
 
-__all__ = ["EncoderStructure", "LotteryTicket", "TicketHandle", "apply_ticket", "__version__"]
+__all__ = [
+    "EncoderStructure",
+    "ImportanceResult",
+    "LotteryTicket",
+    "TicketHandle",
+    "__version__",
+    "apply_ticket",
+    "compute_importance",
+    "evaluate",
+    "find_magnitude_ticket",
+    "find_structured_ticket",
+    "rewind",
+    "sample_ticket",
+    "super_tickets",
+]

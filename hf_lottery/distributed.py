@@ -1,0 +1,101 @@
+"""Small helpers over `torch.distributed` so the library behaves the same on 1 or N processes.
+
+The library never creates an accelerate `PartialState` itself: one created before the user's
+`Accelerator(cpu=True)` pins the world size to 1 (see DESIGN.md §3). It only reads the process group that the
+launcher (accelerate, torchrun, Trainer) already initialised.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
+def _comm_device(tensor: torch.Tensor) -> torch.device:
+    # NCCL needs CUDA tensors; gloo takes CPU ones.
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum `tensor` over all processes and give every process the bit-identical result of rank 0."""
+    if not is_distributed():
+        return tensor
+    work = tensor.detach().to(_comm_device(tensor), torch.float64).clone()
+    dist.all_reduce(work, op=dist.ReduceOp.SUM)
+    dist.broadcast(work, src=0)  # identical bits on every rank, whatever the reduction order
+    return work.to(tensor.device, tensor.dtype)
+
+
+def broadcast_tensor(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """Rank `src`'s `tensor` on every process (shape and dtype must agree)."""
+    if not is_distributed():
+        return tensor
+    work = tensor.detach().to(_comm_device(tensor)).clone()
+    dist.broadcast(work, src=src)
+    return work.to(tensor.device)
+
+
+def gather_arrays(array: np.ndarray) -> np.ndarray:
+    """Concatenate a per-process array along axis 0 on every process, in rank order (sizes may differ)."""
+    if not is_distributed():
+        return array
+    device = _comm_device(torch.empty(0))
+    local = torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    size = torch.tensor([local.shape[0]], device=device, dtype=torch.long)
+    sizes = [torch.zeros_like(size) for _ in range(world_size())]
+    dist.all_gather(sizes, size)
+    longest = int(max(s.item() for s in sizes))
+    padded = torch.zeros((longest, *local.shape[1:]), dtype=local.dtype, device=device)
+    padded[: local.shape[0]] = local
+    gathered = [torch.zeros_like(padded) for _ in range(world_size())]
+    dist.all_gather(gathered, padded)
+    parts = [g[: int(s.item())].cpu().numpy() for g, s in zip(gathered, sizes)]
+    return np.concatenate(parts, axis=0)
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def launched_processes() -> int:
+    """How many processes the launcher meant to start (WORLD_SIZE of accelerate / torchrun), 1 when not launched."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def check_world_size() -> None:
+    """Raise when a launcher started N > 1 processes but this process sees a world of 1.
+
+    That is the silent failure mode of ``accelerate launch --multi_gpu`` on a machine without GPUs and without
+    ``ACCELERATE_USE_CPU=true``: N independent copies each train on all the data and each write the same files.
+    """
+    expected = launched_processes()
+    if expected > 1 and world_size() == 1:
+        raise RuntimeError(
+            f"The launcher started {expected} processes (WORLD_SIZE={expected}) but this process is not part of a "
+            "distributed process group (world size 1): every process would train its own duplicate copy. On CPU "
+            "launch with `ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N ...` (or set "
+            "`use_cpu=True` in TrainingArguments), and do not create an accelerate `PartialState` before the "
+            "`Accelerator`/`Trainer`."
+        )

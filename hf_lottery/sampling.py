@@ -1,0 +1,150 @@
+"""Random, bad and super subnetworks of the same size as a good ticket (`sample_ticket`, `super_tickets`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .selection import resize_selection, select_global
+from .structure import EncoderStructure
+from .ticket import LotteryTicket
+
+
+def _generator(seed: int | torch.Generator | None) -> torch.Generator:
+    if isinstance(seed, torch.Generator):
+        return seed
+    return torch.Generator().manual_seed(0 if seed is None else int(seed))
+
+
+def sample_ticket(
+    good: LotteryTicket,
+    kind: Literal["random", "bad"],
+    *,
+    seed: int | torch.Generator | None = None,
+    model: nn.Module | None = None,
+    mode: Literal["exact", "bernoulli"] = "exact",
+) -> LotteryTicket:
+    """A ticket of the same size as `good`: ``"random"`` or ``"bad"`` (the paper's control subnetworks).
+
+    Structured tickets:
+      * random, ``mode="exact"`` (default): exactly as many heads and MLPs as `good`, uniformly at random;
+        ``mode="bernoulli"``: the paper's sampling, each head / MLP kept with p = its kept fraction in `good`
+        (size matched only in expectation).
+      * bad: the heads and MLPs `good` pruned, topped up with random good ones if too few, or sub-sampled if too many.
+    Magnitude tickets (over the same weight set, same total number kept — global, not per tensor):
+      * random: a uniformly random unstructured mask;
+      * bad: keep the *smallest*-magnitude weights of `model` (the fine-tuned model the good ticket came from).
+
+    Same `seed` → identical ticket.
+
+    Example:
+
+    ```python
+    >>> random_ticket = sample_ticket(good, "random", seed=42)                        # doctest: +SKIP
+    >>> bad_ticket = sample_ticket(magnitude_good, "bad", model=finetuned_model)      # doctest: +SKIP
+    ```
+    """
+    if kind not in ("random", "bad"):
+        raise ValueError(f"`kind` must be 'random' or 'bad'; got {kind!r}.")
+    if mode not in ("exact", "bernoulli"):
+        raise ValueError(f"`mode` must be 'exact' or 'bernoulli'; got {mode!r}.")
+    generator = _generator(seed)
+    seed_value = seed if isinstance(seed, int) else None
+    if good.method == "magnitude" and good.weight_masks:
+        masks = _magnitude_masks(good, kind, generator, model)
+        return _derived(good, kind, seed_value, weight_masks=masks, extra={"sampling": "global-exact"})
+    if kind == "bad":
+        head = resize_selection(~good.head_mask, int(good.head_mask.sum()), generator)
+        mlp = resize_selection(~good.mlp_mask, int(good.mlp_mask.sum()), generator)
+    elif mode == "exact":
+        head = resize_selection(torch.zeros_like(good.head_mask), int(good.head_mask.sum()), generator)
+        mlp = resize_selection(torch.zeros_like(good.mlp_mask), int(good.mlp_mask.sum()), generator)
+    else:
+        head = torch.rand(good.head_mask.shape, generator=generator) < good.head_mask.float().mean()
+        mlp = torch.rand(good.mlp_mask.shape, generator=generator) < good.mlp_mask.float().mean()
+    return _derived(good, kind, seed_value, head_mask=head, mlp_mask=mlp, extra={"sampling": mode})
+
+
+def _magnitude_masks(
+    good: LotteryTicket, kind: str, generator: torch.Generator, model: nn.Module | None
+) -> dict[str, torch.Tensor]:
+    keep = sum(int(mask.sum()) for mask in good.weight_masks.values())
+    eligible = {name: torch.ones_like(mask) for name, mask in good.weight_masks.items()}
+    if kind == "random":
+        keys = {
+            name: torch.rand(mask.shape, generator=generator, dtype=torch.float64) for name, mask in eligible.items()
+        }
+        return select_global(keys, eligible, keep)
+    if model is None:
+        raise ValueError("A magnitude 'bad' ticket keeps the smallest weights of a model: pass `model=` (fine-tuned).")
+    good.validate(model)
+    params = EncoderStructure(model).named_encoder_parameters()
+    magnitudes = {name: params[name].detach().abs().cpu() for name in good.weight_masks}
+    return select_global(magnitudes, eligible, keep)
+
+
+def _derived(good: LotteryTicket, kind: str, seed: int | None, **changes) -> LotteryTicket:
+    extra = dict(changes.pop("extra", {}))
+    extra["derived_from"] = {"kind": good.kind, "seed": good.seed, "sample_seed": seed}
+    return good.copy(
+        kind=kind if not good.kind.startswith("super") else f"super-{kind}",
+        history=[],
+        metrics={},
+        head_importance=None,
+        mlp_importance=None,
+        extra=extra,
+        **changes,
+    )
+
+
+def super_tickets(
+    tickets: Sequence[LotteryTicket], *, seed: int | torch.Generator | None = 1337
+) -> dict[str, LotteryTicket]:
+    """Super tickets across seeds: {"good", "random", "bad"} (structured tickets).
+
+    * good: the heads / MLPs kept by *every* ticket;
+    * bad: the ones pruned by every ticket, resized to the good size (topped up first from components that are
+      neither super-good nor super-bad, or sub-sampled);
+    * random: components that are neither super-good nor bad, resized to the good size.
+
+    Example:
+
+    ```python
+    >>> supers = super_tickets([ticket_seed_1337, ticket_seed_42, ticket_seed_86])   # doctest: +SKIP
+    >>> supers["good"].summary()["kept_heads"]
+    34
+    ```
+    """
+    tickets = list(tickets)
+    if len(tickets) < 2:
+        raise ValueError(f"Super tickets need tickets from at least 2 seeds; got {len(tickets)}.")
+    shapes = {tuple(t.head_mask.shape) for t in tickets}
+    if len(shapes) != 1:
+        raise ValueError(f"All tickets must have the same head_mask shape; got {sorted(shapes)}.")
+    if any(t.method != "structured" for t in tickets):
+        raise ValueError("Super tickets are defined for structured tickets (heads and MLPs).")
+    generator = _generator(seed)
+    good_head = torch.stack([t.head_mask for t in tickets]).all(0)
+    good_mlp = torch.stack([t.mlp_mask for t in tickets]).all(0)
+    bad_head = torch.stack([~t.head_mask for t in tickets]).all(0)
+    bad_mlp = torch.stack([~t.mlp_mask for t in tickets]).all(0)
+    n_head, n_mlp = int(good_head.sum()), int(good_mlp.sum())
+    middling_head, middling_mlp = ~good_head & ~bad_head, ~good_mlp & ~bad_mlp
+    bad_head = resize_selection(bad_head, n_head, generator, prefer=middling_head)
+    bad_mlp = resize_selection(bad_mlp, n_mlp, generator, prefer=middling_mlp)
+    random_head = resize_selection(~good_head & ~bad_head, n_head, generator)
+    random_mlp = resize_selection(~good_mlp & ~bad_mlp, n_mlp, generator)
+    base = tickets[0]
+    seeds = [t.seed for t in tickets]
+    common = dict(history=[], metrics={}, head_importance=None, mlp_importance=None, seed=None)
+    return {
+        kind: base.copy(head_mask=head, mlp_mask=mlp, kind=f"super-{kind}", extra={"seeds": seeds}, **common)
+        for kind, head, mlp in (
+            ("good", good_head, good_mlp),
+            ("bad", bad_head, bad_mlp),
+            ("random", random_head, random_mlp),
+        )
+    }

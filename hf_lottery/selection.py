@@ -1,0 +1,97 @@
+"""Pure selection and schedule functions of the ticket searches (no model, no I/O)."""
+
+from __future__ import annotations
+
+import torch
+
+
+STRUCTURED_PHASES = ("heads+mlp", "heads", "mlp")
+
+
+def heads_per_step(num_layers: int, num_heads: int, fraction: float = 0.1) -> int:
+    """Heads masked per step of the first phase: 10 % of all heads (14 of bert-base's 144), at least one."""
+    return max(1, int(fraction * num_layers * num_heads))
+
+
+def phase_step_sizes(head_step: int) -> dict[str, tuple[int, int]]:
+    """(heads, MLPs) masked per step in each phase: joint, heads only at half the step, MLPs only one at a time."""
+    return {"heads+mlp": (head_step, 1), "heads": (max(1, head_step // 2), 0), "mlp": (0, 1)}
+
+
+def least_important(importance: torch.Tensor, kept: torch.Tensor, count: int) -> torch.Tensor:
+    """Bool mask of the `count` least important entries among the `kept` ones (ties: lowest flat index first)."""
+    if count <= 0 or not bool(kept.any()):
+        return torch.zeros_like(kept, dtype=torch.bool)
+    scores = importance.detach().double().flatten().clone()
+    scores[~kept.flatten()] = float("inf")
+    order = torch.sort(scores, stable=True).indices
+    chosen = order[: min(count, int(kept.sum()))]
+    selected = torch.zeros(kept.numel(), dtype=torch.bool)
+    selected[chosen] = True
+    return selected.view_as(kept)
+
+
+def select_global(
+    values: dict[str, torch.Tensor], eligible: dict[str, torch.Tensor], count: int, *, largest: bool = False
+) -> dict[str, torch.Tensor]:
+    """Masks of the `count` smallest (or largest) eligible entries across all tensors together.
+
+    One global ranking, not per tensor. Ties at the boundary are broken by tensor order, then flat index, so the
+    result is deterministic (identical on every process).
+    """
+    selected = {name: torch.zeros_like(mask, dtype=torch.bool) for name, mask in eligible.items()}
+    total = sum(int(mask.sum()) for mask in eligible.values())
+    if count <= 0 or total == 0:
+        return selected
+    if count >= total:
+        return {name: mask.clone() for name, mask in eligible.items()}
+    keyed = {name: (-values[name] if largest else values[name]).detach() for name in eligible}
+    flat = torch.cat([keyed[name][eligible[name]].flatten().double() for name in eligible])
+    threshold = torch.kthvalue(flat, count).values
+    ties_to_take = count - int((flat < threshold).sum())
+    del flat
+    for name, mask in eligible.items():
+        key = keyed[name].double()
+        chosen = mask & (key < threshold)
+        if ties_to_take > 0:
+            ties = (mask & (key == threshold)).flatten().nonzero().flatten()[:ties_to_take]
+            chosen.view(-1)[ties] = True
+            ties_to_take -= ties.numel()
+        selected[name] = chosen
+    return selected
+
+
+def resize_selection(
+    selected: torch.Tensor,
+    size: int,
+    generator: torch.Generator,
+    *,
+    prefer: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Make a bool mask hold exactly `size` True entries.
+
+    Too many: keep a uniformly random subset of the selected ones. Too few: add random entries, first from
+    `prefer` (not yet selected), then from everything else.
+    """
+    flat = selected.flatten().clone()
+    have = int(flat.sum())
+    if size < 0 or size > flat.numel():
+        raise ValueError(f"Cannot select {size} of {flat.numel()} entries.")
+    if have > size:
+        on = flat.nonzero().flatten()
+        drop = on[torch.randperm(on.numel(), generator=generator)[: have - size]]
+        flat[drop] = False
+    elif have < size:
+        need = size - have
+        pools = []
+        if prefer is not None:
+            pools.append(prefer.flatten() & ~flat)
+        pools.append(~flat)
+        for pool in pools:
+            candidates = (pool & ~flat).nonzero().flatten()
+            take = candidates[torch.randperm(candidates.numel(), generator=generator)[:need]]
+            flat[take] = True
+            need -= take.numel()
+            if need == 0:
+                break
+    return flat.view_as(selected)

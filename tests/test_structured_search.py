@@ -1,0 +1,162 @@
+import warnings
+
+import pytest
+import torch
+
+from hf_lottery import LotteryTicket, find_structured_ticket
+from hf_lottery.selection import heads_per_step, least_important, phase_step_sizes
+from hf_lottery.stop_rule import DegenerateStopRuleWarning
+
+from .conftest import tiny_bert
+from .science_helpers import accuracy, search_batches, trained_model
+
+
+def run(threshold=0.99, **kwargs):
+    kwargs.setdefault("progress", False)
+    return find_structured_ticket(trained_model(), search_batches(), accuracy, threshold=threshold, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def ticket():
+    return run()
+
+
+def test_schedule_is_the_papers():
+    assert heads_per_step(12, 12) == 14  # bert-base: 14 of 144
+    assert phase_step_sizes(14) == {"heads+mlp": (14, 1), "heads": (7, 0), "mlp": (0, 1)}
+    assert heads_per_step(2, 2) == 1 and phase_step_sizes(1)["heads"] == (1, 0)
+
+
+def test_least_important_picks_among_kept_with_stable_ties():
+    scores = torch.tensor([[0.5, 0.1], [0.1, 0.9]])
+    kept = torch.tensor([[True, False], [True, True]])
+    assert least_important(scores, kept, 1).tolist() == [[False, False], [True, False]]
+    assert least_important(scores, kept, 5).sum() == 3  # never more than what is kept
+    assert not least_important(scores, torch.zeros_like(kept), 2).any()
+
+
+def test_accepted_steps_pass_the_stop_rule_and_masks_only_shrink(ticket):
+    history = ticket.history
+    full = ticket.metrics["full_metric"]
+    assert history[0]["phase"] == "full" and history[0]["metric"] == full
+    for step in history:
+        if step["accepted"]:
+            assert step["metric"] >= 0.99 * full
+        else:
+            assert step["metric"] < 0.99 * full
+    accepted = [h for h in history if h["accepted"]]
+    assert all(
+        a["heads_kept"] >= b["heads_kept"] and a["mlps_kept"] >= b["mlps_kept"] for a, b in zip(accepted, accepted[1:])
+    )
+    last = accepted[-1]
+    assert (int(ticket.head_mask.sum()), int(ticket.mlp_mask.sum())) == (last["heads_kept"], last["mlps_kept"])
+    assert ticket.metrics["metric"] == last["metric"] >= ticket.metrics["threshold_value"]
+    assert ticket.extra["search"]["finished"]
+
+
+def test_step_sizes_follow_the_schedule(ticket):
+    step = ticket.extra["search"]["head_step"]
+    assert step == 5  # 10 % of 5 layers × 10 heads
+    kept_heads, kept_mlps = 50, 5
+    phases_seen = []
+    for entry in ticket.history[1:]:
+        phases_seen.append(entry["phase"])
+        masked_heads, masked_mlps = len(entry["masked_heads"]), len(entry["masked_mlps"])
+        expected_heads = {"heads+mlp": min(step, kept_heads), "heads": min(step // 2, kept_heads), "mlp": 0}[
+            entry["phase"]
+        ]
+        expected_mlps = {"heads+mlp": 1, "heads": 0, "mlp": 1}[entry["phase"]]
+        assert (masked_heads, masked_mlps) == (expected_heads, expected_mlps), entry
+        if entry["accepted"]:
+            kept_heads -= masked_heads
+            kept_mlps -= masked_mlps
+    # phases only move forward
+    order = ["heads+mlp", "heads", "mlp"]
+    assert [order.index(p) for p in phases_seen] == sorted(order.index(p) for p in phases_seen)
+    assert len(set(phases_seen)) >= 2
+
+
+def test_one_forward_backward_pass_per_step():
+    model = trained_model()
+    data = search_batches()
+    forwards = []
+    model.register_forward_hook(lambda *a: forwards.append(1))
+    ticket = find_structured_ticket(model, data, accuracy, threshold=0.99, progress=False)
+    passes = len(forwards) / len(data)
+    assert passes == len(ticket.history)  # the full model's pass + one per step
+
+
+def test_two_pass_reference_finds_the_identical_ticket(ticket):
+    reference = run(passes_per_step=2)
+    assert reference.masks_equal(ticket)
+    assert [h["metric"] for h in reference.history] == [h["metric"] for h in ticket.history]
+
+
+def test_ticket_metadata(ticket):
+    assert ticket.method == "structured" and ticket.kind == "good" and ticket.threshold == 0.99
+    assert ticket.importance_source == "dev"
+    assert ticket.head_importance is not None and ticket.extra["degenerate_stop_rule"] is False
+    tagged = run(importance_source="held-out", base_model="my/base", task="demo", seed=3, max_steps=1)
+    assert (tagged.importance_source, tagged.base_model, tagged.task, tagged.seed) == (
+        "held-out",
+        "my/base",
+        "demo",
+        3,
+    )
+
+
+def test_resume_after_interruption_gives_the_same_ticket(ticket, tmp_path):
+    calls = {"n": 0}
+
+    def flaky(predictions, labels):
+        calls["n"] += 1
+        if calls["n"] == 6:  # 1 full pass, 2 constant-predictor scores, then steps 1, 2 and a crash in 3
+            raise KeyboardInterrupt("simulated crash")
+        return accuracy(predictions, labels)
+
+    with pytest.raises(KeyboardInterrupt):
+        find_structured_ticket(
+            trained_model(), search_batches(), flaky, threshold=0.99, output_dir=tmp_path, progress=False
+        )
+    partial = LotteryTicket.from_pretrained(tmp_path)
+    assert len(partial.history) == 3 and not partial.extra["search"]["finished"]
+    resumed = find_structured_ticket(
+        trained_model(), search_batches(), accuracy, threshold=0.99, output_dir=tmp_path, progress=False
+    )
+    assert resumed.masks_equal(ticket)
+    assert [h["metric"] for h in resumed.history] == [h["metric"] for h in ticket.history]
+    # a finished search is returned as is, without any pass
+    again = find_structured_ticket(trained_model(), [], accuracy, threshold=0.99, output_dir=tmp_path, progress=False)
+    assert again == resumed
+
+
+def test_resume_refuses_another_model(tmp_path):
+    run(output_dir=tmp_path, max_steps=1)
+    with pytest.raises(ValueError, match="other weights"):
+        find_structured_ticket(tiny_bert(seed=9, hidden_size=40, num_hidden_layers=5, num_attention_heads=10,
+                                         intermediate_size=48), search_batches(), accuracy, output_dir=tmp_path,
+                               progress=False)  # fmt: skip
+
+
+def test_degenerate_stop_rule_warns_records_or_refuses():
+    model = tiny_bert()  # untrained: near-chance accuracy, 0.9 × it is below the majority class
+    data = search_batches()
+    with pytest.warns(DegenerateStopRuleWarning, match="constant predictor"):
+        ticket = find_structured_ticket(model, data, accuracy, max_steps=1, progress=False)
+    assert ticket.extra["degenerate_stop_rule"] is True
+    assert ticket.metrics["constant_baseline"] == 0.5
+    with pytest.raises(ValueError, match="constant predictor"):
+        find_structured_ticket(model, data, accuracy, on_degenerate="raise", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        find_structured_ticket(model, data, accuracy, max_steps=1, on_degenerate="ignore", progress=False)
+
+
+def test_bad_arguments():
+    model = trained_model()
+    with pytest.raises(ValueError, match=r"`threshold` must be a number in \(0, 1\]"):
+        find_structured_ticket(model, search_batches(), accuracy, threshold=90)
+    with pytest.raises(ValueError, match="passes_per_step"):
+        find_structured_ticket(model, search_batches(), accuracy, passes_per_step=3)
+    with pytest.raises(TypeError, match="`metric` must be"):
+        find_structured_ticket(model, search_batches(), 42)
