@@ -84,17 +84,21 @@ def launched_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", "1") or 1)
 
 
-def check_world_size() -> None:
-    """Raise when a launcher started N > 1 processes but this process sees a world of 1.
+def check_world_size(trainer_world_size: int | None = None) -> None:
+    """Raise when a launcher started N > 1 processes but training runs with a world of 1 in each of them.
 
     That is the silent failure mode of ``accelerate launch --multi_gpu`` on a machine without GPUs and without
     ``ACCELERATE_USE_CPU=true``: N independent copies each train on all the data and each write the same files.
+    `trainer_world_size` is what the training loop uses (``TrainingArguments.world_size`` or
+    ``Accelerator.num_processes``); it can be 1 even when torch.distributed was initialised by the launcher.
     """
     expected = launched_processes()
-    if expected > 1 and world_size() == 1:
+    actual = world_size() if trainer_world_size is None else int(trainer_world_size)
+    if expected > 1 and actual != expected:
         raise RuntimeError(
-            f"The launcher started {expected} processes (WORLD_SIZE={expected}) but this process is not part of a "
-            "distributed process group (world size 1): every process would train its own duplicate copy. On CPU "
+            f"The launcher started {expected} processes (WORLD_SIZE={expected}) but training runs with a world size "
+            f"of {actual}: this process is not part of a distributed process group (world size 1) and every process "
+            "would train its own duplicate copy. On CPU "
             "launch with `ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N ...` (or set "
             "`use_cpu=True` in TrainingArguments), and do not create an accelerate `PartialState` before the "
             "`Accelerator`/`Trainer`."

@@ -1,0 +1,105 @@
+"""Search data for Trainer integrations: exact per-process shards and metrics from a Trainer's `compute_metrics`."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from . import distributed
+from .structure import unwrap_model
+
+
+def shard_bounds(num_examples: int, num_shards: int, index: int) -> tuple[int, int]:
+    """Contiguous, non-overlapping shard `index` of `num_examples` (sizes differ by at most one; nothing repeated)."""
+    base, extra = divmod(num_examples, num_shards)
+    start = index * base + min(index, extra)
+    return start, start + base + (1 if index < extra else 0)
+
+
+def _model_input_names(model: nn.Module | None) -> set[str] | None:
+    if model is None:
+        return None
+    forward = unwrap_model(model).forward
+    return set(inspect.signature(forward).parameters) | {"label", "labels", "label_ids"}
+
+
+def search_dataloader(
+    dataset: Dataset | Iterable,
+    *,
+    batch_size: int = 32,
+    collate_fn: Callable | None = None,
+    model: nn.Module | None = None,
+) -> Iterable:
+    """A deterministic dataloader over this process's contiguous shard of `dataset` (all of it on one process).
+
+    Unlike a `DistributedSampler` (which pads by repeating examples) every example is seen exactly once across
+    processes, so summed importance scores and gathered metrics equal a single-process run over the same batches.
+    Columns the model's forward does not take (raw text, ids) are dropped from a `datasets.Dataset`. An existing
+    `DataLoader` or list of batches is returned unchanged (shard it yourself under a distributed launch).
+    """
+    if isinstance(dataset, DataLoader) or isinstance(dataset, list) and dataset and isinstance(dataset[0], dict):
+        return dataset
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError(
+            f"Search data must be a map-style dataset (e.g. datasets.Dataset) or a DataLoader; got {type(dataset).__name__}."
+        )
+    if len(dataset) == 0:
+        raise ValueError("The search dataset is empty.")
+    columns = getattr(dataset, "column_names", None)
+    accepted = _model_input_names(model)
+    if columns is not None and accepted is not None:
+        unused = [c for c in columns if c not in accepted]
+        if unused:
+            dataset = dataset.remove_columns(unused)
+    start, stop = shard_bounds(len(dataset), distributed.world_size(), distributed.rank())
+    if hasattr(dataset, "select"):
+        shard = dataset.select(range(start, stop))
+    else:
+        from torch.utils.data import Subset
+
+        shard = Subset(dataset, range(start, stop))
+    return DataLoader(shard, batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
+
+
+def metric_from_compute_metrics(compute_metrics: Callable, key: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Adapt a Trainer `compute_metrics(EvalPrediction) -> dict` into the search's ``(predictions, labels) -> float``.
+
+    Example:
+
+    ```python
+    >>> metric = metric_from_compute_metrics(trainer.compute_metrics, key="accuracy")   # doctest: +SKIP
+    ```
+    """
+    from transformers import EvalPrediction
+
+    def metric(predictions: np.ndarray, labels: np.ndarray) -> float:
+        values = compute_metrics(EvalPrediction(predictions=predictions, label_ids=labels))
+        for candidate in (key, f"eval_{key}"):
+            if candidate in values:
+                return float(values[candidate])
+        raise ValueError(f"compute_metrics returned {sorted(values)}; it has no {key!r} for the stop rule.")
+
+    return metric
+
+
+def resolve_search_metric(
+    metric: Any = None, compute_metrics: Callable | None = None, metric_key: str | None = None
+) -> Any:
+    """The metric a search uses: `metric` (task name / callable), else `compute_metrics[metric_key]`."""
+    if metric is not None:
+        return metric
+    if compute_metrics is not None:
+        if not metric_key:
+            raise ValueError(
+                "Pass `metric_key` (e.g. 'accuracy') to use a Trainer's `compute_metrics` for the stop rule."
+            )
+        return metric_from_compute_metrics(compute_metrics, metric_key)
+    raise ValueError(
+        "The ticket search needs a metric: pass `metric=` a GLUE task name such as 'sst2' or a callable "
+        "`(logits, labels) -> float`, or `compute_metrics=` your Trainer's compute_metrics with `metric_key=`."
+    )
