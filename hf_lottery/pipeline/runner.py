@@ -84,7 +84,7 @@ def evaluate_labels(ctx: RunContext):
     """Dummy one-hot predictions and the dev labels, to score a constant predictor (majority class)."""
     import numpy as np
 
-    labels = np.asarray(ctx.splits["dev"]["labels"])
+    labels = np.asarray(ctx.splits["dev"]["label"])
     width = ctx.num_labels
     predictions = np.zeros((len(labels), width), dtype=np.float32) if width > 1 else np.zeros(len(labels), np.float32)
     return predictions, labels

@@ -1,0 +1,327 @@
+"""GLUE tasks (from the Hub or a local folder of the official TSVs) and users' own text-classification data.
+
+Every loader returns a `datasets.DatasetDict` with the task's text columns (the Hub's names, e.g. ``sentence1`` /
+``sentence2``) and ``label`` (class ids in the order of `GlueTask.label_names`, floats for STS-B), with splits
+``train`` and ``validation`` (MNLI: also ``validation_matched`` / ``validation_mismatched``; ``validation`` is
+matched). Local TSVs are read with quoting disabled (sentences may begin with a double quote), no "NA" conversion,
+the UTF-8 BOM of MRPC stripped, and CoLA's missing header supplied.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class GlueTask:
+    """How one task is named, laid out on disk and on the Hub."""
+
+    name: str
+    folder: str
+    text_columns: tuple[str, ...]
+    label_names: tuple[str, ...] | None  # None: regression
+    file_columns: Mapping[str, str]  # canonical column -> column in the TSV (header name or position for CoLA)
+    label_column: str
+    dev_files: Mapping[str, str] = field(default_factory=lambda: {"validation": "dev.tsv"})
+    header: bool = True
+    column_names: tuple[str, ...] | None = None  # for header-less files
+
+    @property
+    def is_regression(self) -> bool:
+        return self.label_names is None
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.label_names is None else len(self.label_names)
+
+
+GLUE_TASKS: dict[str, GlueTask] = {
+    "cola": GlueTask(
+        "cola", "CoLA", ("sentence",), ("unacceptable", "acceptable"), {"sentence": "sentence"}, "label",
+        header=False, column_names=("source", "label", "original_label", "sentence"),
+    ),
+    "sst2": GlueTask("sst2", "SST-2", ("sentence",), ("negative", "positive"), {"sentence": "sentence"}, "label"),
+    "mrpc": GlueTask(
+        "mrpc", "MRPC", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
+        {"sentence1": "#1 String", "sentence2": "#2 String"}, "Quality",
+    ),
+    "stsb": GlueTask(
+        "stsb", "STS-B", ("sentence1", "sentence2"), None, {"sentence1": "sentence1", "sentence2": "sentence2"}, "score"
+    ),
+    "qqp": GlueTask(
+        "qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"),
+        {"question1": "question1", "question2": "question2"}, "is_duplicate",
+    ),
+    "mnli": GlueTask(
+        "mnli", "MNLI", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
+        {"premise": "sentence1", "hypothesis": "sentence2"}, "gold_label",
+        dev_files={"validation_matched": "dev_matched.tsv", "validation_mismatched": "dev_mismatched.tsv"},
+    ),
+    "qnli": GlueTask(
+        "qnli", "QNLI", ("question", "sentence"), ("entailment", "not_entailment"),
+        {"question": "question", "sentence": "sentence"}, "label",
+    ),
+    "rte": GlueTask(
+        "rte", "RTE", ("sentence1", "sentence2"), ("entailment", "not_entailment"),
+        {"sentence1": "sentence1", "sentence2": "sentence2"}, "label",
+    ),
+    "wnli": GlueTask(
+        "wnli", "WNLI", ("sentence1", "sentence2"), ("not_entailment", "entailment"),
+        {"sentence1": "sentence1", "sentence2": "sentence2"}, "label",
+    ),
+    "demo": GlueTask("demo", "demo", ("sentence",), ("negative", "positive"), {"sentence": "sentence"}, "label"),
+}  # fmt: skip
+
+_ALIASES = {"sst": "sst2", "sts": "stsb", "mnli-m": "mnli", "mnli-matched": "mnli", "mnli-mm": "mnli"}
+
+
+def canonical_task_name(name: str) -> str:
+    """``"SST-2"`` / ``"sst_2"`` / ``"sst2"`` → ``"sst2"``; a `ValueError` listing the tasks otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"A task name must be a string; got {type(name).__name__}.")
+    key = name.strip().lower().replace("_", "-")
+    key = _ALIASES.get(key, key.replace("-", "") if key.replace("-", "") in GLUE_TASKS else key)
+    if key not in GLUE_TASKS:
+        raise ValueError(f"Unknown task {name!r}; choose one of {sorted(GLUE_TASKS)} (GLUE names in any spelling).")
+    return key
+
+
+# ---------------------------------------------------------------------------------------------- local TSV files
+def read_tsv(
+    path: str | os.PathLike, header: bool = True, column_names: Sequence[str] | None = None
+) -> dict[str, list]:
+    """Read a GLUE TSV literally: no quoting, no NA conversion, BOM removed; columns as lists of strings."""
+    path = Path(path)
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = [row for row in rows if row]  # a trailing blank line is not an example
+    if header:
+        if not rows:
+            raise ValueError(f"{path} is empty (expected a header line).")
+        names, rows = rows[0], rows[1:]
+    else:
+        names = list(column_names or [])
+    table: dict[str, list] = {name: [] for name in names}
+    for number, row in enumerate(rows, start=2 if header else 1):
+        if len(row) < len(names):
+            raise ValueError(f"{path}, line {number}: {len(row)} fields, expected {len(names)} ({names}).")
+        for name, value in zip(names, row):
+            table[name].append(value)
+    return table
+
+
+def _convert_labels(task: GlueTask, values: list[str], source: Path) -> list:
+    if task.is_regression:
+        return [float(v) for v in values]
+    names = task.label_names
+    converted = []
+    for value in values:
+        if value in names:
+            converted.append(names.index(value))
+        elif value.strip().lstrip("-").isdigit() and 0 <= int(value) < len(names):
+            converted.append(int(value))
+        else:
+            raise ValueError(f"{source}: label {value!r} is not one of {list(names)} or a class id.")
+    return converted
+
+
+def _task_folder(task: GlueTask, data_dir: Path) -> Path:
+    for candidate in (data_dir, data_dir / task.folder, data_dir / task.name):
+        if (candidate / "train.tsv").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"No train.tsv for {task.folder} under {data_dir} (looked in {data_dir} and {data_dir / task.folder})."
+    )
+
+
+def _load_split(task: GlueTask, path: Path) -> datasets.Dataset:
+    table = read_tsv(path, header=task.header, column_names=task.column_names)
+    needed = [*task.file_columns.values(), task.label_column]
+    missing = [c for c in needed if c not in table]
+    if missing:
+        raise ValueError(f"{path} lacks column(s) {missing} for {task.name}; found {list(table)}.")
+    if not table[task.label_column]:
+        raise ValueError(f"{path} has no examples; the {task.name} split is empty.")
+    data = {canonical: table[column] for canonical, column in task.file_columns.items()}
+    data["label"] = _convert_labels(task, table[task.label_column], path)
+    features = datasets.Features(
+        {**{c: datasets.Value("string") for c in task.file_columns}, "label": _label_feature(task)}
+    )
+    return datasets.Dataset.from_dict(data, features=features)
+
+
+def _label_feature(task: GlueTask):
+    return datasets.Value("float32") if task.is_regression else datasets.ClassLabel(names=list(task.label_names))
+
+
+def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.DatasetDict:
+    """Load a GLUE task from a local folder of the official TSVs, or from the Hub (``nyu-mll/glue``).
+
+    Example:
+
+    ```python
+    >>> data = load_glue("mrpc", "glue/MRPC")   # doctest: +SKIP
+    >>> data["train"].num_rows, data["validation"].num_rows
+    (3668, 408)
+    ```
+    """
+    spec = GLUE_TASKS[canonical_task_name(task)]
+    if spec.name == "demo":
+        from .demo_task import load_demo_task
+
+        return load_demo_task()
+    if data_dir is None:
+        return _load_from_hub(spec)
+    folder = _task_folder(spec, Path(data_dir))
+    splits = {"train": _load_split(spec, folder / "train.tsv")}
+    for split, filename in spec.dev_files.items():
+        if not (folder / filename).is_file():
+            raise FileNotFoundError(f"{folder} has no {filename} (the {split} split of {spec.folder}).")
+        splits[split] = _load_split(spec, folder / filename)
+    if "validation" not in splits:
+        splits["validation"] = splits["validation_matched"]
+    return datasets.DatasetDict(splits)
+
+
+def _load_from_hub(spec: GlueTask) -> datasets.DatasetDict:
+    try:
+        loaded = datasets.load_dataset("nyu-mll/glue", spec.name)
+    except Exception as err:  # offline, unreachable Hub, missing auth: all mean "use local files"
+        raise ConnectionError(
+            f"Could not load GLUE {spec.folder} from the Hub ({type(err).__name__}: {err}). Offline? Pass "
+            f"data_dir= a folder with the task's TSV files (train.tsv, {', '.join(spec.dev_files.values())})."
+        ) from err
+    splits = {name: loaded[name] for name in loaded if name == "train" or name.startswith("validation")}
+    if "validation" not in splits and "validation_matched" in splits:
+        splits["validation"] = splits["validation_matched"]
+    keep = [*spec.text_columns, "label"]
+    return datasets.DatasetDict({k: v.select_columns(keep) for k, v in splits.items()})
+
+
+# ---------------------------------------------------------------------------------------------- users' own data
+def load_text_classification(
+    source: Any,
+    *,
+    text_columns: Sequence[str],
+    label_column: str = "label",
+    label_names: Sequence[str] | None = None,
+    regression: bool = False,
+) -> datasets.DatasetDict:
+    """Users' own data through the same path: a `Dataset` / `DatasetDict`, or ``{split: path}`` of CSV/TSV/JSON(L).
+
+    Text columns keep their names; labels become ``label`` (class ids; strings are mapped through `label_names`,
+    or the sorted label values of the first split).
+
+    Example:
+
+    ```python
+    >>> data = load_text_classification({"train": "train.csv", "validation": "dev.csv"},
+    ...                                 text_columns=["review"], label_column="stars")   # doctest: +SKIP
+    ```
+    """
+    if isinstance(source, datasets.Dataset):
+        source = datasets.DatasetDict({"train": source})
+    elif isinstance(source, Mapping) and not isinstance(source, datasets.DatasetDict):
+        source = datasets.DatasetDict({split: _read_file(Path(path)) for split, path in source.items()})
+    elif not isinstance(source, datasets.DatasetDict):
+        raise TypeError(
+            "`source` must be a datasets.Dataset, a DatasetDict, or a dict {split: path to .csv/.tsv/.json/.jsonl}; "
+            f"got {type(source).__name__}."
+        )
+    if not text_columns:
+        raise ValueError("Give at least one text column.")
+    names = list(label_names) if label_names is not None else None
+    result = {}
+    for split, data in source.items():
+        missing = [c for c in (*text_columns, label_column) if c not in data.column_names]
+        if missing:
+            raise ValueError(f"Split {split!r} lacks column(s) {missing}; found {data.column_names}.")
+        if len(data) == 0:
+            raise ValueError(f"Split {split!r} is empty.")
+        labels = data[label_column]
+        if regression:
+            converted = [float(v) for v in labels]
+        else:
+            if names is None:
+                names = sorted({str(v) for v in labels}, key=_label_order)
+            unknown = sorted({str(v) for v in labels} - set(names))
+            if unknown:
+                raise ValueError(f"Split {split!r} has labels {unknown[:5]} not in label_names {names}.")
+            converted = [names.index(str(v)) for v in labels]
+        columns = {c: [str(t) for t in data[c]] for c in text_columns}
+        feature = datasets.Value("float32") if regression else datasets.ClassLabel(names=names)
+        result[split] = datasets.Dataset.from_dict(
+            {**columns, "label": converted},
+            features=datasets.Features({**{c: datasets.Value("string") for c in text_columns}, "label": feature}),
+        )
+    return datasets.DatasetDict(result)
+
+
+def _label_order(value: str) -> tuple[int, int, str]:
+    """Numeric labels in numeric order first, then the others alphabetically."""
+    numeric = value.lstrip("-").isdigit()
+    return (0 if numeric else 1, int(value) if numeric else 0, value)
+
+
+def _read_file(path: Path) -> datasets.Dataset:
+    if not path.is_file():
+        raise FileNotFoundError(f"No data file at {path}.")
+    suffix = path.suffix.lower()
+    if suffix in (".tsv", ".csv"):
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+            rows = list(reader)
+        if not rows:
+            raise ValueError(f"{path} holds no rows.")
+        return datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in rows[0]})
+    if suffix in (".json", ".jsonl"):
+        return datasets.Dataset.from_json(str(path))
+    raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv, .tsv, .json or .jsonl.")
+
+
+# ---------------------------------------------------------------------------------------------- preparation
+def tokenize_for_classification(
+    dataset: Any, tokenizer: Any, text_columns: Sequence[str], max_length: int = 128
+) -> Any:
+    """Tokenise one or two text columns (truncated to `max_length`, not padded: pad per batch with
+    `DataCollatorWithPadding`); keeps ``label`` and drops the text."""
+    text_columns = list(text_columns)
+    if not 1 <= len(text_columns) <= 2:
+        raise ValueError(f"Give one or two text columns (a sentence or a pair); got {text_columns}.")
+    first = dataset if isinstance(dataset, datasets.Dataset) else next(iter(dataset.values()))
+    missing = [c for c in text_columns if c not in first.column_names]
+    if missing:
+        raise ValueError(f"The dataset lacks text column(s) {missing}; found {first.column_names}.")
+
+    def encode(batch):
+        return tokenizer(*[batch[c] for c in text_columns], truncation=True, max_length=max_length)
+
+    drop = [c for c in first.column_names if c != "label"]
+    return dataset.map(encode, batched=True, remove_columns=drop, desc="tokenising")
+
+
+def held_out_split(
+    train: datasets.Dataset, size: int | float, seed: int = 0
+) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """A deterministic held-out slice of train (stratified by label for classification): (rest, held_out)."""
+    n = len(train)
+    count = int(round(size * n)) if isinstance(size, float) and size < 1 else int(size)
+    if not 0 < count < n:
+        raise ValueError(f"held-out size {size!r} gives {count} of {n} examples; it must leave both parts non-empty.")
+    stratify = "label" if isinstance(train.features.get("label"), datasets.ClassLabel) else None
+    try:
+        parts = train.train_test_split(test_size=count, seed=seed, stratify_by_column=stratify)
+    except ValueError:  # a class too small to stratify
+        parts = train.train_test_split(test_size=count, seed=seed)
+    return parts["train"], parts["test"]
