@@ -107,7 +107,8 @@ def main_table(data: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     for row in rows:
         pruned = "–" if row["pruned"] is None else mean_std(row["pruned"])
         label = row["subnetwork"] if row["subnetwork"] != "full model" else "full model (fine-tuned)"
-        lines.append(f"| {label} | {pruned} | {mean_std(row['retrained'])} | {len(row['retrained'])} |")
+        seeds_used = "–" if row["subnetwork"].startswith("majority") else len(row["retrained"])
+        lines.append(f"| {label} | {pruned} | {mean_std(row['retrained'])} | {seeds_used} |")
     return "\n".join(lines), rows
 
 
@@ -221,7 +222,7 @@ def build_report(output_dir: str | Path) -> Path:
         ),
         f"Stop rule: metric ≥ {config['threshold']} × full model. Metric: {run.get('metric_name')}. "
         f"Fine-tuning: lr {config['learning_rate']}, batch {config['per_device_train_batch_size']}, "
-        f"{config['num_train_epochs']} epochs, max length {config['max_seq_length']}"
+        f"{config['num_train_epochs']:g} epoch(s), max length {config['max_seq_length']}"
         + (f", {config['max_train_samples']} training examples" if config.get("max_train_samples") else "")
         + ".",
         "",

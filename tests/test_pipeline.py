@@ -1,0 +1,130 @@
+"""The pipeline on a tiny BERT with the packaged tokenizer: stage skipping, crash-then-resume, the report."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from hf_lottery.pipeline import PipelineConfig, build_report, run_pipeline
+from hf_lottery.pipeline import stages as stage_module
+
+from .conftest import minilm_path
+
+
+@pytest.fixture(scope="module")
+def tiny_pretrained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_pretrained")
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                        max_position_embeddings=64)  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
+    return str(folder)
+
+
+def config(model, output_dir, **overrides):
+    values = dict(
+        task_name="demo", model_name_or_path=model, output_dir=str(output_dir), seeds=[1, 2], learning_rate=1e-3,
+        num_train_epochs=1.0, per_device_train_batch_size=16, max_seq_length=32, max_train_samples=48,
+        max_eval_samples=32, magnitude_max_steps=2, search_batch_size=16, on_degenerate="ignore",
+        stages=["finetune", "search", "sample", "evaluate", "retrain", "report"],
+    )  # fmt: skip
+    values.update(overrides)
+    return PipelineConfig(**values)
+
+
+class CountingTrain:
+    def __init__(self, fail_at=None):
+        self.calls = 0
+        self.fail_at = fail_at
+        self.real = stage_module._train
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("simulated crash")
+        return self.real(*args, **kwargs)
+
+
+def results(root):
+    data = json.loads((root / "report" / "results.json").read_text())
+    return {k: data[k] for k in ("full", "pruned", "retrained")}
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_pretrained, tmp_path_factory):
+    root = tmp_path_factory.mktemp("full")
+    counter = CountingTrain()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stage_module, "_train", counter)
+        report = run_pipeline(config(tiny_pretrained, root))
+    return root, report, counter.calls
+
+
+def test_all_stages_write_their_outputs(full_run):
+    root, report, trainings = full_run
+    assert trainings == 2 * (1 + 6 + 3)  # per seed: fine-tune, 3 kinds x 2 methods, 3 super tickets
+    for seed in (1, 2):
+        for method in ("structured", "magnitude"):
+            for kind in ("good", "random", "bad"):
+                assert (root / f"seed_{seed}" / "tickets" / method / kind / "ticket_config.json").is_file()
+    assert (root / "super" / "tickets" / "structured" / "good" / "ticket_config.json").is_file()
+    text = report.read_text()
+    assert "| structured/good |" in text and "| super/bad |" in text and "Fleiss" in text
+    assert (root / "report" / "results.csv").read_text().startswith("seed,subnetwork,setting,metric,value")
+    meta = json.loads((root / "report" / "results.json").read_text())["meta"]
+    assert meta["config"]["seeds"] == [1, 2] and "transformers" in meta["versions"] and meta["command"]
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_rerun_skips_finished_stages(full_run, tiny_pretrained):
+    root, _, _ = full_run
+    before = results(root)
+    counter = CountingTrain()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stage_module, "_train", counter)
+        run_pipeline(config(tiny_pretrained, root))
+    assert counter.calls == 0
+    assert results(root) == before
+
+
+def test_crash_then_resume_loses_nothing(full_run, tiny_pretrained, tmp_path):
+    crash = CountingTrain(fail_at=9)  # in the retrain stage of the first seed
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stage_module, "_train", crash)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            run_pipeline(config(tiny_pretrained, tmp_path))
+    finished = sorted(p.parent.name for p in (tmp_path / "seed_1" / "retrained").glob("*/result.json"))
+    assert len(finished) == 6  # fine-tunes of both seeds + 6 retrains done before the crash
+    resume = CountingTrain()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stage_module, "_train", resume)
+        run_pipeline(config(tiny_pretrained, tmp_path))
+    assert crash.calls - 1 + resume.calls == 20  # nothing trained twice
+    assert results(tmp_path) == results(full_run[0])  # same numbers as the uninterrupted run
+
+
+def test_changed_settings_are_refused(full_run, tiny_pretrained):
+    with pytest.raises(ValueError, match="other settings"):
+        run_pipeline(config(tiny_pretrained, full_run[0], learning_rate=5e-4))
+
+
+def test_report_command_rebuilds(full_run):
+    from hf_lottery.cli import main
+
+    root = full_run[0]
+    (root / "report" / "report.md").unlink()
+    assert main(["report", str(root)]) == 0
+    assert (root / "report" / "report.md").is_file()
+    with pytest.raises(FileNotFoundError, match="not a pipeline run folder"):
+        build_report(root / "seed_1")
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="Unknown stages"):
+        PipelineConfig(task_name="demo", output_dir="x", stages=["dance"])
+    with pytest.raises(ValueError, match="must include 'good'"):
+        PipelineConfig(task_name="demo", output_dir="x", kinds=["random"])
+    with pytest.raises(ValueError, match="hub_model_id"):
+        PipelineConfig(task_name="demo", output_dir="x", push_to_hub=True)
