@@ -228,6 +228,16 @@ class LotteryTicket:
 
         return load_ticket(path, **kwargs)
 
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Push the ticket files and a model card to a Hub repo (masks only, like an adapter); return the commit URL.
+
+        Keyword arguments (`private`, `revision`, `token`, `commit_message`, `create_pr`) go to
+        `hf_lottery.hub.push_ticket_to_hub`.
+        """
+        from .hub import push_ticket_to_hub
+
+        return push_ticket_to_hub(self, repo_id, **kwargs)
+
     # ------------------------------------------------------------------ checks and views
     @property
     def num_layers(self) -> int:

@@ -50,6 +50,13 @@ class RunContext:
     def model_path(self) -> str:
         return resolve_model_path(self.config.model_name_or_path)
 
+    @property
+    def base_model_id(self) -> str:
+        """The pre-trained model's Hub id recorded in tickets (the packaged MiniLM's original id for 'minilm')."""
+        if self.config.model_name_or_path == DEFAULT_MODEL:
+            return "sentence-transformers/all-MiniLM-L6-v2"
+        return self.config.model_name_or_path
+
     @cached_property
     def task(self):
         from ..glue import GLUE_TASKS, canonical_task_name

@@ -115,7 +115,7 @@ def search(ctx: RunContext, seed: int) -> dict[str, LotteryTicket]:
         )
         common = dict(
             threshold=config.threshold, importance_source=config.search_data, output_dir=folder,
-            on_degenerate=config.on_degenerate, base_model=config.model_name_or_path, task=ctx.task.name, seed=seed,
+            on_degenerate=config.on_degenerate, base_model=ctx.base_model_id, task=ctx.task.name, seed=seed,
         )  # fmt: skip
         if method == "structured":
             ticket = find_structured_ticket(

@@ -1,0 +1,164 @@
+"""Protocol tests: push and download through a fake Hub that speaks huggingface_hub's HTTP protocol (offline)."""
+
+import logging
+
+import httpx2
+import huggingface_hub
+import pytest
+import torch
+import yaml
+from huggingface_hub import constants
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification, pipeline
+
+from hf_lottery import LotteryTicket, apply_ticket, load_pruned_model, push_to_hub
+from hf_lottery.hub_download import TicketNotFoundError
+
+from .conftest import minilm_path, tiny_batch, tiny_bert
+from .hub_fake import FakeHub
+from .test_gates import magnitude_ticket, structured_ticket
+
+
+TOKEN = "hf_secret_token_value_123"
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    fake = FakeHub()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(fake.handler)))
+    huggingface_hub.close_session()
+    yield fake
+    huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
+    huggingface_hub.close_session()
+
+
+def card_metadata(text: str) -> dict:
+    return yaml.safe_load(text.split("---")[1])
+
+
+def test_protocol_push_ticket_and_load_it_back(hub):
+    model = tiny_bert()
+    ticket = structured_ticket(model).copy(task="rte", seed=42, base_model="google-bert/bert-base-uncased")
+    url = ticket.push_to_hub("user/tiny-ticket", token=TOKEN)
+    assert url.startswith("https://huggingface.co/user/tiny-ticket/commit/")
+    files = hub.files("user/tiny-ticket")
+    assert sorted(files) == ["README.md", "plots/head_survival.png", "plots/mlp_survival.png", "ticket_config.json",
+                             "ticket_masks.safetensors"]  # fmt: skip
+    meta = card_metadata(files["README.md"].decode())
+    assert meta["library_name"] == "hf-lottery" and "lottery-ticket" in meta["tags"]
+    assert meta["base_model"] == "google-bert/bert-base-uncased"
+    assert LotteryTicket.from_pretrained("user/tiny-ticket") == ticket
+
+
+def test_protocol_push_masked_model_then_load_identical_logits(hub):
+    model = tiny_bert()
+    ticket = structured_ticket(model).copy(weight_masks=magnitude_ticket(model).weight_masks, method="magnitude",
+                                           task="sst2", metrics={"full_metric": 0.9, "metric": 0.85})  # fmt: skip
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    push_to_hub(model, ticket, "user/tiny-masked", token=TOKEN, commit_message="first ticket")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the user's model is untouched
+    commit = hub.commits[-1]
+    assert commit.message == "first ticket" and len(hub.commits) == 1  # one commit
+    assert {"config.json", "model.safetensors", "ticket_config.json", "ticket_masks.safetensors", "README.md",
+            "plots/head_survival.png"} <= set(commit.files)  # fmt: skip
+    meta = card_metadata(commit.files["README.md"].decode())
+    assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "text-classification"
+    assert "hf-lottery" in meta["tags"] and meta["datasets"] == ["nyu-mll/glue"]
+    results = meta["model-index"][0]["results"]
+    assert {m["value"] for r in results for m in r["metrics"]} == {0.85, 0.9}
+    batch = {k: v for k, v in tiny_batch().items() if k != "labels"}
+    with torch.no_grad(), apply_ticket(model, ticket):
+        expected = model(**batch).logits
+    with torch.no_grad():
+        gated = load_pruned_model("user/tiny-masked")(**batch).logits
+        plain = AutoModelForSequenceClassification.from_pretrained("user/tiny-masked").eval()(**batch).logits
+        compact = load_pruned_model("user/tiny-masked", compact=True)(**batch).logits
+    torch.testing.assert_close(gated, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(plain, expected, atol=1e-6, rtol=0)  # baked: plain transformers gives the pruned model
+    torch.testing.assert_close(compact, expected, atol=1e-5, rtol=0)
+
+
+def test_protocol_private_repo_revision_and_token_never_logged(hub, caplog):
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    with caplog.at_level(logging.DEBUG):
+        push_to_hub(model, ticket, "user/private-one", token=TOKEN, private=True, revision="experiment")
+    assert hub.repos["user/private-one"]["private"] is True
+    assert hub.commits[-1].revision == "experiment"
+    assert "ticket_config.json" not in hub.files("user/private-one", "main")
+    assert any(h.get("authorization") == f"Bearer {TOKEN}" for _, _, h in hub.requests)  # it was sent...
+    assert TOKEN not in caplog.text  # ...but never logged
+    loaded = load_pruned_model("user/private-one", revision="experiment")
+    assert loaded.hf_lottery_ticket.masks_equal(ticket)
+    with pytest.raises(FileNotFoundError, match="no revision"):
+        load_pruned_model("user/private-one", revision="nope")
+
+
+def test_protocol_repo_without_ticket_files(hub, tmp_path):
+    model = tiny_bert()
+    api = huggingface_hub.HfApi()
+    api.create_repo("user/plain-model")
+    model.save_pretrained(tmp_path / "plain")
+    api.upload_folder(repo_id="user/plain-model", folder_path=str(tmp_path / "plain"))
+    with pytest.raises(TicketNotFoundError, match="holds no hf-lottery ticket"):
+        load_pruned_model("user/plain-model")
+    with pytest.raises(FileNotFoundError, match="no ticket_config.json|holds no hf-lottery ticket"):
+        LotteryTicket.from_pretrained("user/plain-model")
+    with pytest.raises(FileNotFoundError, match="No accessible Hub repository|not a local folder"):
+        load_pruned_model("user/does-not-exist")
+
+
+def test_protocol_network_failure_keeps_local_results(hub, tmp_path):
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    local = ticket.save_pretrained(tmp_path / "my-ticket")
+    hub.fail_with = httpx2.ConnectError("connection refused")
+    staging = tmp_path / "staging"
+    with pytest.raises(ConnectionError, match="Nothing was committed") as info:
+        push_to_hub(model, ticket, "user/offline", token=TOKEN, staging_dir=staging)
+    assert str(staging) in str(info.value) and TOKEN not in str(info.value)
+    assert (staging / "model.safetensors").is_file() and (staging / "ticket_config.json").is_file()
+    assert LotteryTicket.from_pretrained(local) == ticket  # untouched
+    with pytest.raises(ConnectionError, match="Could not download"):
+        load_pruned_model("user/offline")
+
+
+def test_protocol_pipeline_on_pushed_minilm(hub):
+    model = BertForSequenceClassification.from_pretrained(minilm_path(), num_labels=2).eval()
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    ticket = structured_ticket(model, seed=4)
+    push_to_hub(model, ticket, "user/minilm-ticket", tokenizer=tokenizer, token=TOKEN)
+    classifier = pipeline("text-classification", model="user/minilm-ticket", top_k=None)
+    texts = ["a gripping, funny film", "the plot never comes together."]
+    scores = classifier(texts)
+    with torch.no_grad(), apply_ticket(model, ticket):
+        probs = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.softmax(-1)
+    for row, expected in zip(scores, probs):
+        by_label = {d["label"]: d["score"] for d in row}
+        torch.testing.assert_close(
+            torch.tensor([by_label["LABEL_0"], by_label["LABEL_1"]]), expected, atol=1e-5, rtol=0
+        )
+
+
+def test_protocol_cli_push_and_download(hub, tmp_path):
+    from hf_lottery.cli import main
+
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    model.save_pretrained(tmp_path / "model")
+    ticket.save_pretrained(tmp_path / "ticket")
+    assert main(["push", str(tmp_path / "ticket"), "user/cli-ticket", "--token", TOKEN]) == 0
+    assert "ticket_masks.safetensors" in hub.files("user/cli-ticket") and "model.safetensors" not in hub.files(
+        "user/cli-ticket"
+    )
+    assert main(["push", str(tmp_path / "ticket"), "user/cli-model", "--model_dir", str(tmp_path / "model")]) == 0
+    assert "model.safetensors" in hub.files("user/cli-model")
+    assert main(["download", "user/cli-model", "--output_dir", str(tmp_path / "small"), "--compact"]) == 0
+    small = load_pruned_model(tmp_path / "small")
+    batch = {k: v for k, v in tiny_batch().items() if k != "labels"}
+    with torch.no_grad(), apply_ticket(model, ticket):
+        expected = model(**batch).logits
+    with torch.no_grad():
+        torch.testing.assert_close(small(**batch).logits, expected, atol=1e-5, rtol=0)
