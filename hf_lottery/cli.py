@@ -19,15 +19,34 @@ def make_parser() -> argparse.ArgumentParser:
         description="Lottery tickets for BERT: find, train, evaluate, report and publish pruned subnetworks.",
     )
     parser.add_argument("--version", action="version", version=f"hf-lottery {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="debug logging, and transformers' own warnings")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__package__}.commands.{name}").register(subparsers)
     return parser
 
 
+def _configure_logging(verbose: bool) -> None:
+    """hf-lottery's progress at INFO on stderr; transformers' load reports only when --verbose."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[hf-lottery] %(message)s"))
+    package = logging.getLogger("hf_lottery")
+    if not package.handlers:
+        package.addHandler(handler)
+    package.setLevel(logging.DEBUG if verbose else logging.INFO)
+    package.propagate = False
+    if not verbose:
+        hf_logging.set_verbosity_error()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    _configure_logging(getattr(args, "verbose", False))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -68,6 +69,7 @@ def find_magnitude_ticket(
         raise ValueError(f"`prune_fraction` must be in (0, 1) (the paper uses 0.1); got {prune_fraction!r}.")
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"`max_steps` must be a positive integer (the paper uses 10); got {max_steps!r}.")
+    started = time.perf_counter()
     structure = EncoderStructure(model)
     params = _weight_set(structure, parameter_names)
     metric_fn = resolve_metric(metric)
@@ -88,7 +90,9 @@ def find_magnitude_ticket(
         rule = StopRule(threshold, ticket.metrics["full_metric"], ticket.metrics["constant_baseline"])
         bar = manual_bar("magnitude search", progress, total=max_steps)
         bar.update(len(ticket.history) - 1)
+        steps_run = 0
         while not state["finished"]:
+            steps_run += 1
             step = len(ticket.history)
             masks = _prune_step(original, ticket.weight_masks, prune_fraction)
             _load_masked(params, original, masks)
@@ -109,6 +113,10 @@ def find_magnitude_ticket(
             bar.update(1)
             bar.set_postfix(sparsity=f"{candidate.sparsity:.3f}", metric=f"{result.metric:.4f}", ok=passed)
         bar.close()
+    if steps_run:
+        state["wall_time_s"] = state.get("wall_time_s", 0.0) + time.perf_counter() - started
+        ticket.extra["search"] = state
+        save_search_state(ticket, output_dir)
     logger.info(
         "Magnitude ticket: sparsity %.4f, metric %.4f (full %.4f, threshold %.4f).",
         ticket.sparsity, ticket.metrics["metric"], rule.full_metric, rule.threshold_value,

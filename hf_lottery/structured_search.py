@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -78,6 +79,7 @@ def find_structured_ticket(
     ```
     """
     threshold = validate_threshold(threshold)
+    started = time.perf_counter()
     structure = EncoderStructure(model)
     metric_fn = resolve_metric(metric)
     scorer = _make_scorer(model, dataloader, metric, passes_per_step, paper_compat, importance_kwargs)
@@ -132,6 +134,7 @@ def find_structured_ticket(
         save_search_state(ticket, output_dir)
     bar.close()
     state["finished"] = state["phase"] >= len(STRUCTURED_PHASES)
+    state["wall_time_s"] = state.get("wall_time_s", 0.0) + time.perf_counter() - started
     ticket.extra["search"] = state
     save_search_state(ticket, output_dir)
     summary = ticket.summary()

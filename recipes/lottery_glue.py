@@ -26,6 +26,7 @@ Publish the structured ticket of the first seed:
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 
@@ -33,6 +34,8 @@ from hf_lottery.pipeline import config_from_args, make_parser, run_pipeline
 
 
 def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(format="[hf-lottery] %(message)s", level=logging.WARNING)
+    logging.getLogger("hf_lottery").setLevel(logging.INFO)
     args = make_parser(prog="lottery_glue.py").parse_args(argv)
     config = config_from_args(args)
     command = "accelerate launch recipes/lottery_glue.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

@@ -4,6 +4,7 @@ result file exists is skipped, so a re-run resumes where a crash stopped and nev
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,15 @@ def finetune(ctx: RunContext, seed: int) -> dict[str, Any]:
     folder = ctx.seed_dir(seed) / "finetuned"
     if (done := _done(folder)) is not None:
         return done
+    started = time.perf_counter()
     model, trainer = _train(ctx, seed, folder / "trainer", ticket=None)
+    seconds = time.perf_counter() - started
     metrics = _evaluate(ctx, model)
     if distributed.is_main_process():
         model.save_pretrained(folder)
         ctx.tokenizer.save_pretrained(folder)
         shutil.rmtree(folder / "trainer", ignore_errors=True)
-    result = {"seed": seed, "dev": metrics}
+    result = {"seed": seed, "dev": metrics, "train_seconds": seconds}
     mark_done(folder / DONE, result)
     logger.info("Fine-tuned seed %d: %s", seed, metrics)
     return result
@@ -199,13 +202,15 @@ def retrain(ctx: RunContext, seed: int) -> dict[str, Any]:
         if (done := _done(folder)) is not None:
             results[name] = done
             continue
+        started = time.perf_counter()
         model, _ = _train(ctx, seed, folder / "trainer", ticket=ticket)
+        seconds = time.perf_counter() - started
         metrics = _evaluate(ctx, model)
         if distributed.is_main_process():
             if ctx.config.save_retrained_models:
                 model.save_pretrained(folder / "model")
             shutil.rmtree(folder / "trainer", ignore_errors=True)
-        results[name] = {"seed": seed, "ticket": name, "dev": metrics, "summary": ticket.summary()}
+        results[name] = {"seed": seed, "ticket": name, "dev": metrics, "summary": ticket.summary(), "train_seconds": seconds}
         mark_done(folder / DONE, results[name])
         logger.info("Re-fine-tuned %s (seed %d): %s", name, seed, metrics)
     return results
