@@ -10,7 +10,7 @@ from . import __version__
 
 
 # Each module defines `register(subparsers)`, which adds its sub-command(s) and sets `func` on the parser.
-COMMAND_MODULES = ("tickets", "pipeline", "hub")
+COMMAND_MODULES = ("tickets", "pipeline", "hub", "patterns")
 
 
 def make_parser() -> argparse.ArgumentParser:

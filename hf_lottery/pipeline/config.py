@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 
-STAGES = ("finetune", "search", "sample", "evaluate", "retrain", "report", "push")
+STAGES = ("finetune", "search", "sample", "evaluate", "retrain", "patterns", "report", "push")
 METHODS = ("structured", "magnitude")
 KINDS = ("good", "random", "bad")
 PAPER_SEEDS = (1337, 42, 86, 71, 166)
@@ -70,6 +70,9 @@ class PipelineConfig:
         default="warn", metadata={"help": "A stop rule a constant predictor passes: warn, raise, or ignore."}
     )
     search_batch_size: int = field(default=32, metadata={"help": "Batch size of importance / evaluation passes."})
+    pattern_examples: int = field(
+        default=100, metadata={"help": "Dev examples whose attention maps classify each head's pattern."}
+    )
     save_retrained_models: bool = field(default=False, metadata={"help": "Keep every re-fine-tuned model on disk."})
     push_to_hub: bool = field(default=False, metadata={"help": "Run the push stage (needs hub_model_id)."})
     hub_model_id: str | None = field(default=None, metadata={"help": "Hub repo for the structured good ticket."})

@@ -187,6 +187,28 @@ def plots_section(root: Path, seeds: Sequence[int], plots_dir: Path) -> list[tup
     return made
 
 
+def patterns_section(root: Path, plots_dir: Path) -> list[str]:
+    """Attention patterns of surviving heads vs. all heads (when the patterns stage ran)."""
+    result = _read(root / "patterns" / "result.json")
+    if result is None or not result.get("survival"):
+        return []
+    from ..patterns import plot_pattern_survival, survival_markdown
+
+    plot = plot_pattern_survival(result["survival"], plots_dir / "pattern_survival.png")
+    return [
+        "## Attention patterns of surviving heads",
+        "",
+        f"Each head's pattern is the majority vote of the pattern classifier over {result['patterns']['num_examples']} "
+        f"dev examples (fine-tuned model of seed {result['seed']}; classifier shipped with hf-lottery, trained on "
+        "synthetic maps). Surviving = kept by the structured ticket of every seed.",
+        "",
+        survival_markdown(result["survival"]),
+        "",
+        f"![pattern shares](plots/{plot.name})",
+        "",
+    ]
+
+
 def build_report(output_dir: str | Path) -> Path:
     """Write ``report/results.json``, ``report/results.csv``, ``report/report.md`` and PNG plots; return report.md."""
     root = Path(output_dir)
@@ -204,6 +226,7 @@ def build_report(output_dir: str | Path) -> Path:
         "retrained": data["retrained"],
         "tickets": data["tickets"],
         "seed_statistics": stats,
+        "patterns": _read(root / "patterns" / "result.json"),
         "table": rows,
     }
     write_json(report_dir / "results.json", results)
@@ -242,6 +265,7 @@ def build_report(output_dir: str | Path) -> Path:
         "",
     ]
     lines += [f"![{title}](plots/{path.name})\n\n{title}\n" for title, path in figures]
+    lines += patterns_section(root, report_dir / "plots")
     lines += ["", "## Provenance", "", f"Command: `{run.get('command', '')}`", f"Git revision: {run.get('git_revision')}",
               f"Packages: {', '.join(f'{k} {v}' for k, v in sorted(run.get('versions', {}).items()))}", ""]  # fmt: skip
     report_md = report_dir / "report.md"

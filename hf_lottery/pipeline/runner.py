@@ -119,6 +119,8 @@ def run_pipeline(config: PipelineConfig, command: str | None = None) -> Path | N
             stages.evaluate_pruned(ctx, seed)
         if "retrain" in wanted:
             stages.retrain(ctx, seed)
+    if "patterns" in wanted:
+        stages.patterns(ctx)
     report = None
     if "report" in wanted and distributed.is_main_process():
         report = build_report(ctx.root)

@@ -210,7 +210,37 @@ def retrain(ctx: RunContext, seed: int) -> dict[str, Any]:
             if ctx.config.save_retrained_models:
                 model.save_pretrained(folder / "model")
             shutil.rmtree(folder / "trainer", ignore_errors=True)
-        results[name] = {"seed": seed, "ticket": name, "dev": metrics, "summary": ticket.summary(), "train_seconds": seconds}
+        results[name] = {
+            "seed": seed,
+            "ticket": name,
+            "dev": metrics,
+            "summary": ticket.summary(),
+            "train_seconds": seconds,
+        }
         mark_done(folder / DONE, results[name])
         logger.info("Re-fine-tuned %s (seed %d): %s", name, seed, metrics)
     return results
+
+
+def patterns(ctx: RunContext) -> dict[str, Any]:
+    """Each head's attention pattern (the first seed's fine-tuned model, shipped classifier), and the pattern shares
+    of the heads kept in every seed's structured ticket vs. all heads."""
+    from ..patterns import pattern_survival_table, predict_head_patterns
+
+    folder = ctx.root / "patterns"
+    if (done := _done(folder)) is not None:
+        return done
+    seed = ctx.config.seeds[0]
+    model = load_finetuned(ctx, seed)
+    loader = search_dataloader(ctx.splits["dev"], batch_size=16, collate_fn=ctx.collator, model=model)
+    head_patterns = predict_head_patterns(
+        model, loader, num_examples=ctx.config.pattern_examples, progress=distributed.is_main_process()
+    )
+    goods = [ticket_dir(ctx, s, "structured", "good") for s in ctx.config.seeds]
+    masks = [LotteryTicket.from_pretrained(g).head_mask for g in goods if (g / TICKET_CONFIG_NAME).is_file()]
+    result: dict[str, Any] = {"seed": seed, "patterns": head_patterns.to_dict(), "survival": None}
+    if masks:
+        survivors = torch.stack(masks).all(0)
+        result["survival"] = pattern_survival_table({ctx.task.name: head_patterns.labels}, {ctx.task.name: survivors})
+    mark_done(folder / DONE, result)
+    return result

@@ -1,0 +1,116 @@
+"""Per-head attention maps of a BERT-style model for a few examples: raw softmax maps and norm-based maps.
+
+Norm-based maps (Kobayashi et al., 2020) weight each attention edge by how much the attended token's transformed
+value moves the output: ``‖α_ij · f_h(x_j)‖ = α_ij · ‖(x_j W_V^h + b_V^h) W_O^h‖``, with ``W_O^h`` the head's columns
+of the attention output projection (the shared output bias is left out). The value vectors are captured with a
+forward hook on ``attention.self.value``. Maps are cropped to the example's real tokens.
+
+transformers only returns attention maps with eager attention: the model is switched to eager for the extraction
+and back afterwards. Head gates of an applied ticket act after the softmax, so raw maps are the same with and
+without a ticket (norm-based maps of pruned heads are not zeroed either: use the ticket's mask to drop them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+
+import torch
+from torch import nn
+
+from ..evaluation import model_device, progress_bar
+from ..structure import EncoderStructure, unwrap_model
+
+
+@contextlib.contextmanager
+def eager_attention(model: nn.Module) -> Iterator[None]:
+    """Temporarily use eager attention (the only implementation that returns attention maps)."""
+    model = unwrap_model(model)
+    config = model.config
+    previous = getattr(config, "_attn_implementation", None)
+    if previous != "eager":
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if previous not in (None, "eager"):
+            model.set_attn_implementation(previous)
+
+
+class _ValueCapture:
+    def __init__(self, structure: EncoderStructure):
+        self.values: dict[int, torch.Tensor] = {}
+        self.handles = [layer.value.register_forward_hook(self._hook(layer.index)) for layer in structure.layers]
+
+    def _hook(self, index: int):
+        def hook(module, args, output):
+            self.values[index] = output.detach()
+
+        return hook
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def _value_norms(structure: EncoderStructure, values: dict[int, torch.Tensor]) -> torch.Tensor:
+    """``[B, L, H, T]``: ‖v_j^h W_O^h‖ per layer, head and token."""
+    norms = []
+    for layer in structure.layers:
+        value = values[layer.index]  # [B, T, H*D]
+        heads, size = layer.num_heads, structure.head_size
+        weight = layer.attention_output.weight.detach()  # [hidden, H*D]
+        per_head = value.unflatten(-1, (heads, size))  # [B, T, H, D]
+        w = weight.view(weight.shape[0], heads, size).permute(1, 2, 0)  # [H, D, hidden]
+        transformed = torch.einsum("bthd,hdo->btho", per_head, w)
+        norms.append(transformed.norm(dim=-1).permute(0, 2, 1))  # [B, H, T]
+    return torch.stack(norms, dim=1)
+
+
+@torch.no_grad()
+def extract_attention_maps(
+    model: nn.Module,
+    dataloader: Iterable,
+    *,
+    num_examples: int | None = None,
+    norm_based: bool = False,
+    progress: bool = True,
+) -> list[torch.Tensor]:
+    """Attention maps ``[layers, heads, T, T]`` per example (T = its real tokens), raw or norm-based.
+
+    Example:
+
+    ```python
+    >>> maps = extract_attention_maps(model, dev_loader, num_examples=100)   # doctest: +SKIP
+    >>> maps[0].shape
+    torch.Size([12, 12, 23, 23])
+    ```
+    """
+    structure = EncoderStructure(model)
+    device = model_device(model)
+    results: list[torch.Tensor] = []
+    capture = _ValueCapture(structure) if norm_based else None
+    was_training = model.training
+    model.eval()
+    try:
+        with eager_attention(model):
+            for batch in progress_bar(dataloader, "attention maps", progress):
+                inputs = {k: v.to(device) for k, v in batch.items() if k not in ("labels", "label", "label_ids")}
+                outputs = model(**inputs, output_attentions=True)
+                attentions = torch.stack(outputs.attentions, dim=1)  # [B, L, H, T, T]
+                if norm_based:
+                    attentions = attentions * _value_norms(structure, capture.values).unsqueeze(-2)
+                mask = inputs.get("attention_mask")
+                for row in range(attentions.shape[0]):
+                    maps = attentions[row]
+                    if mask is not None:  # keep the real tokens, wherever the padding sits
+                        keep = mask[row].bool()
+                        maps = maps[:, :, keep][:, :, :, keep]
+                    results.append(maps.float().cpu())
+                    if num_examples is not None and len(results) >= num_examples:
+                        return results
+    finally:
+        if capture is not None:
+            capture.remove()
+        model.train(was_training)
+    return results

@@ -1,0 +1,81 @@
+"""A small terminal labelling tool: shows each map as a PNG, asks for its pattern, appends to the paper's format."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path, write_text
+from .labels import PATTERNS
+from .paper_format import read_labels_txt, standardize_name
+
+
+PROMPT = (
+    "Pattern of {name} ({png}) — " + ", ".join(f"{i + 1}={p}" for i, p in enumerate(PATTERNS)) + ", s=skip, q=quit: "
+)
+
+
+def save_map_png(data: np.ndarray, path: str | os.PathLike) -> Path:
+    from ..analysis.plots import _pyplot, _save
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(3.2, 3.2), dpi=100)
+    ax.imshow(np.asarray(data), cmap="viridis")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _append_label(labels_file: Path, name: str, label: str) -> None:
+    """Add `name` under `label` in labels.txt (rewritten atomically, so an interruption never corrupts it)."""
+    groups: dict[str, list[str]] = {}
+    if labels_file.is_file():
+        for line in labels_file.read_text(encoding="utf-8").splitlines():
+            if "=" in line:
+                key, names = (part.strip() for part in line.split("=", 1))
+                groups[key] = [n.strip() for n in names.split(",") if n.strip()]
+    groups.setdefault(label, []).append(name)
+    write_text(labels_file, "".join(f"{k} = {', '.join(v)}\n" for k, v in groups.items()))
+
+
+def label_maps(
+    maps: Sequence[np.ndarray],
+    names: Sequence[str],
+    root: str | os.PathLike,
+    *,
+    ask: Callable[[str], str] = input,
+    echo: Callable[[str], None] = print,
+) -> dict[str, str]:
+    """Ask a label for every map not yet labelled under ``root/raw`` and record it (resumable; 'q' stops).
+
+    Each map is written to ``root/raw/for_training/<name>.npy`` and ``root/png/<name>.png`` first, so the person
+    labelling can open the picture. Returns the labels given in this session.
+    """
+    raw = Path(root) / "raw"
+    labels_file = raw / "labels.txt"
+    done = read_labels_txt(labels_file) if labels_file.is_file() else {}
+    given: dict[str, str] = {}
+    for data, name in zip(maps, names):
+        name = standardize_name(name)
+        if name in done:
+            continue
+        with atomic_path(raw / "for_training" / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(data, dtype=np.float32), allow_pickle=False)
+        png = save_map_png(data, Path(root) / "png" / f"{name}.png")
+        while True:
+            answer = ask(PROMPT.format(name=name, png=png)).strip().lower()
+            if answer == "q":
+                return given
+            if answer == "s":
+                break
+            if answer.isdigit() and 1 <= int(answer) <= len(PATTERNS):
+                label = PATTERNS[int(answer) - 1]
+                _append_label(labels_file, name, label)
+                given[name] = label
+                break
+            echo(f"Please answer 1-{len(PATTERNS)}, s or q.")
+    return given

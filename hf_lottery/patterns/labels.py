@@ -1,0 +1,42 @@
+"""The five attention-pattern types of Kovaleva et al. (2019), as the paper's classifier uses them."""
+
+from __future__ import annotations
+
+
+PATTERNS = ("block", "diagonal", "vertical", "vertical+diagonal", "heterogeneous")
+
+# Spellings found in hand-labelled sets, and the vertical sub-labels the paper merged into "vertical"
+# (attention to [CLS], to [SEP], or to punctuation).
+_SYNONYMS = {
+    "vertical_cls": "vertical",
+    "vertical_sep": "vertical",
+    "vertical_punct": "vertical",
+    "vertical_punctuation": "vertical",
+    "vertical-cls": "vertical",
+    "vertical-sep": "vertical",
+    "vertical-punct": "vertical",
+    "cls": "vertical",
+    "sep": "vertical",
+    "vertical_diagonal": "vertical+diagonal",
+    "vertical-diagonal": "vertical+diagonal",
+    "diagonal+vertical": "vertical+diagonal",
+    "vertical + diagonal": "vertical+diagonal",
+    "hetero": "heterogeneous",
+    "heterogenous": "heterogeneous",
+    "blocks": "block",
+}
+
+
+def normalize_label(label: str) -> str:
+    """Map a label string to one of `PATTERNS` (case-insensitive; merges the vertical sub-labels)."""
+    key = label.strip().lower()
+    key = _SYNONYMS.get(key, key)
+    if key not in PATTERNS:
+        raise ValueError(
+            f"Unknown attention-pattern label {label!r}; expected one of {PATTERNS} (or a vertical_* sub-label)."
+        )
+    return key
+
+
+def label_index(label: str) -> int:
+    return PATTERNS.index(normalize_label(label))

@@ -1,0 +1,139 @@
+"""Per-head pattern labels of a model, and the paper's question: are the surviving heads' patterns special?"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .classifier import PatternClassifier
+from .extract import extract_attention_maps
+from .labels import PATTERNS
+
+
+@dataclass
+class HeadPatterns:
+    """``labels[l][h]``: the majority pattern of head h in layer l over the examples; ``shares[l, h, k]`` the share of
+    examples classified as pattern k."""
+
+    labels: list[list[str]]
+    shares: np.ndarray
+    num_examples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "shares": self.shares.tolist(),
+            "num_examples": self.num_examples,
+            "patterns": list(PATTERNS),
+        }
+
+
+def predict_head_patterns(
+    model: nn.Module,
+    dataloader: Iterable,
+    classifier: PatternClassifier | None = None,
+    *,
+    num_examples: int = 100,
+    norm_based: bool = False,
+    progress: bool = True,
+) -> HeadPatterns:
+    """Classify every head's map on each of `num_examples` examples and take a majority vote per head.
+
+    Example:
+
+    ```python
+    >>> patterns = predict_head_patterns(model, dev_loader, num_examples=50)   # doctest: +SKIP
+    >>> patterns.labels[0][:3]
+    ['vertical', 'diagonal', 'heterogeneous']
+    ```
+    """
+    classifier = classifier or PatternClassifier.from_pretrained()
+    maps = extract_attention_maps(
+        model, dataloader, num_examples=num_examples, norm_based=norm_based, progress=progress
+    )
+    if not maps:
+        raise ValueError("The dataloader yielded no examples to extract attention maps from.")
+    layers, heads = maps[0].shape[:2]
+    counts = np.zeros((layers, heads, len(classifier.labels)))
+    for example in maps:
+        flat = [example[layer, head].numpy() for layer in range(layers) for head in range(heads)]
+        predicted = classifier.predict_proba(flat).argmax(-1).reshape(layers, heads)
+        for layer in range(layers):
+            for head in range(heads):
+                counts[layer, head, predicted[layer, head]] += 1
+    shares = counts / len(maps)
+    labels = [[classifier.labels[int(k)] for k in row] for row in shares.argmax(-1)]
+    return HeadPatterns(labels=labels, shares=shares, num_examples=len(maps))
+
+
+def _distribution(labels: Iterable[str]) -> dict[str, float]:
+    labels = list(labels)
+    return {p: (sum(1 for x in labels if x == p) / len(labels) if labels else 0.0) for p in PATTERNS}
+
+
+def pattern_survival_table(
+    labels_by_task: Mapping[str, list[list[str]]], survivors_by_task: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Share of each pattern among heads kept in all seeds vs. among all heads, per task.
+
+    Args:
+        labels_by_task: per task, ``[layers][heads]`` pattern names (e.g. ``HeadPatterns.labels``).
+        survivors_by_task: per task, a ``[layers, heads]`` bool mask of the heads kept in every seed (e.g.
+            ``mask_agreement(tickets).survivor_head_mask``).
+    """
+    table = {}
+    for task, labels in labels_by_task.items():
+        survivors = torch.as_tensor(survivors_by_task[task]).bool()
+        if tuple(survivors.shape) != (len(labels), len(labels[0])):
+            raise ValueError(
+                f"{task}: survivors mask {tuple(survivors.shape)} does not match labels {len(labels)}×{len(labels[0])}."
+            )
+        flat = [labels[layer][head] for layer in range(len(labels)) for head in range(len(labels[0]))]
+        kept = [label for label, keep in zip(flat, survivors.flatten().tolist()) if keep]
+        table[task] = {
+            "all": _distribution(flat),
+            "surviving": _distribution(kept),
+            "num_heads": len(flat),
+            "num_surviving": len(kept),
+        }
+    return table
+
+
+def survival_markdown(table: Mapping[str, dict[str, Any]]) -> str:
+    lines = ["| task | heads | " + " | ".join(PATTERNS) + " |", "|---|---|" + "---|" * len(PATTERNS)]
+    for task, row in table.items():
+        for group in ("all", "surviving"):
+            count = row["num_heads"] if group == "all" else row["num_surviving"]
+            shares = " | ".join(f"{row[group][p]:.0%}" for p in PATTERNS)
+            lines.append(f"| {task} | {group} ({count}) | {shares} |")
+    return "\n".join(lines)
+
+
+def plot_pattern_survival(table: Mapping[str, dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Grouped bars per task: pattern shares among all heads and among heads surviving in all seeds."""
+    from ..analysis.plots import _pyplot, _save
+
+    plt = _pyplot()
+    tasks = list(table)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.6), dpi=120, squeeze=False)
+    x = np.arange(len(PATTERNS))
+    for ax, task in zip(axes[0], tasks):
+        ax.bar(
+            x - 0.2, [table[task]["all"][p] for p in PATTERNS], 0.4, label=f"all heads ({table[task]['num_heads']})"
+        )
+        ax.bar(x + 0.2, [table[task]["surviving"][p] for p in PATTERNS], 0.4,
+               label=f"kept in all seeds ({table[task]['num_surviving']})")  # fmt: skip
+        ax.set_xticks(x, PATTERNS, rotation=25, ha="right", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share of heads")
+        ax.set_title(task)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,40 @@
+"""Real-weight runs on the packaged MiniLM (minutes on 2 CPU cores): python -m pytest -m slow."""
+
+import pytest
+
+from hf_lottery.pipeline import PipelineConfig, run_pipeline
+
+from .conftest import GLUE_DIR, minilm_path, require_shared
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_pipeline_on_minilm_beats_the_majority_class(tmp_path):
+    minilm_path()
+    config = PipelineConfig(
+        task_name="demo", output_dir=str(tmp_path), seeds=[42], learning_rate=2e-4, num_train_epochs=2.0,
+        max_train_samples=800, max_seq_length=64, kinds=["good", "random"],
+        stages=["finetune", "search", "sample", "evaluate", "retrain", "report"],
+    )  # fmt: skip
+    report = run_pipeline(config)
+    import json
+
+    results = json.loads((report.parent / "results.json").read_text())
+    full = results["full"]["42"]["score"]
+    assert full > 0.75  # majority class: 0.5
+    assert results["pruned"]["42"]["structured/good"]["score"] >= 0.9 * full - 1e-9
+
+
+def test_mrpc_structured_search_on_real_glue(tmp_path):
+    require_shared(GLUE_DIR / "MRPC")
+    config = PipelineConfig(
+        task_name="mrpc", data_dir=str(GLUE_DIR / "MRPC"), output_dir=str(tmp_path), seeds=[42], learning_rate=1e-4,
+        num_train_epochs=1.0, max_train_samples=1000, stages=["finetune", "search"], methods=["structured"],
+    )  # fmt: skip
+    run_pipeline(config)
+    from hf_lottery import LotteryTicket
+
+    ticket = LotteryTicket.from_pretrained(tmp_path / "seed_42" / "tickets" / "structured" / "good")
+    assert ticket.metrics["metric"] >= 0.9 * ticket.metrics["full_metric"]
+    assert ticket.summary()["kept_heads"] < 72
