@@ -7,9 +7,10 @@ are updated, and the pruning spec is recorded in the config (``config.hf_lottery
 and an MLP of width zero both run in eager and sdpa attention. A pruned MLP's output bias is zeroed, as its gate
 does. Weight (magnitude) masks cannot remove whole rows: they are written into the weights as zeros (dense).
 
-`save_pretrained` of a compacted model writes ``config.json`` with ``model_type: "hf_lottery_compact"`` and the weights
-as ``hf_lottery_compact.safetensors`` — there is deliberately no ``model.safetensors``, so a plain
-``from_pretrained`` fails loudly instead of silently re-initialising mismatched weights. Load it with
+`save_pretrained` of a compacted model writes ``config.json`` with ``model_type: "hf_lottery_compact"`` (and, since
+the head count varies per layer, ``num_attention_heads`` holding a loading hint) and the weights as
+``hf_lottery_compact.safetensors`` — there is deliberately no ``model.safetensors``. A plain ``from_pretrained`` fails
+loudly, naming `load_pruned_model`, instead of silently re-initialising mismatched weights. Load it with
 ``hf_lottery.load_pruned_model(path)``, or with ``AutoModelForSequenceClassification.from_pretrained(path)`` after
 ``import hf_lottery`` (which registers the type).
 """
@@ -38,6 +39,7 @@ COMPACT_MODEL_TYPE = "hf_lottery_compact"
 COMPACT_WEIGHTS_NAME = "hf_lottery_compact.safetensors"
 SPEC_KEY = "hf_lottery_pruning"
 SPEC_VERSION = 1
+LOAD_HINT = "varies per layer in this hf-lottery compact model: load it with hf_lottery.load_pruned_model(path)"
 
 
 def pruning_spec(ticket: LotteryTicket, model_type: str, architecture: str) -> dict[str, Any]:
@@ -104,6 +106,9 @@ class CompactModelMixin:
         os.replace(saved, folder / COMPACT_WEIGHTS_NAME)
         config = json.loads((folder / "config.json").read_text())
         config["model_type"] = COMPACT_MODEL_TYPE
+        # Heads differ per layer, so no single count is right; the value is the message a plain from_pretrained
+        # shows when the config's type check rejects it (the real per-layer heads are in the spec).
+        config["num_attention_heads"] = LOAD_HINT
         write_json(folder / "config.json", config)
         (folder / "README_LOADING.txt").write_text(
             "This folder holds a model compacted by hf-lottery (pruned heads and MLP neurons removed).\n"
@@ -170,6 +175,7 @@ def load_compact_folder(folder: str | os.PathLike, model_class: type | None = No
     config_dict = json.loads((folder / "config.json").read_text())
     spec = config_dict.pop(SPEC_KEY)
     config_dict["model_type"] = spec["base_model_type"]
+    config_dict["num_attention_heads"] = spec["num_attention_heads"]
     base_type = config_dict.pop("model_type")
     config = AutoConfig.for_model(base_type, **{k: v for k, v in config_dict.items() if k != "transformers_version"})
     weights = folder / COMPACT_WEIGHTS_NAME

@@ -27,7 +27,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(out: Path, cpu_switch: bool, *script_args: str) -> subprocess.CompletedProcess:
+def launch(out: Path, cpu_switch: bool, *script_args: str, script: Path = SCRIPT) -> subprocess.CompletedProcess:
     accelerate = Path(sys.executable).with_name("accelerate")
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(SCRIPT.parents[1]))
     env.pop("ACCELERATE_USE_CPU", None)
@@ -36,7 +36,7 @@ def launch(out: Path, cpu_switch: bool, *script_args: str) -> subprocess.Complet
     command = [
         str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-        str(SCRIPT), str(out), *script_args,
+        str(script), *([str(out)] if script == SCRIPT else []), *script_args,
     ]  # fmt: skip
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
@@ -93,3 +93,21 @@ def test_duplicate_world_size_one_processes_are_detected(tmp_path):
     proc = launch(tmp_path, False, "--no-use-cpu")
     assert proc.returncode != 0, "two duplicate world-size-1 trainings went unnoticed"
     assert "not part of a distributed process group" in proc.stderr
+
+
+def test_recipe_runs_with_two_cpu_processes(tmp_path, tiny_pretrained):
+    recipe = SCRIPT.parents[1] / "recipes" / "lottery_glue.py"
+    args = [
+        "--task_name", "demo", "--model_name_or_path", tiny_pretrained, "--output_dir", str(tmp_path / "run"),
+        "--seeds", "3", "--kinds", "good", "random", "--max_train_samples", "64", "--max_eval_samples", "32",
+        "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--learning_rate", "1e-3",
+        "--max_seq_length", "32", "--magnitude_max_steps", "2", "--search_batch_size", "8", "--on_degenerate", "ignore",
+        "--pattern_examples", "4",
+    ]  # fmt: skip
+    proc = launch(tmp_path, True, *args, script=recipe)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    run = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    assert run["world_size"] == 2
+    results = json.loads((tmp_path / "run" / "report" / "results.json").read_text())
+    assert set(results["retrained"]["3"]) == {"structured/good", "structured/random", "magnitude/good", "magnitude/random"}
+    assert "Report:" in proc.stdout

@@ -162,3 +162,24 @@ def test_protocol_cli_push_and_download(hub, tmp_path):
         expected = model(**batch).logits
     with torch.no_grad():
         torch.testing.assert_close(small(**batch).logits, expected, atol=1e-5, rtol=0)
+
+
+def test_protocol_push_to_hub_callback_after_a_trainer_run(hub, tmp_path):
+    from transformers import Trainer
+
+    from trainer_callbacks import PushToHubCallback, StructuredPruningCallback
+
+    from .science_helpers import accuracy
+    from .trainer_helpers import collate, to_dataset, training_args
+
+    pruning = StructuredPruningCallback(eval_dataset=to_dataset(32, 3), metric=accuracy, data_collator=collate,
+                                        on_degenerate="ignore", max_steps=2)  # fmt: skip
+    push_model = PushToHubCallback("user/from-trainer", ticket=pruning, token=TOKEN)
+    push_ticket = PushToHubCallback("user/from-trainer-ticket", ticket=pruning, push_model=False, token=TOKEN)
+    model = tiny_bert()
+    Trainer(model=model, args=training_args(tmp_path, max_steps=2), train_dataset=to_dataset(32, 1),
+            data_collator=collate, callbacks=[pruning, push_model, push_ticket]).train()  # fmt: skip
+    assert "model.safetensors" in hub.files("user/from-trainer")
+    assert "model.safetensors" not in hub.files("user/from-trainer-ticket")
+    assert LotteryTicket.from_pretrained("user/from-trainer-ticket") == pruning.ticket
+    assert push_model.pushed_url.startswith("https://huggingface.co/user/from-trainer/commit/")

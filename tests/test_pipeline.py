@@ -3,24 +3,9 @@
 import json
 
 import pytest
-import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
-
 from hf_lottery.pipeline import PipelineConfig, build_report, run_pipeline
 from hf_lottery.pipeline import stages as stage_module
 
-from .conftest import minilm_path
-
-
-@pytest.fixture(scope="module")
-def tiny_pretrained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_pretrained")
-    torch.manual_seed(0)
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-                        max_position_embeddings=64)  # fmt: skip
-    BertModel(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
-    return str(folder)
 
 
 def config(model, output_dir, **overrides):
@@ -28,7 +13,7 @@ def config(model, output_dir, **overrides):
         task_name="demo", model_name_or_path=model, output_dir=str(output_dir), seeds=[1, 2], learning_rate=1e-3,
         num_train_epochs=1.0, per_device_train_batch_size=16, max_seq_length=32, max_train_samples=48,
         max_eval_samples=32, magnitude_max_steps=2, search_batch_size=16, on_degenerate="ignore",
-        stages=["finetune", "search", "sample", "evaluate", "retrain", "report"],
+        stages=["finetune", "search", "sample", "evaluate", "retrain", "patterns", "report"], pattern_examples=4,
     )  # fmt: skip
     values.update(overrides)
     return PipelineConfig(**values)
@@ -72,6 +57,7 @@ def test_all_stages_write_their_outputs(full_run):
     assert (root / "super" / "tickets" / "structured" / "good" / "ticket_config.json").is_file()
     text = report.read_text()
     assert "| structured/good |" in text and "| super/bad |" in text and "Fleiss" in text
+    assert "Attention patterns of surviving heads" in text and (root / "report" / "plots" / "pattern_survival.png").is_file()
     assert (root / "report" / "results.csv").read_text().startswith("seed,subnetwork,setting,metric,value")
     meta = json.loads((root / "report" / "results.json").read_text())["meta"]
     assert meta["config"]["seeds"] == [1, 2] and "transformers" in meta["versions"] and meta["command"]

@@ -222,25 +222,29 @@ def retrain(ctx: RunContext, seed: int) -> dict[str, Any]:
     return results
 
 
-def patterns(ctx: RunContext) -> dict[str, Any]:
+def patterns(ctx: RunContext) -> dict[str, Any] | None:
     """Each head's attention pattern (the first seed's fine-tuned model, shipped classifier), and the pattern shares
-    of the heads kept in every seed's structured ticket vs. all heads."""
+    of the heads kept in every seed's structured ticket vs. all heads. Runs on the main process only."""
+    from torch.utils.data import DataLoader
+
     from ..patterns import pattern_survival_table, predict_head_patterns
 
     folder = ctx.root / "patterns"
     if (done := _done(folder)) is not None:
         return done
-    seed = ctx.config.seeds[0]
-    model = load_finetuned(ctx, seed)
-    loader = search_dataloader(ctx.splits["dev"], batch_size=16, collate_fn=ctx.collator, model=model)
-    head_patterns = predict_head_patterns(
-        model, loader, num_examples=ctx.config.pattern_examples, progress=distributed.is_main_process()
-    )
-    goods = [ticket_dir(ctx, s, "structured", "good") for s in ctx.config.seeds]
-    masks = [LotteryTicket.from_pretrained(g).head_mask for g in goods if (g / TICKET_CONFIG_NAME).is_file()]
-    result: dict[str, Any] = {"seed": seed, "patterns": head_patterns.to_dict(), "survival": None}
-    if masks:
-        survivors = torch.stack(masks).all(0)
-        result["survival"] = pattern_survival_table({ctx.task.name: head_patterns.labels}, {ctx.task.name: survivors})
-    mark_done(folder / DONE, result)
+    result: dict[str, Any] | None = None
+    if distributed.is_main_process():
+        seed = ctx.config.seeds[0]
+        model = load_finetuned(ctx, seed)
+        dev = ctx.splits["dev"]
+        dev = dev.select(range(min(ctx.config.pattern_examples, len(dev)))).remove_columns(["label"])
+        loader = DataLoader(dev, batch_size=16, collate_fn=ctx.collator)
+        head_patterns = predict_head_patterns(model, loader, num_examples=ctx.config.pattern_examples)
+        goods = [ticket_dir(ctx, s, "structured", "good") for s in ctx.config.seeds]
+        masks = [LotteryTicket.from_pretrained(g).head_mask for g in goods if (g / TICKET_CONFIG_NAME).is_file()]
+        result = {"seed": seed, "patterns": head_patterns.to_dict(), "survival": None}
+        if masks:
+            survivors = torch.stack(masks).all(0)
+            result["survival"] = pattern_survival_table({ctx.task.name: head_patterns.labels}, {ctx.task.name: survivors})
+    mark_done(folder / DONE, result or {})
     return result
