@@ -112,9 +112,6 @@ def write_normed(
 ) -> Path:
     """Write maps and labels in the paper's norm-based format."""
     root = Path(root) / "normed"
-    names = list(names) if names is not None else [f"{i:04d}" for i in range(len(maps))]
-    for name, data in zip(names, maps):
-        with atomic_path(root / "data" / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
-            np.save(handle, np.asarray(data, dtype=np.float32), allow_pickle=False)
+    names = _write_maps(root / "data", maps, names)
     write_text(root / "attention_norm_annotated.tsv", "".join(f"{n}\t{PATTERNS[y]}\n" for n, y in zip(names, labels)))
     return root
