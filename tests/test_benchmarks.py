@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.flops import encoder_flops  # noqa: E402
@@ -34,7 +35,9 @@ def test_flop_model_counts_the_compact_models_real_shapes():
         expected += 2 * (seq * (4 * hidden * width + 2 * hidden * mlp) + 2 * seq * seq * width)
     assert encoder_flops(compact, seq) == expected
     dense = encoder_flops(model, seq)
-    assert dense == 2 * structure.num_layers * (seq * (4 * hidden * hidden + 2 * hidden * inter) + 2 * seq * seq * hidden)
+    assert dense == 2 * structure.num_layers * (
+        seq * (4 * hidden * hidden + 2 * hidden * inter) + 2 * seq * seq * hidden
+    )
     # the count follows the modules, not the ticket: shrink one layer further by hand and the count drops
     layer = EncoderStructure(compact).layers[int(torch.nonzero(ticket.mlp_mask)[0])]
     layer.intermediate.weight = torch.nn.Parameter(layer.intermediate.weight[:1])

@@ -109,5 +109,10 @@ def test_recipe_runs_with_two_cpu_processes(tmp_path, tiny_pretrained):
     run = json.loads((tmp_path / "run" / "run_config.json").read_text())
     assert run["world_size"] == 2
     results = json.loads((tmp_path / "run" / "report" / "results.json").read_text())
-    assert set(results["retrained"]["3"]) == {"structured/good", "structured/random", "magnitude/good", "magnitude/random"}
+    assert set(results["retrained"]["3"]) == {
+        "structured/good",
+        "structured/random",
+        "magnitude/good",
+        "magnitude/random",
+    }
     assert "Report:" in proc.stdout

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+
 from hf_lottery.pipeline import PipelineConfig, build_report, run_pipeline
 from hf_lottery.pipeline import stages as stage_module
-
 
 
 def config(model, output_dir, **overrides):
@@ -57,7 +57,10 @@ def test_all_stages_write_their_outputs(full_run):
     assert (root / "super" / "tickets" / "structured" / "good" / "ticket_config.json").is_file()
     text = report.read_text()
     assert "| structured/good |" in text and "| super/bad |" in text and "Fleiss" in text
-    assert "Attention patterns of surviving heads" in text and (root / "report" / "plots" / "pattern_survival.png").is_file()
+    assert (
+        "Attention patterns of surviving heads" in text
+        and (root / "report" / "plots" / "pattern_survival.png").is_file()
+    )
     assert (root / "report" / "results.csv").read_text().startswith("seed,subnetwork,setting,metric,value")
     meta = json.loads((root / "report" / "results.json").read_text())["meta"]
     assert meta["config"]["seeds"] == [1, 2] and "transformers" in meta["versions"] and meta["command"]

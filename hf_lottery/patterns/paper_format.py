@@ -91,15 +91,21 @@ def read_normed(root: str | os.PathLike) -> tuple[list[np.ndarray], list[int], l
     return _load_maps(normed / "data", labels)
 
 
+def _write_maps(folder: Path, maps: Sequence[np.ndarray], names: Sequence[str] | None) -> list[str]:
+    """Each map as ``folder/<name>.npy`` (atomically); names default to 0000, 0001, ..."""
+    names = list(names) if names is not None else [f"{i:04d}" for i in range(len(maps))]
+    for name, data in zip(names, maps):
+        with atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(data, dtype=np.float32), allow_pickle=False)
+    return names
+
+
 def write_raw(
     root: str | os.PathLike, maps: Sequence[np.ndarray], labels: Sequence[int], names: Sequence[str] | None = None
 ) -> Path:
     """Write maps and labels in the paper's raw format (atomically, file by file)."""
     root = Path(root) / "raw"
-    names = list(names) if names is not None else [f"{i:04d}" for i in range(len(maps))]
-    for name, data in zip(names, maps):
-        with atomic_path(root / "for_training" / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
-            np.save(handle, np.asarray(data, dtype=np.float32), allow_pickle=False)
+    names = _write_maps(root / "for_training", maps, names)
     groups: dict[str, list[str]] = {}
     for name, label in zip(names, labels):
         groups.setdefault(PATTERNS[label], []).append(name)

@@ -245,6 +245,8 @@ def patterns(ctx: RunContext) -> dict[str, Any] | None:
         result = {"seed": seed, "patterns": head_patterns.to_dict(), "survival": None}
         if masks:
             survivors = torch.stack(masks).all(0)
-            result["survival"] = pattern_survival_table({ctx.task.name: head_patterns.labels}, {ctx.task.name: survivors})
+            result["survival"] = pattern_survival_table(
+                {ctx.task.name: head_patterns.labels}, {ctx.task.name: survivors}
+            )
     mark_done(folder / DONE, result or {})
     return result
