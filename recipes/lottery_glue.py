@@ -27,8 +27,11 @@ Publish the structured ticket of the first seed:
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
+
+import transformers
 
 from hf_lottery.pipeline import config_from_args, make_parser, run_pipeline
 
@@ -36,9 +39,11 @@ from hf_lottery.pipeline import config_from_args, make_parser, run_pipeline
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(format="[hf-lottery] %(message)s", level=logging.WARNING)
     logging.getLogger("hf_lottery").setLevel(logging.INFO)
+    transformers.utils.logging.set_verbosity_error()  # the LOAD REPORT of every fresh classifier head is expected
     args = make_parser(prog="lottery_glue.py").parse_args(argv)
     config = config_from_args(args)
-    command = "accelerate launch recipes/lottery_glue.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    launcher = "accelerate launch" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "python"
+    command = f"{launcher} recipes/lottery_glue.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     report = run_pipeline(config, command=command)
     if report is not None:
         print(f"Report: {report}")

@@ -266,7 +266,10 @@ def build_report(output_dir: str | Path) -> Path:
     ]
     lines += [f"![{title}](plots/{path.name})\n\n{title}\n" for title, path in figures]
     lines += patterns_section(root, report_dir / "plots")
-    lines += ["", "## Provenance", "", f"Command: `{run.get('command', '')}`", f"Git revision: {run.get('git_revision')}",
+    resumed = run.get("commands", [])[1:]
+    lines += ["", "## Provenance", "", f"Command: `{run.get('command', '')}`"]
+    lines += [f"Resumed / extended with: `{c}`" for c in resumed]
+    lines += [f"Git revision: {run.get('git_revision')}",
               f"Packages: {', '.join(f'{k} {v}' for k, v in sorted(run.get('versions', {}).items()))}", ""]  # fmt: skip
     report_md = report_dir / "report.md"
     write_text(report_md, "\n".join(lines))

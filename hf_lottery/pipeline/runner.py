@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from importlib import metadata
@@ -63,10 +64,14 @@ def _write_run_config(ctx: RunContext, command: str | None) -> None:
     config = ctx.config
     dev_labels = evaluate_labels(ctx)
     metric_fn = resolve_metric(ctx.metric)
+    command = command if command is not None else " ".join(sys.argv)
+    previous = ctx.root / "run_config.json"
+    history = json.loads(previous.read_text()).get("commands", []) if previous.is_file() else []
     payload: dict[str, Any] = {
         "config": config.to_dict(),
         "fingerprint": config.fingerprint(),
-        "command": command if command is not None else " ".join(sys.argv),
+        "command": history[0] if history else command,  # the command that started the run
+        "commands": history + [command],  # every invocation, resumptions included
         "versions": _versions(),
         "git_revision": _git_revision(),
         "base_model": MINILM_ID if config.model_name_or_path == DEFAULT_MODEL else config.model_name_or_path,
