@@ -117,3 +117,25 @@ def test_config_validation():
         PipelineConfig(task_name="demo", output_dir="x", kinds=["random"])
     with pytest.raises(ValueError, match="hub_model_id"):
         PipelineConfig(task_name="demo", output_dir="x", push_to_hub=True)
+
+
+def test_patterns_stage_with_own_classifier_and_norm_based_maps(full_run, tiny_pretrained, tmp_path):
+    import shutil
+
+    from hf_lottery.patterns import PatternClassifier
+
+    root = tmp_path / "run"
+    shutil.copytree(full_run[0], root)
+    classifier = PatternClassifier.from_pretrained().save_pretrained(tmp_path / "my_classifier")
+    counter = CountingTrain()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stage_module, "_train", counter)
+        report = run_pipeline(
+            config(tiny_pretrained, root, pattern_classifier=str(classifier), pattern_norm_based=True)
+        )
+    assert counter.calls == 0  # only the patterns stage and the report re-ran
+    result = json.loads((root / "patterns" / "result.json").read_text())
+    assert result["classifier"] == str(classifier) and result["norm_based"] is True
+    assert len(result["patterns"]["labels"]) == 2 and len(result["patterns"]["labels"][0]) == 4  # tiny: 2 x 4 heads
+    text = report.read_text()
+    assert f"classifier `{classifier}`" in text and "norm-based maps" in text

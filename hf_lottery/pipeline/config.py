@@ -73,6 +73,13 @@ class PipelineConfig:
     pattern_examples: int = field(
         default=100, metadata={"help": "Dev examples whose attention maps classify each head's pattern."}
     )
+    pattern_classifier: str | None = field(
+        default=None,
+        metadata={"help": "Pattern classifier folder ('hf-lottery patterns train'); default: the shipped one."},
+    )
+    pattern_norm_based: bool = field(
+        default=False, metadata={"help": "Classify norm-based attention maps (Kobayashi et al. 2020) instead of raw."}
+    )
     save_retrained_models: bool = field(default=False, metadata={"help": "Keep every re-fine-tuned model on disk."})
     push_to_hub: bool = field(default=False, metadata={"help": "Run the push stage (needs hub_model_id)."})
     hub_model_id: str | None = field(default=None, metadata={"help": "Hub repo for the structured good ticket."})

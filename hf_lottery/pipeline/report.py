@@ -195,12 +195,18 @@ def patterns_section(root: Path, plots_dir: Path) -> list[str]:
     from ..patterns import plot_pattern_survival, survival_markdown
 
     plot = plot_pattern_survival(result["survival"], plots_dir / "pattern_survival.png")
+    classifier = (
+        f"classifier `{result['classifier']}`"
+        if result.get("classifier")
+        else "classifier shipped with hf-lottery, trained on synthetic maps"
+    )
+    maps = "norm-based maps" if result.get("norm_based") else "raw attention maps"
     return [
         "## Attention patterns of surviving heads",
         "",
-        f"Each head's pattern is the majority vote of the pattern classifier over {result['patterns']['num_examples']} "
-        f"dev examples (fine-tuned model of seed {result['seed']}; classifier shipped with hf-lottery, trained on "
-        "synthetic maps). Surviving = kept by the structured ticket of every seed.",
+        f"Each head's pattern is the majority vote of the pattern classifier over the {maps} of "
+        f"{result['patterns']['num_examples']} dev examples (fine-tuned model of seed {result['seed']}; {classifier}). "
+        "Surviving = kept by the structured ticket of every seed.",
         "",
         survival_markdown(result["survival"]),
         "",

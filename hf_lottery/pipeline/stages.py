@@ -227,11 +227,13 @@ def patterns(ctx: RunContext) -> dict[str, Any] | None:
     of the heads kept in every seed's structured ticket vs. all heads. Runs on the main process only."""
     from torch.utils.data import DataLoader
 
-    from ..patterns import pattern_survival_table, predict_head_patterns
+    from ..patterns import PatternClassifier, pattern_survival_table, predict_head_patterns
 
     folder = ctx.root / "patterns"
-    if (done := _done(folder)) is not None:
-        return done
+    done = _done(folder)
+    wanted = (ctx.config.pattern_classifier, ctx.config.pattern_norm_based)
+    if done is not None and (not done or (done.get("classifier"), done.get("norm_based", False)) == wanted):
+        return done  # finished with the same classifier and maps; another choice re-runs only this stage
     result: dict[str, Any] | None = None
     if distributed.is_main_process():
         seed = ctx.config.seeds[0]
@@ -239,10 +241,17 @@ def patterns(ctx: RunContext) -> dict[str, Any] | None:
         dev = ctx.splits["dev"]
         dev = dev.select(range(min(ctx.config.pattern_examples, len(dev)))).remove_columns(["label"])
         loader = DataLoader(dev, batch_size=16, collate_fn=ctx.collator)
-        head_patterns = predict_head_patterns(model, loader, num_examples=ctx.config.pattern_examples)
+        classifier = PatternClassifier.from_pretrained(ctx.config.pattern_classifier)
+        head_patterns = predict_head_patterns(
+            model, loader, classifier, num_examples=ctx.config.pattern_examples,
+            norm_based=ctx.config.pattern_norm_based,
+        )  # fmt: skip
         goods = [ticket_dir(ctx, s, "structured", "good") for s in ctx.config.seeds]
         masks = [LotteryTicket.from_pretrained(g).head_mask for g in goods if (g / TICKET_CONFIG_NAME).is_file()]
-        result = {"seed": seed, "patterns": head_patterns.to_dict(), "survival": None}
+        result = {
+            "seed": seed, "patterns": head_patterns.to_dict(), "survival": None,
+            "classifier": ctx.config.pattern_classifier, "norm_based": ctx.config.pattern_norm_based,
+        }  # fmt: skip
         if masks:
             survivors = torch.stack(masks).all(0)
             result["survival"] = pattern_survival_table(
