@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from . import __version__
@@ -28,8 +29,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(verbose: bool) -> None:
     """hf-lottery's progress at INFO on stderr; transformers' load reports only when --verbose."""
-    import logging
-
     from transformers.utils import logging as hf_logging
 
     handler = logging.StreamHandler()
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, FileNotFoundError, ConnectionError) as err:
-        print(f"hf-lottery {args.command}: error: {err}", file=sys.stderr)
+        logging.getLogger(__name__).error("%s: error: %s", args.command, err)
         return 1
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import echo
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     push = subparsers.add_parser(
@@ -47,7 +49,7 @@ def _push(args: argparse.Namespace) -> int:
         url = push_to_hub(model, ticket, args.repo_id, tokenizer=tokenizer, **common)
     else:
         url = push_ticket_to_hub(ticket, args.repo_id, **common)
-    print(f"Pushed: {url}")
+    echo(f"Pushed: {url}")
     return 0
 
 
@@ -71,5 +73,5 @@ def _download(args: argparse.Namespace) -> int:
         )
     except (OSError, ValueError):
         pass  # a ticket-only or tokenizer-less repo
-    print(f"Saved {'compact ' if args.compact else ''}model in {output}")
+    echo(f"Saved {'compact ' if args.compact else ''}model in {output}")
     return 0

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from . import echo
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     patterns = subparsers.add_parser(
@@ -69,8 +71,8 @@ def _train(args: argparse.Namespace) -> int:
         maps, labels, epochs=args.epochs, input_size=args.input_size, seed=args.seed, normalize=not args.raw_values
     )
     classifier.save_pretrained(args.output_dir)
-    print(json.dumps(summary["validation"], indent=2))
-    print(f"Saved in {args.output_dir}")
+    echo(json.dumps(summary["validation"], indent=2))
+    echo(f"Saved in {args.output_dir}")
     return 0
 
 
@@ -82,7 +84,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         maps, labels, _ = _load(args)
     else:
         maps, labels = generate_synthetic_maps(100, seed=args.seed)
-    print(json.dumps(evaluate_classifier(classifier, maps, labels), indent=2))
+    echo(json.dumps(evaluate_classifier(classifier, maps, labels), indent=2))
     return 0
 
 
@@ -115,10 +117,10 @@ def _predict(args: argparse.Namespace) -> int:
         survivors = mask_agreement(tickets).survivor_head_mask if len(tickets) > 1 else tickets[0].head_mask
         table = pattern_survival_table({args.task_name: patterns.labels}, {args.task_name: survivors})
         result["survival"] = table
-        print(survival_markdown(table))
+        echo(survival_markdown(table))
     else:
         for layer, row in enumerate(patterns.labels, start=1):
-            print(f"layer {layer}: {', '.join(row)}")
+            echo(f"layer {layer}: {', '.join(row)}")
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2))
     return 0
@@ -139,5 +141,5 @@ def _label(args: argparse.Namespace) -> int:
                 flat.append(layers[layer, head].numpy())
                 names.append(f"ex{example}_l{layer}_h{head}")
     given = label_maps(flat, names, args.output_dir)
-    print(f"Labelled {len(given)} maps in {args.output_dir}/raw/labels.txt")
+    echo(f"Labelled {len(given)} maps in {args.output_dir}/raw/labels.txt")
     return 0

@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from . import echo
+
 
 # The embedded default: the packaged MiniLM on the generated demo task, two seeds, short training. It needs no
 # network and no data beyond the installed packages.
@@ -106,18 +108,18 @@ def _print_summary(report: Path | None) -> None:
     if report is None:
         return
     results = json.loads((report.parent / "results.json").read_text())
-    print()
+    echo("")
     for row in results["table"]:
         retrained = [v for v in row["retrained"] if v is not None]
         mean = sum(retrained) / len(retrained) if retrained else float("nan")
-        print(f"  {row['subnetwork']:<40} re-fine-tuned {mean:.4f}")
-    print(f"\nReport: {report}")
+        echo(f"  {row['subnetwork']:<40} re-fine-tuned {mean:.4f}")
+    echo(f"\nReport: {report}")
 
 
 def _report(args: argparse.Namespace) -> int:
     from ..pipeline import build_report
 
-    print(f"Report: {build_report(args.output_dir)}")
+    echo(f"Report: {build_report(args.output_dir)}")
     return 0
 
 
@@ -151,7 +153,7 @@ def _find(args: argparse.Namespace) -> int:
         model, loader, ctx.metric, threshold=args.threshold, importance_source=args.search_data,
         output_dir=args.output_dir, base_model=args.base_model, task=ctx.task.name,
     )  # fmt: skip
-    print(f"{ticket!r}\nSaved in {args.output_dir}")
+    echo(f"{ticket!r}\nSaved in {args.output_dir}")
     return 0
 
 
@@ -170,7 +172,7 @@ def _train(args: argparse.Namespace) -> int:
     metrics = _evaluate(ctx, model)
     trainer.save_model(args.output_dir)
     ticket.save_pretrained(Path(args.output_dir) / "hf_lottery_ticket")
-    print(json.dumps(metrics, indent=2))
+    echo(json.dumps(metrics, indent=2))
     return 0
 
 
@@ -187,5 +189,5 @@ def _evaluate(args: argparse.Namespace) -> int:
             metrics = evaluate_dev(ctx, model)
     else:
         metrics = evaluate_dev(ctx, model)
-    print(json.dumps(metrics, indent=2))
+    echo(json.dumps(metrics, indent=2))
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import echo
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     show = subparsers.add_parser("show", help="print a ticket's summary (local folder or Hub repo id)")
@@ -25,8 +27,8 @@ def _show(args: argparse.Namespace) -> int:
     from ..ticket import LotteryTicket
 
     ticket = LotteryTicket.from_pretrained(args.ticket, revision=args.revision)
-    print(repr(ticket))
-    print(json.dumps(ticket.summary(), indent=2))
+    echo(repr(ticket))
+    echo(json.dumps(ticket.summary(), indent=2))
     return 0
 
 
@@ -41,5 +43,5 @@ def _import_legacy(args: argparse.Namespace) -> int:
         name = "_".join(p for p in (ticket.task, f"seed_{ticket.seed}" if ticket.seed is not None else None) if p)
         target = out / (name or Path(folder).name)
         ticket.save_pretrained(target)
-        print(f"{folder} -> {target}: {ticket!r}")
+        echo(f"{folder} -> {target}: {ticket!r}")
     return 0
