@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, ConnectionError) as err:
+    except (ValueError, TypeError, OSError) as err:  # OSError: missing files, bad model ids, network failures
         logging.getLogger(__name__).error("%s: error: %s", args.command, err)
         return 1
 

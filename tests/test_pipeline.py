@@ -139,3 +139,13 @@ def test_patterns_stage_with_own_classifier_and_norm_based_maps(full_run, tiny_p
     assert len(result["patterns"]["labels"]) == 2 and len(result["patterns"]["labels"][0]) == 4  # tiny: 2 x 4 heads
     text = report.read_text()
     assert f"classifier `{classifier}`" in text and "norm-based maps" in text
+
+
+def test_cli_reports_a_missing_model_as_an_error_not_a_traceback(tmp_path, capfd):
+    from hf_lottery.cli import main
+
+    missing = tmp_path / "no-such-model"
+    code = main(["find", "--model", str(missing), "--task_name", "sst2", "--output_dir", str(tmp_path / "t")])
+    assert code == 1
+    err = capfd.readouterr().err
+    assert "find: error:" in err and str(missing) in err and "Traceback" not in err
