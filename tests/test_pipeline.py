@@ -149,3 +149,30 @@ def test_cli_reports_a_missing_model_as_an_error_not_a_traceback(tmp_path, capfd
     assert code == 1
     err = capfd.readouterr().err
     assert "find: error:" in err and str(missing) in err and "Traceback" not in err
+
+
+@pytest.mark.filterwarnings("ignore::hf_lottery.stop_rule.DegenerateStopRuleWarning")  # tiny model, 32 examples
+def test_cli_evaluate_find_and_predict_on_a_finished_run(full_run, tmp_path, capsys):
+    from hf_lottery import LotteryTicket
+    from hf_lottery.cli import main
+
+    root = full_run[0]
+    model = str(root / "seed_1" / "finetuned")
+    data = ["--task_name", "demo", "--max_eval_samples", "32"]
+    assert main(["evaluate", "--model", model, *data]) == 0
+    full = json.loads((root / "report" / "results.json").read_text())["full"]["1"]
+    assert json.loads(capsys.readouterr().out)["score"] == full["score"]  # the pipeline's own dev score
+    ticket = root / "seed_1" / "tickets" / "structured" / "good"
+    assert main(["evaluate", "--model", model, *data, "--ticket", str(ticket)]) == 0
+    pruned = json.loads((root / "report" / "results.json").read_text())["pruned"]["1"]["structured/good"]
+    assert json.loads(capsys.readouterr().out)["score"] == pruned["score"]
+    found = tmp_path / "found"
+    assert main(["find", "--model", model, *data, "--method", "structured", "--output_dir", str(found)]) == 0
+    assert LotteryTicket.from_pretrained(found).masks_equal(LotteryTicket.from_pretrained(ticket))
+    capsys.readouterr()
+    tickets = [str(root / f"seed_{s}" / "tickets" / "structured" / "good") for s in (1, 2)]
+    output = tmp_path / "patterns.json"
+    args = ["patterns", "predict", "--model", model, "--task_name", "demo", "--num_examples", "4"]
+    assert main([*args, "--tickets", *tickets, "--output", str(output)]) == 0
+    assert "| demo | all (8) |" in capsys.readouterr().out
+    assert len(json.loads(output.read_text())["patterns"]["labels"]) == 2

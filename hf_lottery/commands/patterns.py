@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import echo
+from . import add_model_and_task, echo, load_model, run_context
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,9 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=_evaluate)
 
     predict = sub.add_parser("predict", help="the pattern of every head of a model, and survivors vs. all heads")
-    predict.add_argument("--model", required=True, help="fine-tuned model folder")
-    predict.add_argument("--task_name", required=True)
-    predict.add_argument("--data_dir", default=None)
+    add_model_and_task(predict)
     predict.add_argument("--num_examples", type=int, default=100)
     predict.add_argument("--norm_based", action="store_true", help="classify norm-based maps (Kobayashi et al.)")
     predict.add_argument("--classifier", default=None)
@@ -46,15 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=_predict)
 
     label = subparsers.add_parser("label-patterns", help="label attention maps by hand into the paper's format")
-    label.add_argument("--model", required=True, help="model folder to take maps from")
-    label.add_argument("--task_name", required=True)
-    label.add_argument("--data_dir", default=None)
+    add_model_and_task(label, model_help="model folder or Hub id to take maps from")
     label.add_argument("--num_examples", type=int, default=5)
     label.add_argument("--output_dir", required=True, help="where raw/for_training, raw/labels.txt and png/ go")
     label.set_defaults(func=_label)
 
 
-def _load(args: argparse.Namespace):
+def _read_paper_format(args: argparse.Namespace):
     from ..patterns import read_normed, read_raw
 
     return (read_raw if args.format == "raw" else read_normed)(args.data)
@@ -66,7 +62,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.synthetic:
         maps, labels = generate_synthetic_maps(args.synthetic, seed=args.seed)
     else:
-        maps, labels, _ = _load(args)
+        maps, labels, _ = _read_paper_format(args)
     classifier, summary = train_classifier(
         maps, labels, epochs=args.epochs, input_size=args.input_size, seed=args.seed, normalize=not args.raw_values
     )
@@ -81,35 +77,32 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     classifier = PatternClassifier.from_pretrained(args.classifier)
     if args.data:
-        maps, labels, _ = _load(args)
+        maps, labels, _ = _read_paper_format(args)
     else:
         maps, labels = generate_synthetic_maps(100, seed=args.seed)
     echo(json.dumps(evaluate_classifier(classifier, maps, labels), indent=2))
     return 0
 
 
-def _loader(args: argparse.Namespace, model_dir: str):
-    from transformers import AutoTokenizer
-
-    from .pipeline import _context
-
-    ctx = _context(args, model_name_or_path=model_dir, max_eval_samples=args.num_examples, output_dir=".")
-    ctx.__dict__["tokenizer"] = AutoTokenizer.from_pretrained(model_dir)
+def _model_and_loader(args: argparse.Namespace):
+    """The fine-tuned model and a loader over the first `--num_examples` dev examples."""
     from ..search_data import search_dataloader
 
-    return search_dataloader(ctx.splits["dev"], batch_size=16, collate_fn=ctx.collator)
+    model, tokenizer = load_model(args.model)
+    ctx = run_context(
+        args, tokenizer, model_name_or_path=args.model, max_eval_samples=args.num_examples, output_dir="."
+    )
+    return model, search_dataloader(ctx.splits["dev"], batch_size=16, collate_fn=ctx.collator)
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from transformers import AutoModelForSequenceClassification
-
     from ..analysis import mask_agreement
     from ..patterns import PatternClassifier, pattern_survival_table, predict_head_patterns, survival_markdown
     from ..ticket import LotteryTicket
 
-    model = AutoModelForSequenceClassification.from_pretrained(args.model)
+    model, loader = _model_and_loader(args)
     classifier = PatternClassifier.from_pretrained(args.classifier)
-    patterns = predict_head_patterns(model, _loader(args, args.model), classifier, num_examples=args.num_examples,
+    patterns = predict_head_patterns(model, loader, classifier, num_examples=args.num_examples,
                                      norm_based=args.norm_based)  # fmt: skip
     result = {"patterns": patterns.to_dict()}
     if args.tickets:
@@ -127,13 +120,11 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _label(args: argparse.Namespace) -> int:
-    from transformers import AutoModelForSequenceClassification
-
     from ..patterns.extract import extract_attention_maps
     from ..patterns.labelling import label_maps
 
-    model = AutoModelForSequenceClassification.from_pretrained(args.model)
-    maps = extract_attention_maps(model, _loader(args, args.model), num_examples=args.num_examples)
+    model, loader = _model_and_loader(args)
+    maps = extract_attention_maps(model, loader, num_examples=args.num_examples)
     flat, names = [], []
     for example, layers in enumerate(maps):
         for layer in range(layers.shape[0]):

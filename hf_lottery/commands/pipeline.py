@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import echo
+from . import add_model_and_task, echo, load_model, run_context
 
 
 # The embedded default: the packaged MiniLM on the generated demo task, two seeds, short training. It needs no
@@ -77,9 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _model_and_data(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="fine-tuned model folder or Hub id")
-    parser.add_argument("--task_name", required=True)
-    parser.add_argument("--data_dir", default=None, help="local GLUE folder (else the Hub)")
+    add_model_and_task(parser)
     parser.add_argument("--max_eval_samples", type=int, default=None)
     parser.add_argument("--batch_size", type=int, default=32)
 
@@ -123,30 +121,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _context(args: argparse.Namespace, **overrides):
-    from ..pipeline import PipelineConfig
-    from ..pipeline.context import RunContext
-
-    values = dict(task_name=args.task_name, output_dir=str(getattr(args, "output_dir", ".")), data_dir=args.data_dir)
-    values.update(overrides)
-    return RunContext(PipelineConfig(**values))
-
-
-def _load(model: str):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    return AutoModelForSequenceClassification.from_pretrained(model).eval(), AutoTokenizer.from_pretrained(model)
-
-
 def _find(args: argparse.Namespace) -> int:
     from .. import find_magnitude_ticket, find_structured_ticket
     from ..search_data import search_dataloader
 
-    model, tokenizer = _load(args.model)
-    ctx = _context(
-        args, model_name_or_path=args.model, search_data=args.search_data, max_eval_samples=args.max_eval_samples
-    )
-    ctx.__dict__["tokenizer"] = tokenizer
+    model, tokenizer = load_model(args.model)
+    ctx = run_context(
+        args, tokenizer, model_name_or_path=args.model, search_data=args.search_data,
+        max_eval_samples=args.max_eval_samples,
+    )  # fmt: skip
     loader = search_dataloader(ctx.splits["search"], batch_size=args.batch_size, collate_fn=ctx.collator, model=model)
     find = find_structured_ticket if args.method == "structured" else find_magnitude_ticket
     ticket = find(
@@ -164,7 +147,7 @@ def _train(args: argparse.Namespace) -> int:
 
     ticket = LotteryTicket.from_pretrained(args.ticket)
     base = args.model_name_or_path or ticket.base_model
-    ctx = _context(
+    ctx = run_context(
         args, model_name_or_path=base, learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs,
         max_train_samples=args.max_train_samples, seeds=[args.seed],
     )  # fmt: skip
@@ -181,9 +164,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..pipeline.stages import _evaluate as evaluate_dev
     from ..ticket import LotteryTicket
 
-    model, tokenizer = _load(args.model)
-    ctx = _context(args, model_name_or_path=args.model, max_eval_samples=args.max_eval_samples, output_dir=".")
-    ctx.__dict__["tokenizer"] = tokenizer
+    model, tokenizer = load_model(args.model)
+    ctx = run_context(
+        args, tokenizer, model_name_or_path=args.model, max_eval_samples=args.max_eval_samples, output_dir="."
+    )
     if args.ticket:
         with apply_ticket(model, LotteryTicket.from_pretrained(args.ticket)):
             metrics = evaluate_dev(ctx, model)
