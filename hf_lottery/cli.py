@@ -27,7 +27,7 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbose: bool) -> None:
+def configure_logging(verbose: bool = False) -> None:
     """hf-lottery's progress at INFO on stderr; transformers' load reports only when --verbose."""
     from transformers.utils import logging as hf_logging
 
@@ -47,7 +47,7 @@ def _configure_logging(verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    _configure_logging(getattr(args, "verbose", False))
+    configure_logging(getattr(args, "verbose", False))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

