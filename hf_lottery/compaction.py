@@ -129,9 +129,7 @@ def _drop_ticket_hooks(model: nn.Module) -> None:
         for hooks in (module._forward_pre_hooks, module._forward_hooks):
             for key in [k for k, fn in hooks.items() if getattr(fn, "__qualname__", "").startswith("TicketHandle.")]:
                 del hooks[key]
-    for param in model.parameters():
-        if param._backward_hooks:
-            param._backward_hooks.clear()
+    # parameter hooks (gradient masking) are not deep-copied: nn.Parameter.__deepcopy__ makes fresh parameters
 
 
 def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = False) -> nn.Module:

@@ -77,6 +77,16 @@ def _commit(folder: Path, repo_id: str, *, private: bool | None, revision: str |
     return str(getattr(info, "commit_url", info))
 
 
+def _card_and_commit(folder: Path, ticket: LotteryTicket, repo_id: str, *, with_model: bool,
+                     metric_name: str | None = None, **commit_kwargs: Any) -> str:  # fmt: skip
+    """Add the card and plots to a prepared staging folder, push it in one commit, then delete it."""
+    plots = _plots(ticket, folder)
+    build_card(ticket, repo_id, with_model=with_model, plots=plots, metric_name=metric_name).save(folder / "README.md")
+    url = _commit(folder, repo_id, **commit_kwargs)
+    shutil.rmtree(folder, ignore_errors=True)  # only after a successful push: a failed one keeps the folder
+    return url
+
+
 def _staging(staging_dir: str | os.PathLike | None) -> Path:
     if staging_dir is not None:
         folder = Path(staging_dir)
@@ -109,12 +119,9 @@ def push_ticket_to_hub(
     """
     folder = _staging(staging_dir)
     ticket.save_pretrained(folder)
-    plots = _plots(ticket, folder)
-    build_card(ticket, repo_id, with_model=False, plots=plots).save(folder / "README.md")
-    url = _commit(folder, repo_id, private=private, revision=revision, token=token, create_pr=create_pr,
-                  commit_message=commit_message or f"Add {ticket.method} {ticket.kind} lottery ticket (hf-lottery)")  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)
-    return url
+    return _card_and_commit(folder, ticket, repo_id, with_model=False, private=private, revision=revision, token=token,
+                            create_pr=create_pr, commit_message=commit_message or
+                            f"Add {ticket.method} {ticket.kind} lottery ticket (hf-lottery)")  # fmt: skip
 
 
 def push_to_hub(
@@ -150,12 +157,9 @@ def push_to_hub(
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
     ticket.save_pretrained(folder)
-    plots = _plots(ticket, folder)
-    build_card(ticket, repo_id, with_model=True, plots=plots, metric_name=metric_name).save(folder / "README.md")
-    url = _commit(folder, repo_id, private=private, revision=revision, token=token, create_pr=create_pr,
-                  commit_message=commit_message or f"Add {ticket.method} {ticket.kind} pruned model (hf-lottery)")  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)
-    return url
+    return _card_and_commit(folder, ticket, repo_id, with_model=True, metric_name=metric_name, private=private,
+                            revision=revision, token=token, create_pr=create_pr, commit_message=commit_message or
+                            f"Add {ticket.method} {ticket.kind} pruned model (hf-lottery)")  # fmt: skip
 
 
 def _resolve(repo_id_or_path: str | os.PathLike, revision: str | None, token: str | bool | None) -> Path:
