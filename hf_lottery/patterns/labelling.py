@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path, write_text
+from ..atomic import write_text
 from .labels import PATTERNS
-from .paper_format import read_labels_txt, standardize_name
+from .paper_format import read_labels_txt, standardize_name, write_maps
 
 
 PROMPT = (
@@ -63,8 +63,7 @@ def label_maps(
         name = standardize_name(name)
         if name in done:
             continue
-        with atomic_path(raw / "for_training" / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
-            np.save(handle, np.asarray(data, dtype=np.float32), allow_pickle=False)
+        write_maps(raw / "for_training", [data], [name])
         png = save_map_png(data, Path(root) / "png" / f"{name}.png")
         while True:
             answer = ask(PROMPT.format(name=name, png=png)).strip().lower()

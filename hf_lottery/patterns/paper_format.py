@@ -91,7 +91,7 @@ def read_normed(root: str | os.PathLike) -> tuple[list[np.ndarray], list[int], l
     return _load_maps(normed / "data", labels)
 
 
-def _write_maps(folder: Path, maps: Sequence[np.ndarray], names: Sequence[str] | None) -> list[str]:
+def write_maps(folder: Path, maps: Sequence[np.ndarray], names: Sequence[str] | None) -> list[str]:
     """Each map as ``folder/<name>.npy`` (atomically); names default to 0000, 0001, ..."""
     names = list(names) if names is not None else [f"{i:04d}" for i in range(len(maps))]
     for name, data in zip(names, maps):
@@ -105,7 +105,7 @@ def write_raw(
 ) -> Path:
     """Write maps and labels in the paper's raw format (atomically, file by file)."""
     root = Path(root) / "raw"
-    names = _write_maps(root / "for_training", maps, names)
+    names = write_maps(root / "for_training", maps, names)
     groups: dict[str, list[str]] = {}
     for name, label in zip(names, labels):
         groups.setdefault(PATTERNS[label], []).append(name)
@@ -118,6 +118,6 @@ def write_normed(
 ) -> Path:
     """Write maps and labels in the paper's norm-based format."""
     root = Path(root) / "normed"
-    names = _write_maps(root / "data", maps, names)
+    names = write_maps(root / "data", maps, names)
     write_text(root / "attention_norm_annotated.tsv", "".join(f"{n}\t{PATTERNS[y]}\n" for n, y in zip(names, labels)))
     return root
