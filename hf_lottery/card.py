@@ -12,19 +12,25 @@ from . import __version__
 from .ticket import LotteryTicket
 
 
-GLUE_NAMES = {
-    "cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "stsb": "STS-B", "qqp": "QQP", "mnli": "MNLI", "qnli": "QNLI",
-    "rte": "RTE", "wnli": "WNLI",
-}  # fmt: skip
+def _glue_task(ticket: LotteryTicket) -> tuple[str, str] | None:
+    """(canonical name, GLUE display name) when the ticket's task is a GLUE task (not the generated demo task)."""
+    from .glue import GLUE_TASKS, canonical_task_name
+
+    try:
+        task = canonical_task_name(ticket.task or "")
+    except ValueError:
+        return None
+    return None if task == "demo" else (task, GLUE_TASKS[task].folder)
 
 
 def _eval_results(ticket: LotteryTicket, metric_name: str | None) -> list[EvalResult] | None:
-    task = (ticket.task or "").lower().replace("-", "")
-    if task not in GLUE_NAMES or ticket.metrics.get("metric") is None:
+    glue = _glue_task(ticket)
+    if glue is None or ticket.metrics.get("metric") is None:
         return None
+    task, display = glue
     name = metric_name or "score"
     common = dict(task_type="text-classification", dataset_type="nyu-mll/glue", dataset_config=task,
-                  dataset_name=f"GLUE {GLUE_NAMES[task]}", dataset_split=f"validation ({ticket.importance_source or 'dev'} data of the search)")  # fmt: skip
+                  dataset_name=f"GLUE {display}", dataset_split=f"validation ({ticket.importance_source or 'dev'} data of the search)")  # fmt: skip
     results = [
         EvalResult(
             metric_type=name,
@@ -73,13 +79,12 @@ def build_card(
     extra_text: str | None = None,
 ) -> ModelCard:
     """A `ModelCard` for a pushed ticket (`with_model=False`) or a masked model (`with_model=True`)."""
-    task = (ticket.task or "").lower().replace("-", "")
     tags = ["hf-lottery", "lottery-ticket", "pruning", f"{ticket.method}-pruning", "bert"]
     data = ModelCardData(
         library_name="transformers" if with_model else "hf-lottery",
         base_model=hub_id(ticket.base_model),
         tags=tags + (["text-classification"] if with_model else []),
-        datasets=["nyu-mll/glue"] if task in GLUE_NAMES else None,
+        datasets=["nyu-mll/glue"] if _glue_task(ticket) else None,
         pipeline_tag="text-classification" if with_model else None,
         model_name=repo_id.split("/")[-1],
         eval_results=_eval_results(ticket, metric_name),
@@ -94,7 +99,8 @@ def _body(
 ) -> str:
     summary = ticket.summary()
     what = "masked model" if with_model else "lottery ticket (masks only)"
-    task = GLUE_NAMES.get((ticket.task or "").lower().replace("-", ""), ticket.task or "an unnamed task")
+    glue = _glue_task(ticket)
+    task = glue[1] if glue else ticket.task or "an unnamed task"
     lines = [
         f"# {repo_id.split('/')[-1]}",
         "",
