@@ -10,7 +10,7 @@ import numpy as np
 
 from ..atomic import write_text
 from .labels import PATTERNS
-from .paper_format import read_labels_txt, standardize_name, write_maps
+from .paper_format import format_labels_txt, read_labels_txt, standardize_name, write_maps
 
 
 PROMPT = (
@@ -39,7 +39,7 @@ def _append_label(labels_file: Path, name: str, label: str) -> None:
                 key, names = (part.strip() for part in line.split("=", 1))
                 groups[key] = [n.strip() for n in names.split(",") if n.strip()]
     groups.setdefault(label, []).append(name)
-    write_text(labels_file, "".join(f"{k} = {', '.join(v)}\n" for k, v in groups.items()))
+    write_text(labels_file, format_labels_txt(groups))
 
 
 def label_maps(

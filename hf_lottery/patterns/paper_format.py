@@ -36,6 +36,11 @@ def paper_label(label: str) -> str:
     return normalize_label(key)
 
 
+def format_labels_txt(groups: dict[str, list[str]]) -> str:
+    """``labels.txt`` text: one ``label = name1, name2, …`` line per label."""
+    return "".join(f"{label} = {', '.join(names)}\n" for label, names in groups.items())
+
+
 def read_labels_txt(path: str | os.PathLike) -> dict[str, str]:
     labels = {}
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
@@ -109,7 +114,7 @@ def write_raw(
     groups: dict[str, list[str]] = {}
     for name, label in zip(names, labels):
         groups.setdefault(PATTERNS[label], []).append(name)
-    write_text(root / "labels.txt", "".join(f"{label} = {', '.join(group)}\n" for label, group in groups.items()))
+    write_text(root / "labels.txt", format_labels_txt(groups))
     return root
 
 
