@@ -1,41 +1,75 @@
-"""hf-lottery: lottery tickets for BERT ("When BERT Plays the Lottery, All Tickets Are Winning") on the HF stack."""
+"""hf-lottery: lottery tickets for BERT ("When BERT Plays the Lottery, All Tickets Are Winning") on the HF stack.
 
-__version__ = "0.1.0"
+Top-level names are loaded on first use (PEP 562), so ``import hf_lottery`` and ``hf-lottery --help`` stay fast and
+do not import the Trainer, torch-pruning, matplotlib, datasets, scikit-learn or statsmodels.
 
-from .compaction import compact_model, register_auto_classes  # noqa: E402
-from .evaluation import evaluate  # noqa: E402
-from .gates import TicketHandle, apply_ticket  # noqa: E402
-from .hub import load_pruned_model, push_ticket_to_hub, push_to_hub  # noqa: E402
-from .importance import ImportanceResult, compute_importance  # noqa: E402
-from .magnitude_search import find_magnitude_ticket  # noqa: E402
-from .rewind import rewind  # noqa: E402
-from .sampling import sample_ticket, super_tickets  # noqa: E402
-from .structure import EncoderStructure  # noqa: E402
-from .structured_search import find_structured_ticket  # noqa: E402
-from .ticket import LotteryTicket  # noqa: E402
-from .trainer import LotteryArguments, LotteryTrainer  # noqa: E402
+Example:
+
+```python
+>>> import hf_lottery
+>>> hf_lottery.TicketSearchConfig(threshold=0.8).threshold
+0.8
+```
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
 
 
-register_auto_classes()
+# public name -> module (relative to this package) that defines it
+_EXPORTS: dict[str, str] = {
+    "TicketSearchConfig": "config",
+    "LotteryTicket": "ticket",
+    "EncoderStructure": "structure",
+    "TicketHandle": "gates",
+    "apply_ticket": "gates",
+    "evaluate": "evaluation",
+    "ImportanceResult": "search.importance",
+    "compute_importance": "search.importance",
+    "find_structured_ticket": "search.structured",
+    "find_magnitude_ticket": "search.magnitude",
+    "sample_ticket": "sampling",
+    "super_tickets": "sampling",
+    "rewind": "rewinding",
+    "compact_model": "compaction",
+    "register_auto_classes": "compaction",
+    "load_pruned_model": "hub",
+    "push_to_hub": "hub",
+    "push_ticket_to_hub": "hub",
+    "load_legacy_ticket": "legacy",
+    "LotteryArguments": "trainer",
+    "LotteryTrainer": "trainer",
+    "export_onnx": "onnx_export",
+}
 
-__all__ = [
-    "EncoderStructure",
-    "ImportanceResult",
-    "LotteryArguments",
-    "LotteryTicket",
-    "LotteryTrainer",
-    "TicketHandle",
-    "__version__",
-    "apply_ticket",
-    "compact_model",
-    "compute_importance",
-    "evaluate",
-    "find_magnitude_ticket",
-    "find_structured_ticket",
-    "load_pruned_model",
-    "push_ticket_to_hub",
-    "push_to_hub",
-    "rewind",
-    "sample_ticket",
-    "super_tickets",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # cache: later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # static type checkers and IDEs see the real names
+    from .compaction import compact_model
+    from .config import TicketSearchConfig
+    from .evaluation import evaluate
+    from .gates import TicketHandle, apply_ticket
+    from .hub import push_ticket_to_hub, push_to_hub
+    from .search.importance import ImportanceResult, compute_importance
+    from .search.magnitude import find_magnitude_ticket
+    from .search.structured import find_structured_ticket
+    from .ticket import LotteryTicket
+    from .trainer import LotteryArguments, LotteryTrainer

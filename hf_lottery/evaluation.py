@@ -13,7 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
-from .stop_rule import resolve_metric
+from .search.stop_rule import resolve_metric
 from .structure import unwrap_model
 
 

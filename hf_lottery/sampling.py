@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .selection import resize_selection, select_global
+from .search.selection import resize_selection, select_global
 from .structure import EncoderStructure
 from .ticket import LotteryTicket
 

@@ -11,7 +11,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.utils import logging
 
 from . import distributed
-from .rewind import rewind
+from .rewinding import rewind
 from .ticket import LotteryTicket
 from .training import TicketSearch, TicketTraining
 

@@ -19,10 +19,10 @@ from transformers.utils import logging
 
 from . import distributed
 from .gates import TicketHandle, apply_ticket
-from .magnitude_search import find_magnitude_ticket
-from .search_data import resolve_search_metric, search_dataloader
+from .search.magnitude import find_magnitude_ticket
+from .search.data import resolve_search_metric, search_dataloader
 from .structure import unwrap_model
-from .structured_search import find_structured_ticket
+from .search.structured import find_structured_ticket
 from .ticket import TICKET_CONFIG_NAME, LotteryTicket
 
 

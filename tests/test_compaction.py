@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
 
-from hf_lottery import EncoderStructure, LotteryTicket, apply_ticket, compact_model, load_pruned_model
+from hf_lottery import EncoderStructure, LotteryTicket, apply_ticket, compact_model, load_pruned_model, register_auto_classes
 from hf_lottery.compaction import COMPACT_WEIGHTS_NAME
 from hf_lottery.structure import prunable_parameter_counts
 
@@ -86,7 +86,8 @@ def test_save_and_reload_the_identical_compact_model(tmp_path):
     batch = inputs(tiny_batch())
     with torch.no_grad():  # the reload uses the default (sdpa) attention, the original eager
         torch.testing.assert_close(reloaded(**batch).logits, compact.eval()(**batch).logits, atol=1e-6, rtol=0)
-    # after `import hf_lottery` the Auto class works too
+    # after `hf_lottery.register_auto_classes()` the Auto class works too
+    register_auto_classes()
     auto = AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert n_params(auto) == n_params(compact)
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from hf_lottery import apply_ticket, compute_importance
-from hf_lottery.importance import min_max, normalize_by_layer
+from hf_lottery.search.importance import min_max, normalize_by_layer
 
 from .conftest import tiny_bert
 from .science_helpers import accuracy, batches, make_examples, search_batches, trained_model

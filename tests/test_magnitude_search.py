@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from hf_lottery import EncoderStructure, LotteryTicket, apply_ticket, find_magnitude_ticket
-from hf_lottery.selection import select_global
+from hf_lottery.search.selection import select_global
 
 from .science_helpers import accuracy, search_batches, trained_model
 

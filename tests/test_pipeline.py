@@ -151,7 +151,7 @@ def test_cli_reports_a_missing_model_as_an_error_not_a_traceback(tmp_path, capfd
     assert "find: error:" in err and str(missing) in err and "Traceback" not in err
 
 
-@pytest.mark.filterwarnings("ignore::hf_lottery.stop_rule.DegenerateStopRuleWarning")  # tiny model, 32 examples
+@pytest.mark.filterwarnings("ignore::hf_lottery.search.stop_rule.DegenerateStopRuleWarning")  # tiny model, 32 examples
 def test_cli_evaluate_find_and_predict_on_a_finished_run(full_run, tmp_path, capsys):
     from hf_lottery import LotteryTicket
     from hf_lottery.cli import main

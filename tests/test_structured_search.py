@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from hf_lottery import LotteryTicket, find_structured_ticket
-from hf_lottery.selection import heads_per_step, least_important, phase_step_sizes
-from hf_lottery.stop_rule import DegenerateStopRuleWarning
+from hf_lottery.search.selection import heads_per_step, least_important, phase_step_sizes
+from hf_lottery.search.stop_rule import DegenerateStopRuleWarning
 
 from .conftest import tiny_bert
 from .science_helpers import accuracy, search_batches, trained_model

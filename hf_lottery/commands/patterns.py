@@ -86,7 +86,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _model_and_loader(args: argparse.Namespace):
     """The fine-tuned model and a loader over the first `--num_examples` dev examples."""
-    from ..search_data import search_dataloader
+    from ..search.data import search_dataloader
 
     model, tokenizer = load_model(args.model)
     ctx = run_context(

@@ -123,7 +123,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _find(args: argparse.Namespace) -> int:
     from .. import find_magnitude_ticket, find_structured_ticket
-    from ..search_data import search_dataloader
+    from ..search.data import search_dataloader
 
     model, tokenizer = load_model(args.model)
     ctx = run_context(

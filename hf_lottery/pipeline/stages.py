@@ -15,10 +15,10 @@ from transformers.utils import logging
 from .. import distributed
 from ..evaluation import evaluate
 from ..gates import apply_ticket
-from ..magnitude_search import find_magnitude_ticket
+from ..search.magnitude import find_magnitude_ticket
 from ..sampling import sample_ticket, super_tickets
-from ..search_data import search_dataloader
-from ..structured_search import find_structured_ticket
+from ..search.data import search_dataloader
+from ..search.structured import find_structured_ticket
 from ..ticket import TICKET_CONFIG_NAME, LotteryTicket
 from ..trainer import LotteryArguments, LotteryTrainer
 from .context import RunContext, mark_done, read_json

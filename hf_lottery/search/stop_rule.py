@@ -25,7 +25,7 @@ class DegenerateStopRuleWarning(UserWarning):
 def resolve_metric(metric: Any) -> MetricFn:
     """Turn a task name, a metric object or a callable into ``fn(predictions, labels) -> float``."""
     if isinstance(metric, str):
-        from .metrics import get_task_metric
+        from ..metrics import get_task_metric
 
         metric = get_task_metric(metric)
     if hasattr(metric, "score") and callable(metric.score):

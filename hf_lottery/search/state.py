@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from transformers.utils import logging
 
-from . import distributed
-from .structure import unwrap_model
-from .ticket import TICKET_CONFIG_NAME, LotteryTicket
+from .. import distributed
+from ..structure import unwrap_model
+from ..ticket import TICKET_CONFIG_NAME, LotteryTicket
 
 
 logger = logging.get_logger(__name__)

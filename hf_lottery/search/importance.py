@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import distributed
-from .evaluation import PredictionCollector, batch_to_device, eval_mode, model_device, progress_bar
-from .gates import TicketHandle, active_handles
-from .structure import EncoderStructure
-from .ticket import LotteryTicket
+from .. import distributed
+from ..evaluation import PredictionCollector, batch_to_device, eval_mode, model_device, progress_bar
+from ..gates import TicketHandle, active_handles
+from ..structure import EncoderStructure
+from ..ticket import LotteryTicket
 
 
 @dataclass

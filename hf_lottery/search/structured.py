@@ -11,14 +11,14 @@ import torch
 from torch import nn
 from transformers.utils import logging
 
-from .evaluation import evaluate, manual_bar
-from .gates import apply_ticket
+from ..evaluation import evaluate, manual_bar
+from ..gates import apply_ticket
 from .importance import ImportanceResult, compute_importance
-from .search_state import history_entry, load_search_state, model_fingerprint, save_search_state
+from .state import history_entry, load_search_state, model_fingerprint, save_search_state
 from .selection import STRUCTURED_PHASES, heads_per_step, least_important, phase_step_sizes
 from .stop_rule import StopRule, constant_predictor_score, resolve_metric, validate_threshold
-from .structure import EncoderStructure
-from .ticket import LotteryTicket
+from ..structure import EncoderStructure
+from ..ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)

@@ -10,8 +10,8 @@ import numpy as np
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from . import distributed
-from .structure import unwrap_model
+from .. import distributed
+from ..structure import unwrap_model
 
 
 def shard_bounds(num_examples: int, num_shards: int, index: int) -> tuple[int, int]:

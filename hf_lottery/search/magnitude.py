@@ -12,12 +12,12 @@ import torch
 from torch import nn
 from transformers.utils import logging
 
-from .evaluation import evaluate, manual_bar
-from .search_state import history_entry, load_search_state, model_fingerprint, save_search_state
+from ..evaluation import evaluate, manual_bar
+from .state import history_entry, load_search_state, model_fingerprint, save_search_state
 from .selection import select_global
 from .stop_rule import StopRule, constant_predictor_score, resolve_metric, validate_threshold
-from .structure import EncoderStructure
-from .ticket import LotteryTicket
+from ..structure import EncoderStructure
+from ..ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)
