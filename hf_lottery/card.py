@@ -30,7 +30,7 @@ def _eval_results(ticket: LotteryTicket, metric_name: str | None) -> list[EvalRe
     task, display = glue
     name = metric_name or "score"
     common = dict(task_type="text-classification", dataset_type="nyu-mll/glue", dataset_config=task,
-                  dataset_name=f"GLUE {display}", dataset_split=f"validation ({ticket.importance_source or 'dev'} data of the search)")  # fmt: skip
+                  dataset_name=f"GLUE {display}", dataset_split=f"validation ({ticket.search_data or 'dev'} data of the search)")  # fmt: skip
     results = [
         EvalResult(
             metric_type=name,
@@ -129,11 +129,11 @@ def _body(
             lines.append(f"| constant predictor (majority class) | {ticket.metrics['constant_baseline']:.4f} |")
         lines += [
             "",
-            f"Stop rule: metric ≥ {ticket.threshold} × full model, measured on the **{ticket.importance_source or 'dev'}** "
+            f"Stop rule: metric ≥ {ticket.threshold} × full model, measured on the **{ticket.search_data or 'dev'}** "
             "data"
             + (
                 " (the same dev set reported above, as in the paper)."
-                if (ticket.importance_source or "dev") == "dev"
+                if (ticket.search_data or "dev") == "dev"
                 else "."
             ),
             "",
@@ -166,7 +166,7 @@ def _body(
     lines += ["```", ""]
     if ticket.seed is not None or ticket.history:
         lines += ["## How it was found", "", f"Seed {ticket.seed}; {max(len(ticket.history) - 1, 0)} search steps; "
-                  f"importance data: {ticket.importance_source or 'not recorded'}.", ""]  # fmt: skip
+                  f"importance data: {ticket.search_data or 'not recorded'}.", ""]  # fmt: skip
     if extra:
         lines += [extra, ""]
     return "\n".join(lines)

@@ -99,7 +99,7 @@ class _SearchCallback(TrainerCallback):
         data_collator: Callable | None = None,
         batch_size: int = 32,
         threshold: float = 0.9,
-        importance_source: str = "dev",
+        search_data: str = "dev",
         output_dir: str | os.PathLike | None = None,
         base_model: str | None = None,
         task: str | None = None,
@@ -109,7 +109,7 @@ class _SearchCallback(TrainerCallback):
         self.search = TicketSearch(
             method=self.method, dataset=eval_dataset, metric=metric, compute_metrics=compute_metrics,
             metric_key=metric_key, data_collator=data_collator, batch_size=batch_size, threshold=threshold,
-            importance_source=importance_source, output_dir=output_dir, base_model=base_model, task=task, seed=seed,
+            search_data=search_data, output_dir=output_dir, base_model=base_model, task=task, seed=seed,
             search_kwargs=search_kwargs,
         )  # fmt: skip
         self.ticket: LotteryTicket | None = None
@@ -128,7 +128,7 @@ class StructuredPruningCallback(_SearchCallback):
     r"""Find a structured ticket (heads + MLPs, importance pruning, 90 % stop rule) when training ends.
 
     The Trainer does not hand its `eval_dataset` or `compute_metrics` to callbacks, so give them here: the same
-    tokenised dev set (as in the paper) or a held-out slice of train (``importance_source="held-out"``), and either a
+    tokenised dev set (as in the paper) or a held-out slice of train (``search_data="held-out"``), and either a
     GLUE task name (``metric="sst2"``) or ``compute_metrics=your_fn, metric_key="accuracy"``. The ticket is saved in
     ``output_dir/structured_ticket`` (resumable) and exposed as ``callback.ticket``. Extra keyword arguments go to
     `hf_lottery.find_structured_ticket` (e.g. ``head_fraction``, ``paper_compat``, ``on_degenerate``).

@@ -27,7 +27,7 @@ _SCALAR_FIELDS = (
     "task",
     "seed",
     "threshold",
-    "importance_source",
+    "search_data",
     "model_dims",
     "history",
     "metrics",

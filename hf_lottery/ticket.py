@@ -84,7 +84,7 @@ class LotteryTicket:
     task: str | None = None
     seed: int | None = None
     threshold: float | None = None
-    importance_source: str | None = None
+    search_data: str | None = None
     model_dims: dict[str, int] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)

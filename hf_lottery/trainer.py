@@ -58,7 +58,7 @@ class LotteryArguments(TrainingArguments):
         default=0.1, metadata={"help": "Share of the remaining weights pruned per magnitude step (the paper: 0.1)."}
     )
     magnitude_max_steps: int = field(default=10, metadata={"help": "Maximum magnitude pruning steps (the paper: 10)."})
-    importance_source: Literal["dev", "held-out"] = field(
+    search_data: Literal["dev", "held-out"] = field(
         default="dev",
         metadata={"help": "Which data the search uses, recorded in the ticket: 'dev' (the paper) or 'held-out'."},
     )
@@ -78,8 +78,8 @@ class LotteryArguments(TrainingArguments):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.importance_source not in ("dev", "held-out"):
-            raise ValueError(f"`importance_source` must be 'dev' or 'held-out'; got {self.importance_source!r}.")
+        if self.search_data not in ("dev", "held-out"):
+            raise ValueError(f"`search_data` must be 'dev' or 'held-out'; got {self.search_data!r}.")
         if self.on_degenerate not in ("warn", "raise", "ignore"):
             raise ValueError(f"`on_degenerate` must be 'warn', 'raise' or 'ignore'; got {self.on_degenerate!r}.")
         if not 0 < self.lottery_threshold <= 1:
@@ -92,7 +92,7 @@ class LotteryTrainer(Trainer):
     Args:
         ticket: train with this ticket applied (pruned heads/MLPs off, pruned weights exactly zero after every
             optimizer step, ticket saved in every checkpoint and restored on resume).
-        search_dataset: data for the searches (default: `eval_dataset`); with ``importance_source="held-out"`` pass
+        search_dataset: data for the searches (default: `eval_dataset`); with ``search_data="held-out"`` pass
             a held-out slice of train here.
         Other arguments are the `Trainer`'s; `args` should be `LotteryArguments`.
 
@@ -176,8 +176,8 @@ class LotteryTrainer(Trainer):
         args: LotteryArguments = self.args
         data = dataset if dataset is not None else self.search_dataset
         if data is None:
-            if args.importance_source == "held-out":
-                raise ValueError("importance_source='held-out' needs `search_dataset` (a held-out slice of train).")
+            if args.search_data == "held-out":
+                raise ValueError("search_data='held-out' needs `search_dataset` (a held-out slice of train).")
             data = self.eval_dataset
         kwargs = {"on_degenerate": args.on_degenerate}
         if method == "structured":
@@ -189,7 +189,7 @@ class LotteryTrainer(Trainer):
             method=method, dataset=data, metric=args.lottery_metric,
             compute_metrics=None if args.lottery_metric else self.compute_metrics, metric_key=args.lottery_metric_key,
             data_collator=self.data_collator, batch_size=args.search_batch_size, threshold=args.lottery_threshold,
-            importance_source=args.importance_source, output_dir=output_dir,
+            search_data=args.search_data, output_dir=output_dir,
             base_model=args.base_model_name_or_path, seed=args.seed, search_kwargs=kwargs,
         )  # fmt: skip
         return search.run(self.model, self.processing_class, default_output_dir=args.output_dir)

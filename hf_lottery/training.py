@@ -105,7 +105,7 @@ class TicketSearch:
     Args:
         method: "structured" (heads + MLPs) or "magnitude" (weights).
         dataset: the search data (tokenised `datasets.Dataset`, DataLoader or list of batches) — the dev set as in
-            the paper, or a held-out slice of train (then set ``importance_source="held-out"``).
+            the paper, or a held-out slice of train (then set ``search_data="held-out"``).
         metric: GLUE task name or callable ``(logits, labels) -> float``; or give `compute_metrics` + `metric_key`.
         output_dir: where the ticket is saved (a sub-folder of the Trainer's output_dir by default).
     """
@@ -118,7 +118,7 @@ class TicketSearch:
     data_collator: Callable | None = None
     batch_size: int = 32
     threshold: float = 0.9
-    importance_source: str = "dev"
+    search_data: str = "dev"
     output_dir: str | os.PathLike | None = None
     base_model: str | None = None
     task: str | None = None
@@ -158,7 +158,7 @@ class TicketSearch:
         find = find_structured_ticket if self.method == "structured" else find_magnitude_ticket
         base_model = self.base_model or getattr(getattr(model, "config", None), "_name_or_path", None) or None
         return find(
-            model, loader, self.metric, threshold=self.threshold, importance_source=self.importance_source,
+            model, loader, self.metric, threshold=self.threshold, search_data=self.search_data,
             output_dir=output_dir, base_model=base_model, task=self.task, seed=self.seed, **self.search_kwargs,
         )  # fmt: skip
 

@@ -111,7 +111,7 @@ def test_pruning_callbacks_find_and_save_a_ticket_at_train_end(tmp_path, callbac
     assert saved.method == callback_cls.method and len(saved.history) >= 2
     assert callback.ticket_dir == str(tmp_path / f"{callback_cls.method}_ticket")
     config = json.loads((tmp_path / f"{callback_cls.method}_ticket" / "ticket_config.json").read_text())
-    assert config["importance_source"] == "dev"
+    assert config["search_data"] == "dev"
 
 
 def test_pruning_callback_takes_the_trainers_compute_metrics(tmp_path):

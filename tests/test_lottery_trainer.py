@@ -29,8 +29,8 @@ def test_paper_defaults_and_validation(tmp_path):
     args = LotteryArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
     assert (args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (2e-5, 32, 3)
     assert (args.adam_epsilon, args.weight_decay, args.max_grad_norm, args.lottery_threshold) == (1e-8, 0.0, 1.0, 0.9)
-    with pytest.raises(ValueError, match="importance_source"):
-        LotteryArguments(output_dir=str(tmp_path), importance_source="test", report_to="none")
+    with pytest.raises(ValueError, match="search_data"):
+        LotteryArguments(output_dir=str(tmp_path), search_data="test", report_to="none")
     with pytest.raises(TypeError, match="LotteryArguments"):
         from transformers import TrainingArguments
 
@@ -81,7 +81,7 @@ def test_resume_restores_the_ticket_from_the_checkpoint(tmp_path):
 
 
 def test_held_out_needs_search_data(tmp_path):
-    trainer = LotteryTrainer(model=tiny_bert(), args=lottery_args(tmp_path, importance_source="held-out"),
+    trainer = LotteryTrainer(model=tiny_bert(), args=lottery_args(tmp_path, search_data="held-out"),
                              eval_dataset=to_dataset(8, 1), data_collator=collate, compute_metrics=compute_metrics)  # fmt: skip
     with pytest.raises(ValueError, match="held-out"):
         trainer.find_structured_ticket()

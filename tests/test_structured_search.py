@@ -94,10 +94,10 @@ def test_two_pass_reference_finds_the_identical_ticket(ticket):
 
 def test_ticket_metadata(ticket):
     assert ticket.method == "structured" and ticket.kind == "good" and ticket.threshold == 0.99
-    assert ticket.importance_source == "dev"
+    assert ticket.search_data == "dev"
     assert ticket.head_importance is not None and ticket.extra["degenerate_stop_rule"] is False
-    tagged = run(importance_source="held-out", base_model="my/base", task="demo", seed=3, max_steps=1)
-    assert (tagged.importance_source, tagged.base_model, tagged.task, tagged.seed) == (
+    tagged = run(search_data="held-out", base_model="my/base", task="demo", seed=3, max_steps=1)
+    assert (tagged.search_data, tagged.base_model, tagged.task, tagged.seed) == (
         "held-out",
         "my/base",
         "demo",

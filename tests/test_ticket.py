@@ -24,7 +24,7 @@ def rich_ticket():
         task="sst2",
         seed=42,
         threshold=0.9,
-        importance_source="held-out",
+        search_data="held-out",
         history=[{"step": 0, "phase": "heads+mlp", "heads_kept": 12, "mlps_kept": 3, "metric": 0.8125}],
         metrics={"full": 0.8125, "ticket": 0.75},
         head_importance=torch.rand(ticket.head_mask.shape, generator=generator),

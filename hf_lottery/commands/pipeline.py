@@ -133,7 +133,7 @@ def _find(args: argparse.Namespace) -> int:
     loader = search_dataloader(ctx.splits["search"], batch_size=args.batch_size, collate_fn=ctx.collator, model=model)
     find = find_structured_ticket if args.method == "structured" else find_magnitude_ticket
     ticket = find(
-        model, loader, ctx.metric, threshold=args.threshold, importance_source=args.search_data,
+        model, loader, ctx.metric, threshold=args.threshold, search_data=args.search_data,
         output_dir=args.output_dir, base_model=args.base_model, task=ctx.task.name,
     )  # fmt: skip
     echo(f"{ticket!r}\nSaved in {args.output_dir}")

@@ -117,7 +117,7 @@ def search(ctx: RunContext, seed: int) -> dict[str, LotteryTicket]:
             ctx.splits["search"], batch_size=config.search_batch_size, collate_fn=ctx.collator, model=model
         )
         common = dict(
-            threshold=config.threshold, importance_source=config.search_data, output_dir=folder,
+            threshold=config.threshold, search_data=config.search_data, output_dir=folder,
             on_degenerate=config.on_degenerate, base_model=ctx.base_model_id, task=ctx.task.name, seed=seed,
         )  # fmt: skip
         if method == "structured":

@@ -31,7 +31,7 @@ def find_magnitude_ticket(
     threshold: float = 0.9,
     prune_fraction: float = 0.1,
     max_steps: int = 10,
-    importance_source: str = "dev",
+    search_data: str = "dev",
     output_dir: str | os.PathLike | None = None,
     on_degenerate: Literal["warn", "raise", "ignore"] = "warn",
     parameter_names: Sequence[str] | None = None,
@@ -51,7 +51,7 @@ def find_magnitude_ticket(
 
     Args:
         model: the fine-tuned classifier (its weights are restored after the search).
-        dataloader: the search data; record its origin in `importance_source` ("dev" / "held-out").
+        dataloader: the search data; record its origin in `search_data` ("dev" / "held-out").
         metric: task name, metric object or callable ``(logits, labels) -> float``.
         output_dir: the ticket-so-far is written there after every step; a search found there is resumed.
         parameter_names: override the weight set (names relative to the encoder); default: the paper's.
@@ -82,7 +82,7 @@ def find_magnitude_ticket(
                 base_model_revision=base_model_revision,
                 task=task,
                 seed=seed,
-                importance_source=importance_source,
+                search_data=search_data,
             )
             ticket.extra["search"].update(prune_fraction=prune_fraction, max_steps=max_steps)
             save_search_state(ticket, output_dir)

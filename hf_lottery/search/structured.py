@@ -32,7 +32,7 @@ def find_structured_ticket(
     *,
     threshold: float = 0.9,
     head_fraction: float = 0.1,
-    importance_source: str = "dev",
+    search_data: str = "dev",
     output_dir: str | os.PathLike | None = None,
     on_degenerate: Literal["warn", "raise", "ignore"] = "warn",
     paper_compat: bool = False,
@@ -56,7 +56,7 @@ def find_structured_ticket(
     Args:
         model: the fine-tuned classifier.
         dataloader: the search data (importance + stop rule); the paper uses dev, a held-out slice of train is
-            cleaner — say which in `importance_source` ("dev" / "held-out" / free text), it is recorded.
+            cleaner — say which in `search_data` ("dev" / "held-out" / free text), it is recorded.
         metric: task name ("sst2", "cola", ...), metric object, or callable ``(logits, labels) -> float``.
         threshold: the stop rule's fraction of the full model's metric.
         output_dir: folder where the ticket-so-far is written after every step; a search found there is resumed
@@ -91,7 +91,7 @@ def find_structured_ticket(
             base_model_revision=base_model_revision,
             task=task,
             seed=seed,
-            importance_source=importance_source,
+            search_data=search_data,
         )
         ticket.extra["search"].update(
             head_step=heads_per_step(structure.num_layers, structure.num_heads, head_fraction),
