@@ -30,14 +30,13 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, Pretrai
 from transformers.utils import logging
 
 from .atomic import write_json
+from .files import COMPACT_MODEL_TYPE, COMPACT_SPEC_KEY, COMPACT_WEIGHTS_NAME
 from .structure import EncoderStructure
 from .ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)
-COMPACT_MODEL_TYPE = "hf_lottery_compact"
-COMPACT_WEIGHTS_NAME = "hf_lottery_compact.safetensors"
-SPEC_KEY = "hf_lottery_pruning"
+SPEC_KEY = COMPACT_SPEC_KEY
 SPEC_VERSION = 1
 LOAD_HINT = "varies per layer in this hf-lottery compact model: load it with hf_lottery.load_pruned_model(path)"
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from .files import TICKET_CONFIG_NAME, TICKET_MASKS_NAME  # noqa: F401  (re-exported)
 from .structure import (
     ATTENTION_OUTPUT,
     INTERMEDIATE,
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 METHODS = ("structured", "magnitude")
 KINDS = ("good", "random", "bad", "super-good", "super-random", "super-bad", "full", "custom")
-TICKET_CONFIG_NAME = "ticket_config.json"
-TICKET_MASKS_NAME = "ticket_masks.safetensors"
 FORMAT_VERSION = 1
 
 # bert-base dimensions, used for tickets imported from the paper's legacy .npy masks.

@@ -18,6 +18,7 @@ from torch import nn
 from transformers.utils import logging
 
 from . import distributed
+from .files import CHECKPOINT_TICKET_DIR
 from .gates import TicketHandle, apply_ticket
 from .search.magnitude import find_magnitude_ticket
 from .search.data import resolve_search_metric, search_dataloader
@@ -27,7 +28,6 @@ from .ticket import TICKET_CONFIG_NAME, LotteryTicket
 
 
 logger = logging.get_logger(__name__)
-CHECKPOINT_TICKET_DIR = "hf_lottery_ticket"
 
 
 def _as_ticket(ticket: LotteryTicket | str | os.PathLike | None) -> LotteryTicket | None:
