@@ -13,7 +13,14 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .atomic import atomic_path, sha256_file, write_json
-from .ticket import FORMAT_VERSION, TICKET_CONFIG_NAME, TICKET_MASKS_NAME, LotteryTicket
+from .ticket import (
+    FORMAT_VERSION,
+    TICKET_CONFIG_NAME,
+    TICKET_MASKS_NAME,
+    LotteryTicket,
+    check_format_version,
+    metadata_from_config,
+)
 
 
 if TYPE_CHECKING:
@@ -115,14 +122,7 @@ def load_ticket(path: str | os.PathLike, **hub_kwargs: Any) -> LotteryTicket:
         raise ValueError(f"{config_file} is not valid JSON ({err}); the ticket is damaged.") from err
     if not isinstance(config, dict):
         raise ValueError(f"{config_file} must hold a JSON object; got {type(config).__name__}.")
-    version = config.get("format_version")
-    if not isinstance(version, int):
-        raise ValueError(f"{config_file} has no integer `format_version`; it is not an hf-lottery ticket config.")
-    if version > FORMAT_VERSION:
-        raise ValueError(
-            f"{config_file} has ticket format version {version}; this hf-lottery ({__version__}) reads up to "
-            f"{FORMAT_VERSION}. Upgrade hf-lottery."
-        )
+    check_format_version(config.get("format_version"), str(config_file))
     expected_digest = config.get("masks_sha256")
     if expected_digest and sha256_file(masks_file) != expected_digest:
         raise ValueError(
@@ -144,10 +144,7 @@ def load_ticket(path: str | os.PathLike, **hub_kwargs: Any) -> LotteryTicket:
             f"{config_file.name} lists weight masks {sorted(listed)[:5]} but {masks_file.name} holds "
             f"{sorted(weight_masks)[:5]}: the two files are from different tickets."
         )
-    metadata = {name: config.get(name) for name in _SCALAR_FIELDS}
-    for name, default in (("history", []), ("metrics", {}), ("extra", {}), ("method", "structured"), ("kind", "good")):
-        if metadata[name] is None:
-            metadata[name] = default
+    metadata = metadata_from_config(config)
     return LotteryTicket(
         head_mask=tensors["head_mask"],
         mlp_mask=tensors["mlp_mask"],

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import numbers
 import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import torch
 
-from .files import TICKET_CONFIG_NAME, TICKET_MASKS_NAME  # noqa: F401  (re-exported)
+from ._version import __version__
+from .files import CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_MASKS_NAME  # noqa: F401  (re-exported)
 from .structure import (
     ATTENTION_OUTPUT,
     INTERMEDIATE,
@@ -34,6 +38,22 @@ FORMAT_VERSION = 1
 # bert-base dimensions, used for tickets imported from the paper's legacy .npy masks.
 BERT_BASE_DIMS = {"num_layers": 12, "num_heads": 12, "head_size": 64, "hidden_size": 768, "intermediate_size": 3072}
 _LAYER_NAME = re.compile(r"^layer\.(\d+)\.(.+)\.(weight|bias)$")
+DIM_KEYS = ("num_layers", "num_heads", "head_size", "hidden_size", "intermediate_size")
+# The metadata fields of a ticket, as they appear in ticket_config.json and in a model config's ticket entry.
+METADATA_FIELDS = (
+    "method",
+    "kind",
+    "base_model",
+    "base_model_revision",
+    "task",
+    "seed",
+    "threshold",
+    "search_data",
+    "model_dims",
+    "history",
+    "metrics",
+    "extra",
+)
 
 
 def _as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor:
@@ -122,14 +142,49 @@ class LotteryTicket:
                 value = torch.as_tensor(value, dtype=torch.float32).detach().cpu()
                 if value.shape != shape:
                     raise ValueError(f"`{name}` must have shape {tuple(shape)}; got {tuple(value.shape)}.")
+                if not torch.isfinite(value).all():
+                    raise ValueError(
+                        f"`{name}` must hold finite scores; it holds {int((~torch.isfinite(value)).sum())} NaN or "
+                        "infinite value(s) (a damaged importance pass or file)."
+                    )
                 setattr(self, name, value)
-        if self.model_dims is not None:
-            dims = {k: int(v) for k, v in self.model_dims.items()}
-            if (dims.get("num_layers"), dims.get("num_heads")) != tuple(self.head_mask.shape):
+        self._check_metadata()
+
+    def _check_metadata(self) -> None:
+        """Type and range checks of the metadata fields, so that a bad value fails here, naming the field."""
+        for name in ("base_model", "base_model_revision"):
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"`{name}` must be a Hub id, a local path or None; got {type(value).__name__}.")
+            setattr(self, name, value or None)
+        for name in ("task", "search_data"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"`{name}` must be a string or None; got {type(value).__name__} {value!r}.")
+        if self.seed is not None:
+            if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+                raise TypeError(f"`seed` must be an integer or None; got {type(self.seed).__name__} {self.seed!r}.")
+            self.seed = int(self.seed)
+        if self.threshold is not None:
+            if isinstance(self.threshold, bool) or not isinstance(self.threshold, numbers.Real):
+                raise TypeError(f"`threshold` must be a number in (0, 1] or None; got {self.threshold!r}.")
+            if not 0 < float(self.threshold) <= 1:
                 raise ValueError(
-                    f"`model_dims` {dims} disagree with `head_mask` of shape {tuple(self.head_mask.shape)}."
+                    f"`threshold` must be in (0, 1] (a share of the full model's metric); got {self.threshold!r}."
                 )
-            self.model_dims = dims
+            self.threshold = float(self.threshold)
+        if isinstance(self.history, tuple):
+            self.history = list(self.history)
+        if not isinstance(self.history, list) or not all(isinstance(step, dict) for step in self.history):
+            raise TypeError(f"`history` must be a list of dicts (one per search step); got {self.history!r:.80}.")
+        for name in ("metrics", "extra"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise TypeError(f"`{name}` must be a dict with string keys; got {value!r:.80}.")
+        if self.model_dims is not None:
+            self.model_dims = _check_dims(self.model_dims, tuple(self.head_mask.shape))
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -144,6 +199,110 @@ class LotteryTicket:
             mlp_mask=torch.ones(structure.num_layers, dtype=torch.bool),
             **metadata,
         )
+
+    # ------------------------------------------------------------------ record in a model's config
+    def to_config_entry(self, model: nn.Module | None = None) -> dict[str, Any]:
+        """This ticket as a JSON-ready dict for a model's ``config.json`` (under ``files.CONFIG_TICKET_KEY``).
+
+        The entry holds the metadata, ``head_mask`` / ``mlp_mask`` as nested 0/1 lists, the importance scores and the
+        format version. Weight masks (magnitude tickets) are too large for a config: the entry records, per
+        parameter, its shape, its kept count and the runs of kept entries that are nevertheless exactly zero
+        (``kept_zeros``), plus the sha256 of all weight masks; `from_config_entry` recovers the masks from the
+        exact zeros of the model's weights (which a baked or applied ticket holds at zero) and checks that sha256.
+
+        Args:
+            model: the model the ticket is baked into or applied to. With it, kept weights that are exactly zero
+                now (e.g. zero-initialised biases) are recorded too, so the recovery is exact.
+
+        Example:
+
+        ```python
+        >>> import json, torch
+        >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [1, 1]]), mlp_mask=torch.tensor([1, 0]))
+        >>> entry = ticket.to_config_entry()
+        >>> entry["head_mask"], entry["mlp_mask"], entry["format_version"]
+        ([[1, 0], [1, 1]], [1, 0], 1)
+        >>> LotteryTicket.from_config_entry(json.loads(json.dumps(entry))) == ticket
+        True
+
+        ```
+        """
+        entry: dict[str, Any] = {name: getattr(self, name) for name in METADATA_FIELDS}
+        entry.update(
+            format_version=FORMAT_VERSION,
+            library="hf-lottery",
+            library_version=__version__,
+            head_mask=self.head_mask.int().tolist(),
+            mlp_mask=self.mlp_mask.int().tolist(),
+            head_importance=None if self.head_importance is None else self.head_importance.tolist(),
+            mlp_importance=None if self.mlp_importance is None else self.mlp_importance.tolist(),
+            weight_masks={},
+        )
+        if not self.weight_masks:
+            return entry
+        params = {}
+        if model is not None:
+            self.validate(model)
+            params = _structure(model).named_encoder_parameters()
+        for name, mask in self.weight_masks.items():
+            kept_zero = torch.zeros_like(mask)
+            if self.model_dims is not None:  # entries a head / MLP pruning zeroes when baked
+                kept_zero |= mask & ~self.structural_mask(name).expand(mask.shape)
+            if name in params:
+                kept_zero |= mask & (params[name].detach().cpu() == 0)
+            entry["weight_masks"][name] = {
+                "shape": list(mask.shape),
+                "kept": int(mask.sum()),
+                "kept_zeros": _true_runs(kept_zero.reshape(-1)),
+            }
+        entry["weight_masks_sha256"] = weight_masks_sha256(self.weight_masks)
+        return entry
+
+    @classmethod
+    def from_config_entry(cls, entry: dict[str, Any], model: nn.Module | None = None) -> LotteryTicket:
+        """Rebuild a ticket from `to_config_entry`'s dict; weight masks are recovered from `model`'s exact zeros.
+
+        Raises:
+            ValueError: a field is missing or malformed (the message names it), the entry has weight masks and no
+                `model` was given, or the model's weights no longer match the recorded ticket (shape, kept count or
+                sha256 of the recovered masks differ).
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> ticket = LotteryTicket(head_mask=torch.ones(2, 2), mlp_mask=torch.ones(2), seed=3)
+        >>> LotteryTicket.from_config_entry(ticket.to_config_entry()).seed
+        3
+
+        ```
+        """
+        where = f"The model config's `{CONFIG_TICKET_KEY}` entry"
+        if not isinstance(entry, dict):
+            raise TypeError(
+                f"{where} must be a dict (from `LotteryTicket.to_config_entry`); got {type(entry).__name__}."
+            )
+        check_format_version(entry.get("format_version"), where)
+        for required in ("head_mask", "mlp_mask"):
+            if required not in entry:
+                raise ValueError(f"{where} has no `{required}` field; it is not a ticket record.")
+        tensors = {}
+        for name in ("head_mask", "mlp_mask", "head_importance", "mlp_importance"):
+            value = entry.get(name)
+            if value is not None:
+                tensors[name] = _list_to_tensor(value, name, where)
+        records = entry.get("weight_masks", {})
+        if not isinstance(records, dict):
+            raise ValueError(
+                f"{where}: `weight_masks` must be a dict of parameter name -> record; got {records!r:.80}."
+            )
+        weight_masks = (
+            _recover_weight_masks(records, entry.get("weight_masks_sha256"), model, where) if records else {}
+        )
+        try:
+            return cls(weight_masks=weight_masks, **tensors, **metadata_from_config(entry))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{where}: {err}") from err
 
     @classmethod
     def from_legacy(
@@ -167,6 +326,7 @@ class LotteryTicket:
         >>> ticket = LotteryTicket.from_legacy("seed_masks/heads_mlps/CoLA/seed_1337")  # doctest: +SKIP
         >>> ticket.summary()["kept_heads"], ticket.summary()["kept_mlps"]                 # doctest: +SKIP
         (95, 11)
+
         ```
         """
         from .legacy import load_legacy
@@ -372,6 +532,148 @@ class LotteryTicket:
         values["extra"] = dict(self.extra)
         values.update(changes)
         return LotteryTicket(**values)
+
+
+def check_format_version(version: Any, where: str) -> int:
+    """The ticket format version of a config or entry, or a `ValueError` naming `where` and the readable range."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(
+            f"{where} has `format_version` {version!r}; an hf-lottery ticket has an integer format version from 1 to "
+            f"{FORMAT_VERSION}."
+        )
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{where} has ticket format version {version}; this hf-lottery ({__version__}) reads up to "
+            f"{FORMAT_VERSION}. Upgrade hf-lottery."
+        )
+    return version
+
+
+def metadata_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The constructor's metadata keywords from a ticket config / entry (old ``importance_source`` included)."""
+    metadata = {name: config.get(name) for name in METADATA_FIELDS}
+    if metadata["search_data"] is None and config.get("importance_source") is not None:
+        metadata["search_data"] = config["importance_source"]
+    for name, default in (("history", []), ("metrics", {}), ("extra", {}), ("method", "structured"), ("kind", "good")):
+        if metadata[name] is None:
+            metadata[name] = default
+    return metadata
+
+
+def weight_masks_sha256(weight_masks: dict[str, torch.Tensor]) -> str:
+    """sha256 of weight masks: names, shapes and bits, in name order (independent of any file layout).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> weight_masks_sha256({"layer.0.output.dense.weight": torch.ones(2, 2, dtype=torch.bool)})[:12]
+    '839ad45350dd'
+
+    ```
+    """
+    digest = hashlib.sha256()
+    for name in sorted(weight_masks):
+        mask = torch.as_tensor(weight_masks[name]).detach().cpu().bool()
+        digest.update(f"{name}:{','.join(str(n) for n in mask.shape)};".encode())
+        digest.update(np.packbits(mask.reshape(-1).numpy().astype(np.uint8)).tobytes())
+    return digest.hexdigest()
+
+
+def _true_runs(flat: torch.Tensor) -> list[list[int]]:
+    """``[start, stop)`` runs of True in a 1-D bool tensor."""
+    index = torch.nonzero(flat).flatten()
+    if index.numel() == 0:
+        return []
+    breaks = torch.nonzero(index[1:] != index[:-1] + 1).flatten()
+    starts = torch.cat([index[:1], index[breaks + 1]]).tolist()
+    stops = (torch.cat([index[breaks], index[-1:]]) + 1).tolist()
+    return [[int(a), int(b)] for a, b in zip(starts, stops)]
+
+
+def _list_to_tensor(value: Any, name: str, where: str) -> torch.Tensor:
+    try:
+        return torch.tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{where}: `{name}` must be a (nested) list of numbers of one shape; {err}") from err
+
+
+def _recover_weight_masks(
+    records: dict[str, Any], expected_sha: Any, model: nn.Module | None, where: str
+) -> dict[str, torch.Tensor]:
+    if model is None:
+        raise ValueError(
+            f"{where} records weight masks ({len(records)} parameters) by the model's exact zeros; pass the model: "
+            "`LotteryTicket.from_config_entry(entry, model)`."
+        )
+    if not isinstance(expected_sha, str):
+        raise ValueError(f"{where} has weight masks but no `weight_masks_sha256` string; it cannot be checked.")
+    params = _structure(model).named_encoder_parameters()
+    masks = {}
+    for name, record in records.items():
+        if not isinstance(record, dict) or not {"shape", "kept", "kept_zeros"} <= set(record):
+            raise ValueError(f"{where}: `weight_masks[{name!r}]` must be a dict with `shape`, `kept`, `kept_zeros`.")
+        shape, kept, runs = record["shape"], record["kept"], record["kept_zeros"]
+        if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
+        ):
+            raise ValueError(
+                f"{where}: `weight_masks[{name!r}].shape` must be a list of positive integers; got {shape!r}."
+            )
+        if isinstance(kept, bool) or not isinstance(kept, int) or not 0 <= kept <= math.prod(shape):
+            raise ValueError(
+                f"{where}: `weight_masks[{name!r}].kept` must be an integer in [0, {math.prod(shape)}]; got {kept!r}."
+            )
+        size = math.prod(shape)
+        if not isinstance(runs, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(i, int) for i in r) and 0 <= r[0] < r[1] <= size
+            for r in runs
+        ):
+            raise ValueError(
+                f"{where}: `weight_masks[{name!r}].kept_zeros` must be a list of [start, stop) runs within {size}."
+            )
+        if name not in params or list(params[name].shape) != shape:
+            found = "absent" if name not in params else f"of shape {list(params[name].shape)}"
+            raise ValueError(
+                f"The model's weights no longer match the recorded ticket: parameter {name!r} of shape {shape} is "
+                f"{found} in the model."
+            )
+        mask = (params[name].detach().cpu() != 0).reshape(-1)
+        for start, stop in runs:
+            mask[start:stop] = True
+        if int(mask.sum()) != kept:
+            raise ValueError(
+                f"The model's weights no longer match the recorded ticket: {name} has {int(mask.sum())} kept (non-zero) "
+                f"entries, the ticket recorded {kept}. Its pruned weights were changed after the ticket was applied."
+            )
+        masks[name] = mask.reshape(shape)
+    if weight_masks_sha256(masks) != expected_sha:
+        raise ValueError(
+            "The model's weights no longer match the recorded ticket: the weight masks recovered from its exact zeros "
+            "differ from the recorded ones (sha256 mismatch)."
+        )
+    return masks
+
+
+def _check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
+    if not isinstance(dims, dict):
+        raise ValueError(
+            f"`model_dims` must be a dict with the keys {list(DIM_KEYS)} (see `EncoderStructure.dims()`); got "
+            f"{type(dims).__name__} {dims!r:.80}."
+        )
+    if set(dims) != set(DIM_KEYS):
+        raise ValueError(
+            f"`model_dims` must have exactly the keys {list(DIM_KEYS)}; missing {sorted(set(DIM_KEYS) - set(dims))}, "
+            f"unknown {sorted(map(str, set(dims) - set(DIM_KEYS)))}."
+        )
+    for key in DIM_KEYS:
+        value = dims[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+            raise ValueError(f"`model_dims[{key!r}]` must be a positive integer; got {value!r}.")
+    result = {key: int(dims[key]) for key in DIM_KEYS}
+    if (result["num_layers"], result["num_heads"]) != head_shape:
+        raise ValueError(f"`model_dims` {result} disagree with `head_mask` of shape {head_shape}.")
+    return result
 
 
 def _param_sort_key(name: str) -> tuple[int, int, str]:

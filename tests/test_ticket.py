@@ -208,3 +208,90 @@ def test_legacy_import_errors(tmp_path):
     (tmp_path / "head_mask.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(ValueError, match="not a readable .npy"):
         LotteryTicket.from_legacy(tmp_path)
+
+
+# ---------------------------------------------------------------- the ticket recorded in a model's config.json
+def test_config_entry_round_trip_structured_is_exact():
+    ticket = rich_ticket().copy(weight_masks={}, method="structured")
+    entry = json.loads(json.dumps(ticket.to_config_entry()))
+    assert entry["head_mask"] == ticket.head_mask.int().tolist() and entry["format_version"] == 1
+    assert entry["weight_masks"] == {}
+    assert LotteryTicket.from_config_entry(entry) == ticket
+
+
+def test_config_entry_round_trip_magnitude_recovers_masks_from_exact_zeros():
+    model = tiny_bert()
+    ticket = rich_ticket()
+    ticket.bake(model)
+    entry = json.loads(json.dumps(ticket.to_config_entry(model)))
+    record = entry["weight_masks"]["layer.0.attention.self.query.weight"]
+    assert record["kept"] == int(ticket.weight_masks["layer.0.attention.self.query.weight"].sum())
+    assert "head_mask" in entry and not any(isinstance(r, list) and len(r) > 2 for r in record)  # no mask lists
+    assert LotteryTicket.from_config_entry(entry, model) == ticket
+
+
+def test_config_entry_magnitude_without_model_structural_zeros_recorded():
+    # Without the model, the entries a head/MLP pruning zeroes are recorded; trained weights are non-zero elsewhere.
+    model = tiny_bert()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5)  # no weight is exactly zero any more (zero-initialised biases included)
+    ticket = rich_ticket()
+    entry = ticket.to_config_entry()
+    ticket.bake(model)
+    assert LotteryTicket.from_config_entry(entry, model) == ticket
+
+
+def test_config_entry_detects_changed_weights():
+    model = tiny_bert()
+    ticket = rich_ticket()
+    ticket.bake(model)
+    entry = ticket.to_config_entry(model)
+    with pytest.raises(ValueError, match="needs|pass the model"):
+        LotteryTicket.from_config_entry(entry)
+    with torch.no_grad():
+        model.bert.encoder.layer[0].attention.self.query.weight.add_(1.0)  # pruned weights no longer zero
+    with pytest.raises(ValueError, match="no longer match the recorded ticket"):
+        LotteryTicket.from_config_entry(entry, model)
+    with pytest.raises(ValueError, match="no longer match the recorded ticket"):
+        LotteryTicket.from_config_entry(entry, tiny_bert(intermediate_size=40))
+
+
+def test_config_entry_same_counts_other_masks_fail_the_checksum():
+    model = tiny_bert()
+    ticket = rich_ticket()
+    ticket.bake(model)
+    entry = ticket.to_config_entry(model)
+    name = "layer.0.attention.self.query.weight"
+    weight = EncoderStructure(model).named_encoder_parameters()[name]
+    with torch.no_grad():  # move one zero: same kept count, other mask
+        kept = torch.nonzero(weight.reshape(-1) != 0).flatten()
+        pruned = torch.nonzero(weight.reshape(-1) == 0).flatten()
+        weight.view(-1)[pruned[0]] = weight.view(-1)[kept[0]]
+        weight.view(-1)[kept[0]] = 0
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        LotteryTicket.from_config_entry(entry, model)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"format_version": 0}, "format_version"),
+        ({"format_version": True}, "format_version"),
+        ({"format_version": "1"}, "format_version"),
+        ({"format_version": 7}, "Upgrade hf-lottery"),
+        ({"head_mask": [[1, 0], [1]]}, "`head_mask`"),
+        ({"mlp_mask": [1, 2, 1]}, "`mlp_mask` must contain only 0 and 1"),
+        ({"seed": "x"}, "`seed`"),
+        ({"model_dims": [3, 4]}, "`model_dims`"),
+        ({"weight_masks": []}, "`weight_masks`"),
+        ({"method": "lucky"}, "`method`"),
+    ],
+)
+def test_config_entry_validation_names_the_field(change, match):
+    entry = structured_ticket(tiny_bert()).to_config_entry()
+    entry.update(change)
+    with pytest.raises((ValueError, TypeError), match=match):
+        LotteryTicket.from_config_entry(entry)
+    with pytest.raises(TypeError, match="must be a dict"):
+        LotteryTicket.from_config_entry([entry])
