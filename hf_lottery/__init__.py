@@ -9,6 +9,7 @@ Example:
 >>> import hf_lottery
 >>> hf_lottery.TicketSearchConfig(threshold=0.8).threshold
 0.8
+
 ```
 """
 

@@ -1,21 +1,35 @@
-"""`LotteryTicket`: head, MLP and weight masks of one BERT subnetwork, with the metadata that makes them portable."""
+"""`LotteryTicket`: head, MLP and weight masks of one BERT subnetwork, with the metadata that makes them portable.
+
+The ticket reads and writes its own two files (``ticket_config.json`` + ``ticket_masks.safetensors``, through
+`hf_lottery.serialization`, from a local folder or the Hub through `hf_lottery.downloads`) and its record in a
+model's ``config.json`` (`LotteryTicket.to_config_entry`). Pushing to the Hub (`hf_lottery.hub.push_ticket_to_hub`),
+the paper's ``.npy`` masks (`hf_lottery.legacy.load_legacy_ticket`), compaction and plots live in modules that
+import this one, never the reverse.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import math
-import numbers
 import os
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import torch
 
 from ._version import __version__
-from .files import CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_MASKS_NAME  # noqa: F401  (re-exported)
+from .downloads import download_files
+from .files import CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_FILES, TICKET_MASKS_NAME
+from .serialization import (
+    FORMAT_VERSION,
+    SCORE_NAMES,
+    check_format_version,
+    read_ticket_files,
+    recover_weight_masks,
+    true_runs,
+    weight_masks_sha256,
+    write_ticket_files,
+)
 from .structure import (
     ATTENTION_OUTPUT,
     INTERMEDIATE,
@@ -26,50 +40,27 @@ from .structure import (
     VALUE,
     EncoderStructure,
 )
+from .ticket_fields import (
+    KINDS,
+    LAYER_NAME,
+    METADATA_FIELDS,
+    METHODS,
+    as_bool_mask,
+    check_metadata,
+    check_scores,
+    is_hub_id,
+    library_versions,
+    list_to_tensor,
+    metadata_from_config,
+    model_id,
+    same_hub_model,
+)
 
 
 if TYPE_CHECKING:
     from torch import nn
 
-METHODS = ("structured", "magnitude")
-KINDS = ("good", "random", "bad", "super-good", "super-random", "super-bad", "full", "custom")
-FORMAT_VERSION = 1
-
-# bert-base dimensions, used for tickets imported from the paper's legacy .npy masks.
-BERT_BASE_DIMS = {"num_layers": 12, "num_heads": 12, "head_size": 64, "hidden_size": 768, "intermediate_size": 3072}
-_LAYER_NAME = re.compile(r"^layer\.(\d+)\.(.+)\.(weight|bias)$")
-DIM_KEYS = ("num_layers", "num_heads", "head_size", "hidden_size", "intermediate_size")
-# The metadata fields of a ticket, as they appear in ticket_config.json and in a model config's ticket entry.
-METADATA_FIELDS = (
-    "method",
-    "kind",
-    "base_model",
-    "base_model_revision",
-    "task",
-    "seed",
-    "threshold",
-    "search_data",
-    "model_dims",
-    "history",
-    "metrics",
-    "extra",
-)
-
-
-def _as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor:
-    """Turn a 0/1 tensor or array into a bool tensor, or raise naming the offending mask."""
-    tensor = torch.as_tensor(value).detach().cpu()
-    if ndim is not None and tensor.ndim != ndim:
-        raise ValueError(f"`{name}` must have {ndim} dimension(s); got shape {tuple(tensor.shape)}.")
-    if tensor.dtype == torch.bool:
-        return tensor.clone()
-    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-        raise ValueError(f"`{name}` must contain only 0 and 1; it contains NaN or infinite values.")
-    bad = (tensor != 0) & (tensor != 1)
-    if bad.any():
-        examples = sorted({float(v) for v in tensor[bad].flatten()[:5].tolist()})
-        raise ValueError(f"`{name}` must contain only 0 and 1 (or be bool); found values such as {examples}.")
-    return tensor != 0
+__all__ = ["FORMAT_VERSION", "TICKET_CONFIG_NAME", "TICKET_MASKS_NAME", "LotteryTicket", "weight_masks_sha256"]
 
 
 @dataclass(eq=False)
@@ -79,17 +70,20 @@ class LotteryTicket:
     A ticket switches off attention heads (`head_mask`, ``[num_layers, num_heads]``), whole MLPs (`mlp_mask`,
     ``[num_layers]``) and individual weights (`weight_masks`, keyed by parameter name relative to the encoder such as
     ``layer.0.attention.self.query.weight``, so the same ticket fits `BertModel` and `BertForSequenceClassification`).
-    ``True`` means kept. It is saved as ``ticket_config.json`` + ``ticket_masks.safetensors``.
+    ``True`` means kept. It is saved as ``ticket_config.json`` + ``ticket_masks.safetensors``. Every field is checked
+    here: a bad value raises a `ValueError` / `TypeError` naming the field.
 
     Example:
 
     ```python
-    >>> import torch
+    >>> import tempfile, torch
     >>> ticket = LotteryTicket(head_mask=torch.ones(2, 4, dtype=torch.bool), mlp_mask=torch.tensor([True, False]))
     >>> ticket.summary()["kept_mlps"]
     1
-    >>> ticket.save_pretrained("my-ticket")          # doctest: +SKIP
-    >>> LotteryTicket.from_pretrained("my-ticket")   # doctest: +SKIP
+    >>> folder = ticket.save_pretrained(tempfile.mkdtemp())
+    >>> LotteryTicket.from_pretrained(folder) == ticket
+    True
+
     ```
     """
 
@@ -110,10 +104,11 @@ class LotteryTicket:
     head_importance: torch.Tensor | None = None
     mlp_importance: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    library_versions: dict[str, str] = field(default_factory=library_versions)
 
     def __post_init__(self):
-        self.head_mask = _as_bool_mask("head_mask", self.head_mask, ndim=2)
-        self.mlp_mask = _as_bool_mask("mlp_mask", self.mlp_mask, ndim=1)
+        self.head_mask = as_bool_mask("head_mask", self.head_mask, ndim=2)
+        self.mlp_mask = as_bool_mask("mlp_mask", self.mlp_mask, ndim=1)
         if self.mlp_mask.shape[0] != self.head_mask.shape[0]:
             raise ValueError(
                 f"`mlp_mask` must have one entry per layer ({self.head_mask.shape[0]}, from `head_mask` "
@@ -121,79 +116,49 @@ class LotteryTicket:
             )
         if not isinstance(self.weight_masks, dict):
             raise TypeError(
-                f"`weight_masks` must be a dict of parameter name -> bool tensor; got {type(self.weight_masks).__name__}."
+                "`weight_masks` must be a dict of parameter name -> bool tensor; got "
+                f"{type(self.weight_masks).__name__}."
             )
         masks = {}
         for name, mask in self.weight_masks.items():
-            if not isinstance(name, str) or not _LAYER_NAME.match(name):
+            if not isinstance(name, str) or not LAYER_NAME.match(name):
                 raise ValueError(
                     f"Weight-mask key {name!r} is not an encoder parameter name such as "
                     "'layer.0.attention.self.query.weight'."
                 )
-            masks[name] = _as_bool_mask(f"weight_masks[{name!r}]", mask)
+            masks[name] = as_bool_mask(f"weight_masks[{name!r}]", mask)
         self.weight_masks = dict(sorted(masks.items(), key=lambda kv: _param_sort_key(kv[0])))
         if self.method not in METHODS:
             raise ValueError(f"`method` must be one of {METHODS}; got {self.method!r}.")
         if self.kind not in KINDS:
             raise ValueError(f"`kind` must be one of {KINDS}; got {self.kind!r}.")
         for name, shape in (("head_importance", self.head_mask.shape), ("mlp_importance", self.mlp_mask.shape)):
-            value = getattr(self, name)
-            if value is not None:
-                value = torch.as_tensor(value, dtype=torch.float32).detach().cpu()
-                if value.shape != shape:
-                    raise ValueError(f"`{name}` must have shape {tuple(shape)}; got {tuple(value.shape)}.")
-                if not torch.isfinite(value).all():
-                    raise ValueError(
-                        f"`{name}` must hold finite scores; it holds {int((~torch.isfinite(value)).sum())} NaN or "
-                        "infinite value(s) (a damaged importance pass or file)."
-                    )
-                setattr(self, name, value)
-        self._check_metadata()
-
-    def _check_metadata(self) -> None:
-        """Type and range checks of the metadata fields, so that a bad value fails here, naming the field."""
-        for name in ("base_model", "base_model_revision"):
-            value = getattr(self, name)
-            if isinstance(value, os.PathLike):
-                value = os.fspath(value)
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"`{name}` must be a Hub id, a local path or None; got {type(value).__name__}.")
-            setattr(self, name, value or None)
-        for name in ("task", "search_data"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"`{name}` must be a string or None; got {type(value).__name__} {value!r}.")
-        if self.seed is not None:
-            if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-                raise TypeError(f"`seed` must be an integer or None; got {type(self.seed).__name__} {self.seed!r}.")
-            self.seed = int(self.seed)
-        if self.threshold is not None:
-            if isinstance(self.threshold, bool) or not isinstance(self.threshold, numbers.Real):
-                raise TypeError(f"`threshold` must be a number in (0, 1] or None; got {self.threshold!r}.")
-            if not 0 < float(self.threshold) <= 1:
-                raise ValueError(
-                    f"`threshold` must be in (0, 1] (a share of the full model's metric); got {self.threshold!r}."
-                )
-            self.threshold = float(self.threshold)
-        if isinstance(self.history, tuple):
-            self.history = list(self.history)
-        if not isinstance(self.history, list) or not all(isinstance(step, dict) for step in self.history):
-            raise TypeError(f"`history` must be a list of dicts (one per search step); got {self.history!r:.80}.")
-        for name in ("metrics", "extra"):
-            value = getattr(self, name)
-            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-                raise TypeError(f"`{name}` must be a dict with string keys; got {value!r:.80}.")
-        if self.model_dims is not None:
-            self.model_dims = _check_dims(self.model_dims, tuple(self.head_mask.shape))
+            setattr(self, name, check_scores(name, getattr(self, name), tuple(shape)))
+        check_metadata(self)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
     def full(cls, model_or_structure: nn.Module | EncoderStructure, **metadata: Any) -> LotteryTicket:
-        """A ticket that keeps everything in `model` (the starting point of a search)."""
+        """A ticket that keeps everything in `model` (the starting point of a search).
+
+        The base model defaults to the model config's ``hf_lottery_base_model`` entry (the pre-trained model a
+        fine-tune started from), else its ``_name_or_path``.
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> LotteryTicket.full(model).summary()["kept_heads"]
+        8
+
+        ```
+        """
         structure = _structure(model_or_structure)
         metadata.setdefault("kind", "full")
         metadata.setdefault("model_dims", structure.dims())
-        metadata.setdefault("base_model", _model_id(structure.model))
+        metadata.setdefault("base_model", model_id(structure.model))
         return cls(
             head_mask=torch.ones(structure.num_layers, structure.num_heads, dtype=torch.bool),
             mlp_mask=torch.ones(structure.num_layers, dtype=torch.bool),
@@ -253,7 +218,7 @@ class LotteryTicket:
             entry["weight_masks"][name] = {
                 "shape": list(mask.shape),
                 "kept": int(mask.sum()),
-                "kept_zeros": _true_runs(kept_zero.reshape(-1)),
+                "kept_zeros": true_runs(kept_zero.reshape(-1)),
             }
         entry["weight_masks_sha256"] = weight_masks_sha256(self.weight_masks)
         return entry
@@ -290,75 +255,142 @@ class LotteryTicket:
         for name in ("head_mask", "mlp_mask", "head_importance", "mlp_importance"):
             value = entry.get(name)
             if value is not None:
-                tensors[name] = _list_to_tensor(value, name, where)
+                tensors[name] = list_to_tensor(value, name, where)
         records = entry.get("weight_masks", {})
         if not isinstance(records, dict):
             raise ValueError(
                 f"{where}: `weight_masks` must be a dict of parameter name -> record; got {records!r:.80}."
             )
-        weight_masks = (
-            _recover_weight_masks(records, entry.get("weight_masks_sha256"), model, where) if records else {}
-        )
+        weight_masks = {}
+        if records:
+            if model is None:
+                raise ValueError(
+                    f"{where} records weight masks ({len(records)} parameters) by the model's exact zeros; pass the "
+                    "model: `LotteryTicket.from_config_entry(entry, model)`."
+                )
+            params = _structure(model).named_encoder_parameters()
+            weight_masks = recover_weight_masks(records, entry.get("weight_masks_sha256"), params, where)
         try:
             return cls(weight_masks=weight_masks, **tensors, **metadata_from_config(entry))
         except (TypeError, ValueError) as err:
             raise type(err)(f"{where}: {err}") from err
 
-    @classmethod
-    def from_legacy(
-        cls,
-        path: str | os.PathLike,
-        *,
-        base_model: str | None = "bert-base-uncased",
-        model_dims: dict[str, int] | None = None,
-        task: str | None = None,
-        seed: int | None = None,
-    ) -> LotteryTicket:
-        """Import a folder of the paper's code: ``head_mask.npy`` [L,H] and ``mlp_mask.npy`` [L] (1 = kept).
+    # ------------------------------------------------------------------ its two files
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write ``ticket_config.json`` and ``ticket_masks.safetensors`` into `save_directory` as one atomic commit.
 
-        ``head_importance.npy`` / ``mlp_importance.npy`` are imported when present. The task and seed are read from
-        folder names such as ``CoLA/seed_1337`` unless given. The files carry no model identity; `base_model` defaults
-        to the paper's ``bert-base-uncased`` and `model_dims` to bert-base when the mask is 12×12.
+        Other files in the folder (model weights, a card) are kept. The config records the ticket's metadata, summary
+        counts (checked again at load), the library versions and the masks' sha256; the masks file is
+        byte-identical for the same ticket. An interrupted save leaves the previous ticket loadable (see
+        `hf_lottery.serialization`). Returns the folder.
 
         Example:
 
         ```python
-        >>> ticket = LotteryTicket.from_legacy("seed_masks/heads_mlps/CoLA/seed_1337")  # doctest: +SKIP
-        >>> ticket.summary()["kept_heads"], ticket.summary()["kept_mlps"]                 # doctest: +SKIP
-        (95, 11)
+        >>> import tempfile, torch
+        >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0]]), mlp_mask=torch.tensor([1]), seed=1)
+        >>> folder = ticket.save_pretrained(tempfile.mkdtemp())
+        >>> sorted(p.name for p in folder.iterdir())
+        ['ticket_config.json', 'ticket_masks.safetensors']
 
         ```
         """
-        from .legacy import load_legacy
+        return write_ticket_files(save_directory, self._file_config(), self._file_tensors())
 
-        return load_legacy(cls, path, base_model=base_model, model_dims=model_dims, task=task, seed=seed)
+    def _file_config(self) -> dict[str, Any]:
+        """The JSON half of the ticket (everything but the tensors), with summary counts for people and checks."""
+        summary = self.summary()
+        config: dict[str, Any] = {name: getattr(self, name) for name in METADATA_FIELDS}
+        config.update(
+            format_version=FORMAT_VERSION,
+            library="hf-lottery",
+            library_version=__version__,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            kept_heads=summary["kept_heads"],
+            heads_kept_per_layer=summary["heads_kept_per_layer"],
+            kept_mlps=summary["kept_mlps"],
+            mlps_kept=self.mlp_mask.int().tolist(),
+            sparsity=self.sparsity,
+            weight_mask_names=list(self.weight_masks),
+            weight_masks_kept={name: int(mask.sum()) for name, mask in self.weight_masks.items()},
+            has_scores=self.head_importance is not None or self.mlp_importance is not None,
+        )
+        return config
 
-    # ------------------------------------------------------------------ persistence
-    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
-        """Write ``ticket_config.json`` and ``ticket_masks.safetensors`` atomically into `save_directory`."""
-        from .serialization import save_ticket
-
-        return save_ticket(self, save_directory)
+    def _file_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {"head_mask": self.head_mask, "mlp_mask": self.mlp_mask}
+        for name in SCORE_NAMES:
+            if getattr(self, name) is not None:
+                tensors[name] = getattr(self, name)
+        tensors.update(self.weight_masks)
+        return tensors
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> LotteryTicket:
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        subfolder: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> LotteryTicket:
         """Load a ticket saved with `save_pretrained` from a local folder or, when not a folder, a Hub repo id.
 
-        Keyword arguments (`revision`, `token`, `subfolder`, `cache_dir`) are passed to the Hub download.
+        Args:
+            path: a ticket folder, or a Hub repo id (``"user/name"``).
+            revision, token, subfolder, cache_dir: for the Hub download (`subfolder` also applies to a folder).
+
+        Raises:
+            FileNotFoundError: no such folder, no ticket files in it, or (Hub) no such repo / revision / ticket.
+            ConnectionError: offline or no connection to the Hub, and the files are not cached ("offline / no
+                connection" in the message).
+            ValueError: a damaged ticket (the message names the file and what is wrong, and for a save that was cut
+                off, the way out).
+
+        Example:
+
+        ```python
+        >>> import tempfile, torch
+        >>> folder = LotteryTicket(head_mask=torch.ones(1, 2), mlp_mask=torch.ones(1)).save_pretrained(tempfile.mkdtemp())
+        >>> LotteryTicket.from_pretrained(folder).summary()["kept_heads"]
+        2
+        >>> from huggingface_hub import constants
+        >>> online, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True  # as with HF_HUB_OFFLINE=1
+        >>> LotteryTicket.from_pretrained("user/never-downloaded")
+        Traceback (most recent call last):
+        hf_lottery.downloads.HubConnectionError: Could not download ticket_config.json, ticket_masks.safetensors of 'user/never-downloaded': offline mode is on (HF_HUB_OFFLINE=1), ...
+        >>> constants.HF_HUB_OFFLINE = online
+
+        ```
         """
-        from .serialization import load_ticket
+        folder = Path(path)
+        local = folder / subfolder if subfolder else folder
+        if local.is_dir():
+            return cls._from_folder(local)
+        if folder.exists():
+            raise NotADirectoryError(f"{folder} is a file; a ticket is a folder holding {TICKET_CONFIG_NAME}.")
+        folder = download_files(
+            path, TICKET_FILES, revision=revision, token=token, subfolder=subfolder, cache_dir=cache_dir
+        )
+        return cls._from_folder(folder)
 
-        return load_ticket(path, **kwargs)
-
-    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
-        """Push the ticket files and a model card to a Hub repo (masks only, like an adapter); return the commit URL.
-
-        Keyword arguments (`private`, `revision`, `token`, `commit_message`, `create_pr`) go to
-        `hf_lottery.hub.push_ticket_to_hub`.
-        """
-        from .hub import push_ticket_to_hub
-
-        return push_ticket_to_hub(self, repo_id, **kwargs)
+    @classmethod
+    def _from_folder(cls, folder: Path) -> LotteryTicket:
+        config, tensors = read_ticket_files(folder)
+        scores = {name: tensors[name] for name in SCORE_NAMES if name in tensors}
+        weight_masks = {name: t for name, t in tensors.items() if name not in ("head_mask", "mlp_mask", *SCORE_NAMES)}
+        try:
+            return cls(
+                head_mask=tensors["head_mask"],
+                mlp_mask=tensors["mlp_mask"],
+                weight_masks=weight_masks,
+                **scores,
+                **metadata_from_config(config),
+            )
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{folder / TICKET_CONFIG_NAME}: {err}") from err
 
     # ------------------------------------------------------------------ checks and views
     @property
@@ -404,13 +436,64 @@ class LotteryTicket:
                     f"{tuple(params[name].shape)}."
                 )
 
+    def compatibility_problems(self, model: nn.Module | EncoderStructure) -> list[str]:
+        """What makes this ticket doubtful for `model`, as sentences to warn with (empty when nothing is).
+
+        Lists: dimensions that differ from the ticket's `model_dims` (or a head mask of another shape); a ticket
+        without `model_dims`, which cannot be checked against the model's size; and a base model that differs from
+        the model's own (its config's ``hf_lottery_base_model``, else ``_name_or_path``) when both are Hub ids.
+        `validate` raises for the shape problems; this method only reports.
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> ticket = LotteryTicket.full(model, base_model="google-bert/bert-base-uncased")
+        >>> ticket.compatibility_problems(model)
+        []
+        >>> model.config._name_or_path = "google/electra-small-discriminator"
+        >>> ticket.compatibility_problems(model)
+        ["The ticket was found on 'google-bert/bert-base-uncased' but the model comes from 'google/electra-small-discriminator'."]
+
+        ```
+        """
+        structure = _structure(model)
+        found = structure.dims()
+        problems = []
+        if (structure.num_layers, structure.num_heads) != tuple(self.head_mask.shape):
+            problems.append(
+                f"The ticket's head mask is {self.num_layers} layers × {self.num_heads} heads but the model has "
+                f"{structure.num_layers} × {structure.num_heads}."
+            )
+        if self.model_dims is None:
+            problems.append(
+                "The ticket records no `model_dims`, so it cannot be checked that it was found on a model of this "
+                f"size (hidden_size={found['hidden_size']}, intermediate_size={found['intermediate_size']})."
+            )
+        else:
+            diff = [f"{k}: ticket {v}, model {found[k]}" for k, v in self.model_dims.items() if found[k] != v]
+            if diff:
+                problems.append(f"The ticket was found on a model of other dimensions ({'; '.join(diff)}).")
+        source = model_id(structure.model)
+        if (
+            self.base_model
+            and source
+            and is_hub_id(self.base_model)
+            and is_hub_id(source)
+            and not same_hub_model(self.base_model, source)
+        ):
+            problems.append(f"The ticket was found on {self.base_model!r} but the model comes from {source!r}.")
+        return problems
+
     def structural_mask(self, name: str) -> torch.Tensor:
         """The kept-entries mask that `head_mask` / `mlp_mask` imply for one weight-set parameter (broadcastable)."""
         if self.model_dims is None:
             raise ValueError(
                 "This ticket has no `model_dims`; create it with `LotteryTicket.full(model)` or pass them."
             )
-        match = _LAYER_NAME.match(name)
+        match = LAYER_NAME.match(name)
         if match is None:
             raise ValueError(
                 f"{name!r} is not an encoder parameter name such as 'layer.0.attention.self.query.weight'."
@@ -534,150 +617,8 @@ class LotteryTicket:
         return LotteryTicket(**values)
 
 
-def check_format_version(version: Any, where: str) -> int:
-    """The ticket format version of a config or entry, or a `ValueError` naming `where` and the readable range."""
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(
-            f"{where} has `format_version` {version!r}; an hf-lottery ticket has an integer format version from 1 to "
-            f"{FORMAT_VERSION}."
-        )
-    if version > FORMAT_VERSION:
-        raise ValueError(
-            f"{where} has ticket format version {version}; this hf-lottery ({__version__}) reads up to "
-            f"{FORMAT_VERSION}. Upgrade hf-lottery."
-        )
-    return version
-
-
-def metadata_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The constructor's metadata keywords from a ticket config / entry (old ``importance_source`` included)."""
-    metadata = {name: config.get(name) for name in METADATA_FIELDS}
-    if metadata["search_data"] is None and config.get("importance_source") is not None:
-        metadata["search_data"] = config["importance_source"]
-    for name, default in (("history", []), ("metrics", {}), ("extra", {}), ("method", "structured"), ("kind", "good")):
-        if metadata[name] is None:
-            metadata[name] = default
-    return metadata
-
-
-def weight_masks_sha256(weight_masks: dict[str, torch.Tensor]) -> str:
-    """sha256 of weight masks: names, shapes and bits, in name order (independent of any file layout).
-
-    Example:
-
-    ```python
-    >>> import torch
-    >>> weight_masks_sha256({"layer.0.output.dense.weight": torch.ones(2, 2, dtype=torch.bool)})[:12]
-    '839ad45350dd'
-
-    ```
-    """
-    digest = hashlib.sha256()
-    for name in sorted(weight_masks):
-        mask = torch.as_tensor(weight_masks[name]).detach().cpu().bool()
-        digest.update(f"{name}:{','.join(str(n) for n in mask.shape)};".encode())
-        digest.update(np.packbits(mask.reshape(-1).numpy().astype(np.uint8)).tobytes())
-    return digest.hexdigest()
-
-
-def _true_runs(flat: torch.Tensor) -> list[list[int]]:
-    """``[start, stop)`` runs of True in a 1-D bool tensor."""
-    index = torch.nonzero(flat).flatten()
-    if index.numel() == 0:
-        return []
-    breaks = torch.nonzero(index[1:] != index[:-1] + 1).flatten()
-    starts = torch.cat([index[:1], index[breaks + 1]]).tolist()
-    stops = (torch.cat([index[breaks], index[-1:]]) + 1).tolist()
-    return [[int(a), int(b)] for a, b in zip(starts, stops)]
-
-
-def _list_to_tensor(value: Any, name: str, where: str) -> torch.Tensor:
-    try:
-        return torch.tensor(value, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{where}: `{name}` must be a (nested) list of numbers of one shape; {err}") from err
-
-
-def _recover_weight_masks(
-    records: dict[str, Any], expected_sha: Any, model: nn.Module | None, where: str
-) -> dict[str, torch.Tensor]:
-    if model is None:
-        raise ValueError(
-            f"{where} records weight masks ({len(records)} parameters) by the model's exact zeros; pass the model: "
-            "`LotteryTicket.from_config_entry(entry, model)`."
-        )
-    if not isinstance(expected_sha, str):
-        raise ValueError(f"{where} has weight masks but no `weight_masks_sha256` string; it cannot be checked.")
-    params = _structure(model).named_encoder_parameters()
-    masks = {}
-    for name, record in records.items():
-        if not isinstance(record, dict) or not {"shape", "kept", "kept_zeros"} <= set(record):
-            raise ValueError(f"{where}: `weight_masks[{name!r}]` must be a dict with `shape`, `kept`, `kept_zeros`.")
-        shape, kept, runs = record["shape"], record["kept"], record["kept_zeros"]
-        if not isinstance(shape, list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
-        ):
-            raise ValueError(
-                f"{where}: `weight_masks[{name!r}].shape` must be a list of positive integers; got {shape!r}."
-            )
-        if isinstance(kept, bool) or not isinstance(kept, int) or not 0 <= kept <= math.prod(shape):
-            raise ValueError(
-                f"{where}: `weight_masks[{name!r}].kept` must be an integer in [0, {math.prod(shape)}]; got {kept!r}."
-            )
-        size = math.prod(shape)
-        if not isinstance(runs, list) or not all(
-            isinstance(r, list) and len(r) == 2 and all(isinstance(i, int) for i in r) and 0 <= r[0] < r[1] <= size
-            for r in runs
-        ):
-            raise ValueError(
-                f"{where}: `weight_masks[{name!r}].kept_zeros` must be a list of [start, stop) runs within {size}."
-            )
-        if name not in params or list(params[name].shape) != shape:
-            found = "absent" if name not in params else f"of shape {list(params[name].shape)}"
-            raise ValueError(
-                f"The model's weights no longer match the recorded ticket: parameter {name!r} of shape {shape} is "
-                f"{found} in the model."
-            )
-        mask = (params[name].detach().cpu() != 0).reshape(-1)
-        for start, stop in runs:
-            mask[start:stop] = True
-        if int(mask.sum()) != kept:
-            raise ValueError(
-                f"The model's weights no longer match the recorded ticket: {name} has {int(mask.sum())} kept (non-zero) "
-                f"entries, the ticket recorded {kept}. Its pruned weights were changed after the ticket was applied."
-            )
-        masks[name] = mask.reshape(shape)
-    if weight_masks_sha256(masks) != expected_sha:
-        raise ValueError(
-            "The model's weights no longer match the recorded ticket: the weight masks recovered from its exact zeros "
-            "differ from the recorded ones (sha256 mismatch)."
-        )
-    return masks
-
-
-def _check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
-    if not isinstance(dims, dict):
-        raise ValueError(
-            f"`model_dims` must be a dict with the keys {list(DIM_KEYS)} (see `EncoderStructure.dims()`); got "
-            f"{type(dims).__name__} {dims!r:.80}."
-        )
-    if set(dims) != set(DIM_KEYS):
-        raise ValueError(
-            f"`model_dims` must have exactly the keys {list(DIM_KEYS)}; missing {sorted(set(DIM_KEYS) - set(dims))}, "
-            f"unknown {sorted(map(str, set(dims) - set(DIM_KEYS)))}."
-        )
-    for key in DIM_KEYS:
-        value = dims[key]
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-            raise ValueError(f"`model_dims[{key!r}]` must be a positive integer; got {value!r}.")
-    result = {key: int(dims[key]) for key in DIM_KEYS}
-    if (result["num_layers"], result["num_heads"]) != head_shape:
-        raise ValueError(f"`model_dims` {result} disagree with `head_mask` of shape {head_shape}.")
-    return result
-
-
 def _param_sort_key(name: str) -> tuple[int, int, str]:
-    match = _LAYER_NAME.match(name)
+    match = LAYER_NAME.match(name)
     if match is None:
         return (1 << 30, 0, name)
     order = {f"{p}.{k}": i for i, (p, k) in enumerate(MAGNITUDE_WEIGHT_SET)}
@@ -694,9 +635,3 @@ def _weight_shape(path: str, kind: str, dims: dict[str, int]) -> tuple[int, ...]
 
 def _structure(model: nn.Module | EncoderStructure) -> EncoderStructure:
     return model if isinstance(model, EncoderStructure) else EncoderStructure(model)
-
-
-def _model_id(model: nn.Module) -> str | None:
-    config = getattr(model, "config", None)
-    name = getattr(config, "_name_or_path", None) or None
-    return name

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from hf_lottery import LotteryTicket
+from hf_lottery import LotteryTicket, load_legacy_ticket
 from hf_lottery.structure import EncoderStructure, prunable_parameter_counts
 from hf_lottery.ticket import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 
@@ -71,7 +71,7 @@ def test_failed_write_keeps_previous_ticket(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(serialization, "save_file", broken)
+    monkeypatch.setattr(serialization, "masks_file_bytes", broken)
     with pytest.raises(OSError, match="disk full"):
         ticket.copy(seed=99).save_pretrained(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [TICKET_CONFIG_NAME, TICKET_MASKS_NAME]
@@ -82,7 +82,7 @@ def test_truncated_masks_file(tmp_path):
     folder = rich_ticket().save_pretrained(tmp_path)
     data = (folder / TICKET_MASKS_NAME).read_bytes()
     (folder / TICKET_MASKS_NAME).write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="corrupted, truncated"):
+    with pytest.raises(ValueError, match="does not match the checksum.*truncated or corrupted. The way out"):
         LotteryTicket.from_pretrained(folder)
 
 
@@ -161,7 +161,8 @@ def test_masks_file_with_non_binary_values_is_rejected(tmp_path):
 
     folder = rich_ticket().save_pretrained(tmp_path)
     config = json.loads((folder / TICKET_CONFIG_NAME).read_text())
-    del config["masks_sha256"]
+    for key in ("masks_sha256", "kept_heads", "heads_kept_per_layer", "kept_mlps", "mlps_kept", "weight_masks_kept"):
+        del config[key]
     config["weight_mask_names"] = []
     (folder / TICKET_CONFIG_NAME).write_text(json.dumps(config))
     save_file({"head_mask": torch.full((3, 4), 2.0), "mlp_mask": torch.ones(3)}, str(folder / TICKET_MASKS_NAME))
@@ -189,7 +190,7 @@ def test_summary_counts_kept_weights_exactly():
 
 def test_legacy_import_of_the_papers_masks(tmp_path):
     folder = require_shared(SEED_MASKS_DIR / "CoLA" / "seed_1337")
-    ticket = LotteryTicket.from_legacy(folder)
+    ticket = load_legacy_ticket(folder)
     summary = ticket.summary()
     assert (summary["kept_heads"], summary["kept_mlps"]) == (95, 11)
     assert (ticket.task, ticket.seed, ticket.base_model) == ("CoLA", 1337, "bert-base-uncased")
@@ -201,13 +202,13 @@ def test_legacy_import_errors(tmp_path):
     import numpy as np
 
     with pytest.raises(FileNotFoundError, match="no head_mask.npy"):
-        LotteryTicket.from_legacy(tmp_path)
+        load_legacy_ticket(tmp_path)
     np.save(tmp_path / "head_mask.npy", np.full((2, 2), 3.0))
     with pytest.raises(ValueError, match="only 0 and 1"):
-        LotteryTicket.from_legacy(tmp_path)
+        load_legacy_ticket(tmp_path)
     (tmp_path / "head_mask.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(ValueError, match="not a readable .npy"):
-        LotteryTicket.from_legacy(tmp_path)
+        load_legacy_ticket(tmp_path)
 
 
 # ---------------------------------------------------------------- the ticket recorded in a model's config.json

@@ -124,7 +124,8 @@ def mask_agreement(tickets: Sequence[MaskLike]) -> Agreement:
     Example:
 
     ```python
-    >>> tickets = [LotteryTicket.from_legacy(f"heads_mlps/CoLA/seed_{s}") for s in (1337, 166, 42, 71, 86)]  # doctest: +SKIP
+    >>> from hf_lottery import load_legacy_ticket                                                          # doctest: +SKIP
+    >>> tickets = [load_legacy_ticket(f"heads_mlps/CoLA/seed_{s}") for s in (1337, 166, 42, 71, 86)]  # doctest: +SKIP
     >>> result = mask_agreement(tickets)                                                                     # doctest: +SKIP
     >>> round(result.fleiss_kappa, 2), round(result.iou, 2), result.heads_kept_in_all
     (0.23, 0.25, 34)
