@@ -26,8 +26,8 @@ from transformers.utils import logging
 
 from .card import build_card
 from .compaction import COMPACT_WEIGHTS_NAME, _drop_ticket_hooks, compact_model, is_compact_folder, load_compact_folder
-from .gates import apply_ticket
 from .downloads import TicketNotFoundError
+from .gates import apply_ticket
 from .structure import unwrap_model
 from .ticket import TICKET_CONFIG_NAME, TICKET_MASKS_NAME, LotteryTicket
 
