@@ -62,6 +62,7 @@ def find_magnitude_ticket(
     >>> ticket = find_magnitude_ticket(model, dev_loader, "sst2", base_model="bert-base-uncased")  # doctest: +SKIP
     >>> round(ticket.sparsity, 3)
     0.651
+
     ```
     """
     threshold = validate_threshold(threshold)
