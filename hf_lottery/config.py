@@ -60,6 +60,7 @@ class TicketSearchConfig:
     Traceback (most recent call last):
     ...
     ValueError: `threshold` must be in (0, 1] (the paper uses 0.9); got 1.5.
+
     ```
     """
 
@@ -238,6 +239,7 @@ def resolve_search_config(config: TicketSearchConfig | None = None, **overrides:
     Traceback (most recent call last):
     ...
     TypeError: Unknown search setting(s) ['thresold']; TicketSearchConfig fields are: threshold, on_degenerate, ...
+
     ```
     """
     names = [f.name for f in fields(TicketSearchConfig)]

@@ -1,4 +1,5 @@
-"""Forward passes over a dataloader: predictions, labels and the task metric, gathered across processes."""
+"""Forward passes over a dataloader: predictions, labels and the task metric, gathered across processes.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +14,26 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
-from .search.stop_rule import resolve_metric
+from .metrics import resolve_metric
 from .structure import unwrap_model
 
 
 @dataclass
 class EvalResult:
-    """Predictions (logits) and labels of one pass, gathered over all processes, and the metric on them."""
+    """Predictions (logits) and labels of one pass, gathered over all processes, and the metric on them.
+
+    ```python
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "label": torch.tensor([0, 1, 1, 0])}] * 2
+    >>> result = evaluate(model, batches, "sst2", progress=False)
+    >>> result.predictions.shape, result.num_examples, 0.0 <= result.metric <= 1.0
+    ((8, 2), 8, True)
+
+    ```
+    """
 
     metric: float | None
     predictions: np.ndarray
@@ -29,7 +43,15 @@ class EvalResult:
 
 
 def batch_to_device(batch: Any, device: torch.device) -> dict[str, torch.Tensor]:
-    """Move a dict batch (what `DataCollatorWithPadding` yields) to `device`; the label key becomes ``labels``."""
+    """Move a dict batch (what `DataCollatorWithPadding` yields) to `device`; the label key becomes ``labels``.
+
+    ```python
+    >>> batch = {"input_ids": torch.tensor([[5, 6, 7]]), "label": torch.tensor([1])}
+    >>> sorted(batch_to_device(batch, torch.device("cpu")))
+    ['input_ids', 'labels']
+
+    ```
+    """
     if not isinstance(batch, Mapping):
         raise TypeError(
             "hf-lottery expects batches as dicts of tensors (input_ids, attention_mask, labels, ...), e.g. from "
@@ -48,13 +70,73 @@ def batch_to_device(batch: Any, device: torch.device) -> dict[str, torch.Tensor]
     return moved
 
 
+def check_labels(labels: torch.Tensor, model: nn.Module) -> None:
+    """Refuse class labels outside ``[0, num_labels)`` with a clear error (torch would raise an IndexError, or a
+    device-side assert on GPU). Regression and multi-label models are not checked.
+
+    ```python
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> check_labels(torch.tensor([0, 1]), model)
+    >>> check_labels(torch.tensor([0, 2]), model)
+    Traceback (most recent call last):
+    ...
+    ValueError: A search batch has label 2, outside [0, 2): the model has num_labels=2. ...
+
+    ```
+    """
+    config = getattr(unwrap_model(model), "config", None)
+    num_labels = getattr(config, "num_labels", None)
+    problem = getattr(config, "problem_type", None)
+    if not isinstance(num_labels, int) or num_labels < 2 or problem not in (None, "single_label_classification"):
+        return
+    if labels.is_floating_point() or labels.dtype == torch.bool or labels.numel() == 0:
+        return
+    bad = labels[(labels < 0) | (labels >= num_labels)]
+    if bad.numel():
+        raise ValueError(
+            f"A search batch has label {int(bad.flatten()[0])}, outside [0, {num_labels}): the model has "
+            f"num_labels={num_labels}. Map the dataset's labels to 0..{num_labels - 1} (or load the model with the "
+            "task's number of labels)."
+        )
+
+
 def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's parameters.
+
+    ```python
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model_device(model)
+    device(type='cpu')
+
+    ```
+    """
     return next(unwrap_model(model).parameters()).device
 
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Switch to eval mode (dropout off) and back to the previous mode afterwards."""
+    """Switch to eval mode (dropout off) and back to the previous mode afterwards.
+
+    ```python
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> _ = model.train()
+    >>> with eval_mode(model):
+    ...     model.training
+    False
+    >>> model.training
+    True
+
+    ```
+    """
     was_training = model.training
     model.eval()
     try:
@@ -64,7 +146,14 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 def progress_bar(iterable: Iterable, desc: str, enabled: bool = True, total: int | None = None) -> Iterable:
-    """A tqdm bar shown only on the main process."""
+    """A tqdm bar shown only on the main process.
+
+    ```python
+    >>> sum(1 for _ in progress_bar([{"labels": 0}, {"labels": 1}], "batches", enabled=False))
+    2
+
+    ```
+    """
     if total is None:
         try:
             total = len(iterable)  # type: ignore[arg-type]
@@ -75,13 +164,33 @@ def progress_bar(iterable: Iterable, desc: str, enabled: bool = True, total: int
 
 
 def manual_bar(desc: str, enabled: bool = True, total: int | None = None) -> tqdm:
-    """A tqdm bar updated by hand (``bar.update(1)``), shown only on the main process."""
+    """A tqdm bar updated by hand (``bar.update(1)``), with a total and an ETA when `total` is known, shown only on
+    the main process.
+
+    ```python
+    >>> bar = manual_bar("search", enabled=False, total=3)
+    >>> bar.total, bar.disable
+    (3, True)
+    >>> bar.close()
+
+    ```
+    """
     disable = not enabled or not distributed.is_main_process()
     return tqdm(desc=desc, total=total, disable=disable, leave=True, dynamic_ncols=True)
 
 
 class PredictionCollector:
-    """Accumulates logits and labels of batches; `finish()` gathers them across processes."""
+    """Accumulates logits and labels of batches; `finish()` gathers them across processes.
+
+    ```python
+    >>> import torch
+    >>> collector = PredictionCollector()
+    >>> collector.add(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 1]), loss=None)
+    >>> collector.finish("sst2").metric
+    0.5
+
+    ```
+    """
 
     def __init__(self) -> None:
         self.predictions: list[np.ndarray] = []
@@ -118,9 +227,15 @@ def evaluate(
     Example:
 
     ```python
-    >>> result = evaluate(model, dev_loader, metric="sst2")   # doctest: +SKIP
-    >>> result.metric
-    0.9013
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "label": torch.tensor([0, 1, 1, 0])}] * 2
+    >>> result = evaluate(model, batches, metric="sst2", progress=False)
+    >>> result.labels.tolist()
+    [0, 1, 1, 0, 0, 1, 1, 0]
+
     ```
     """
     device = model_device(model)
@@ -128,6 +243,7 @@ def evaluate(
     with eval_mode(model):
         for batch in progress_bar(dataloader, desc, progress):
             batch = batch_to_device(batch, device)
+            check_labels(batch["labels"], model)
             outputs = model(**batch)
             collector.add(outputs.logits, batch["labels"], outputs.loss)
     return collector.finish(metric)

@@ -1,16 +1,41 @@
-"""GLUE task metrics computed directly (no `evaluate.load`, which needs the Hub), as GLUE's own scorer does.
+"""Every metric the library uses, resolved in one place.
 
-Stop-rule metric per task (the paper's): CoLA Matthews correlation, STS-B the mean of Pearson and Spearman, MNLI
-matched accuracy, accuracy elsewhere; MRPC and QQP also report F1. Degenerate inputs (a constant prediction makes
-MCC and correlations undefined) score 0.0 rather than NaN, as scikit-learn does for MCC.
+GLUE task metrics are computed directly, as GLUE's own scorer does (`evaluate.load("glue")` needs the Hub). The
+stop-rule metric per task is the paper's: CoLA Matthews correlation, STS-B the mean of Pearson and Spearman, MNLI
+matched accuracy, accuracy elsewhere; MRPC and QQP also report F1. Degenerate inputs (a constant prediction makes MCC
+and correlations undefined) score 0.0 rather than NaN, as scikit-learn does for MCC.
+
+A search metric is given as a GLUE task name, an object with ``score(predictions, labels)`` (a `TaskMetric`, the
+`evaluate.Metric` of `glue_metric`), a callable ``(predictions, labels) -> float | dict`` or a Trainer's
+`compute_metrics` with the key to read (`resolve_search_metric`); `resolve_metric` turns any of them into
+``fn(predictions, labels) -> float``. Predictions are logits ``[N, C]`` (or ``[N]`` / ``[N, 1]`` for regression).
+
+This module does not import `evaluate` (which loads `datasets`, about 5 s): `glue_metric` imports its class lazily.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+
+__all__ = [
+    "MetricFn",
+    "TaskMetric",
+    "constant_predictor_score",
+    "get_task_metric",
+    "glue_metric",
+    "metric_from_compute_metrics",
+    "metric_name",
+    "resolve_metric",
+    "resolve_search_metric",
+]
+
+MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
 
 def _labels_from(predictions: np.ndarray, is_regression: bool) -> np.ndarray:
@@ -23,11 +48,26 @@ def _labels_from(predictions: np.ndarray, is_regression: bool) -> np.ndarray:
 
 
 def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
+    """Share of `predicted` class ids equal to `labels` (0.0 for no labels).
+
+    ```python
+    >>> accuracy(np.array([1, 0, 1]), np.array([1, 1, 1]))
+    0.666...
+
+    ```
+    """
     return float((predicted == labels).mean()) if len(labels) else 0.0
 
 
 def f1_binary(predicted: np.ndarray, labels: np.ndarray) -> float:
-    """F1 of the positive class (label 1); 0.0 when there are no true or predicted positives."""
+    """F1 of the positive class (label 1); 0.0 when there are no true or predicted positives.
+
+    ```python
+    >>> f1_binary(np.array([1, 0, 1]), np.array([1, 1, 0]))
+    0.5
+
+    ```
+    """
     tp = int(((predicted == 1) & (labels == 1)).sum())
     fp = int(((predicted == 1) & (labels != 1)).sum())
     fn = int(((predicted != 1) & (labels == 1)).sum())
@@ -35,6 +75,14 @@ def f1_binary(predicted: np.ndarray, labels: np.ndarray) -> float:
 
 
 def matthews(predicted: np.ndarray, labels: np.ndarray) -> float:
+    """Matthews correlation (scikit-learn's; 0.0 for a constant prediction).
+
+    ```python
+    >>> matthews(np.array([1, 0, 1, 0]), np.array([1, 0, 1, 0]))
+    1.0
+
+    ```
+    """
     from sklearn.metrics import matthews_corrcoef
 
     with warnings.catch_warnings():
@@ -53,14 +101,20 @@ def _correlation(kind: str, predicted: np.ndarray, labels: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class TaskMetric:
-    """The metrics of one task and its stop-rule metric (``score``).
+    """The metrics of one task and its stop-rule metric (``score``, named `name`).
+
+    Keys follow `evaluate`'s GLUE metric: ``accuracy``, ``f1``, ``matthews_correlation``, ``pearson``,
+    ``spearmanr``; plus ``accuracy_f1_mean``, ``pearson_spearman_mean`` and ``score``.
 
     Example:
 
     ```python
     >>> metric = get_task_metric("CoLA")
-    >>> metric.compute(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 0]))["mcc"]
+    >>> metric.name
+    'matthews_correlation'
+    >>> metric.compute(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 0]))["matthews_correlation"]
     1.0
+
     ```
     """
 
@@ -69,8 +123,13 @@ class TaskMetric:
     is_regression: bool = False
     reports_f1: bool = False
 
+    @property
+    def metric_name(self) -> str:
+        """The name of the stop-rule metric (recorded in tickets)."""
+        return self.name
+
     def compute(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-        """All metrics from logits ``[N, C]`` (or regression outputs ``[N]`` / ``[N, 1]``); ``"score"`` included."""
+        """All metrics from logits ``[N, C]``, class ids ``[N]`` or regression outputs ``[N]`` / ``[N, 1]``."""
         labels = np.asarray(labels)
         predicted = _labels_from(predictions, self.is_regression)
         if len(predicted) != len(labels):
@@ -78,11 +137,11 @@ class TaskMetric:
         if self.is_regression:
             labels = labels.astype(np.float64)
             pearson, spearman = _correlation("pearson", predicted, labels), _correlation("spearman", predicted, labels)
-            values = {"pearson": pearson, "spearman": spearman, "pearson_spearman_mean": (pearson + spearman) / 2}
+            values = {"pearson": pearson, "spearmanr": spearman, "pearson_spearman_mean": (pearson + spearman) / 2}
         else:
             values = {"accuracy": accuracy(predicted, labels)}
-            if self.name == "mcc":
-                values["mcc"] = matthews(predicted, labels)
+            if self.name == "matthews_correlation":
+                values["matthews_correlation"] = matthews(predicted, labels)
             if self.reports_f1:
                 values["f1"] = f1_binary(predicted, labels)
                 values["accuracy_f1_mean"] = (values["accuracy"] + values["f1"]) / 2
@@ -90,6 +149,7 @@ class TaskMetric:
         return values
 
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
+        """The stop-rule metric alone."""
         return self.compute(predictions, labels)["score"]
 
     def __call__(self, predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -105,7 +165,7 @@ class TaskMetric:
 
 
 _METRICS = {
-    "cola": TaskMetric("cola", "mcc"),
+    "cola": TaskMetric("cola", "matthews_correlation"),
     "sst2": TaskMetric("sst2", "accuracy"),
     "mrpc": TaskMetric("mrpc", "accuracy", reports_f1=True),
     "qqp": TaskMetric("qqp", "accuracy", reports_f1=True),
@@ -120,12 +180,183 @@ _METRICS = {
 
 
 def get_task_metric(task: str) -> TaskMetric:
-    """The `TaskMetric` of a GLUE task (any common spelling: "SST-2", "sst2", "sst-2") or ``demo``."""
+    """The `TaskMetric` of a GLUE task (any common spelling: "SST-2", "sst2", "sst-2") or ``demo``.
+
+    ```python
+    >>> get_task_metric("STS-B").name
+    'pearson_spearman_mean'
+
+    ```
+    """
     if not isinstance(task, str):
         raise TypeError(f"`task` must be a task name such as 'sst2'; got {type(task).__name__}.")
     key = task.lower().replace("_", "-")
     if key in ("mnli-mm", "mnli-mismatched"):
         return _METRICS["mnli-mm"]
-    from .glue import canonical_task_name
+    from .glue import canonical_task_name  # glue.py imports `datasets` (seconds); metrics need only its task names
 
     return _METRICS[canonical_task_name(task)]
+
+
+def glue_metric(task: str, **kwargs: Any) -> Any:
+    """The GLUE metric of `task` as an `evaluate.Metric` that works offline (no `evaluate.load`, no Hub).
+
+    ``compute(predictions=class_ids_or_scores, references=labels)`` returns `evaluate`'s GLUE keys (``accuracy``,
+    ``f1``, ``matthews_correlation``, ``pearson``, ``spearmanr``), computed by the same code as the search's stop
+    rule. `kwargs` go to `evaluate.Metric` (e.g. ``experiment_id``); results are kept in memory by default.
+
+    Example:
+
+    ```python
+    >>> metric = glue_metric("mrpc")
+    >>> metric.compute(predictions=[1, 0, 1, 1], references=[1, 0, 0, 1])
+    {'accuracy': 0.75, 'f1': 0.8}
+
+    ```
+    """
+    from .evaluate_glue import GlueMetric  # defines an `evaluate.Metric` subclass: `import evaluate` costs ~5 s
+
+    return GlueMetric(get_task_metric(task), **kwargs)
+
+
+def _call_and_pick_score(metric: Callable, predictions: np.ndarray, labels: np.ndarray) -> float:
+    value = metric(predictions, labels)
+    if isinstance(value, dict):
+        if "score" not in value:
+            raise ValueError(f"A metric returning a dict must include 'score'; got keys {sorted(value)}.")
+        value = value["score"]
+    return float(value)
+
+
+def resolve_metric(metric: Any) -> MetricFn:
+    """Turn a task name, a metric object or a callable into ``fn(predictions, labels) -> float``.
+
+    Example:
+
+    ```python
+    >>> fn = resolve_metric("sst2")
+    >>> fn(np.array([[0.2, 0.8], [0.9, 0.1]]), np.array([1, 1]))
+    0.5
+    >>> resolve_metric("squad")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown task 'squad'; choose one of ...
+
+    ```
+    """
+    if isinstance(metric, str):
+        metric = get_task_metric(metric)
+    score = getattr(metric, "score", None)
+    if callable(score):
+        return lambda predictions, labels: float(score(predictions, labels))
+    if callable(metric):
+        return lambda predictions, labels: _call_and_pick_score(metric, predictions, labels)
+    raise TypeError(
+        "`metric` must be a GLUE task name (e.g. 'sst2'), an object with `score(predictions, labels)`, or a callable "
+        f"`(predictions, labels) -> float`; got {type(metric).__name__}."
+    )
+
+
+def metric_name(metric: Any) -> str | None:
+    """The name of a search metric when it is known (a task name, a `TaskMetric`, `glue_metric`, a
+    `compute_metrics` key), else None.
+
+    ```python
+    >>> metric_name("cola"), metric_name(lambda predictions, labels: 1.0)
+    ('matthews_correlation', None)
+
+    ```
+    """
+    if isinstance(metric, str):
+        return get_task_metric(metric).name
+    name = getattr(metric, "metric_name", None)
+    return name if isinstance(name, str) else None
+
+
+def metric_from_compute_metrics(compute_metrics: Callable, key: str) -> MetricFn:
+    """Adapt a Trainer `compute_metrics(EvalPrediction) -> dict` into the search's ``(predictions, labels) -> float``.
+
+    Example:
+
+    ```python
+    >>> def compute_metrics(eval_prediction):
+    ...     predicted = eval_prediction.predictions.argmax(-1)
+    ...     return {"accuracy": float((predicted == eval_prediction.label_ids).mean())}
+    >>> metric = metric_from_compute_metrics(compute_metrics, key="accuracy")
+    >>> metric(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1, 1])), metric_name(metric)
+    (0.5, 'accuracy')
+
+    ```
+    """
+    from transformers import EvalPrediction
+
+    def metric(predictions: np.ndarray, labels: np.ndarray) -> float:
+        values = compute_metrics(EvalPrediction(predictions=predictions, label_ids=labels))
+        for candidate in (key, f"eval_{key}"):
+            if candidate in values:
+                return float(values[candidate])
+        raise ValueError(f"compute_metrics returned {sorted(values)}; it has no {key!r} for the stop rule.")
+
+    metric.metric_name = key  # type: ignore[attr-defined]
+    return metric
+
+
+def resolve_search_metric(
+    metric: Any = None, compute_metrics: Callable | None = None, metric_key: str | None = None
+) -> Any:
+    """The metric a search uses: `metric` (task name / callable), else `compute_metrics[metric_key]`.
+
+    ```python
+    >>> resolve_search_metric("sst2")
+    'sst2'
+    >>> resolve_search_metric()
+    Traceback (most recent call last):
+    ...
+    ValueError: The ticket search needs a metric: ...
+
+    ```
+    """
+    if metric is not None:
+        return metric
+    if compute_metrics is not None:
+        if not metric_key:
+            raise ValueError(
+                "Pass `metric_key` (e.g. 'accuracy') to use a Trainer's `compute_metrics` for the stop rule."
+            )
+        return metric_from_compute_metrics(compute_metrics, metric_key)
+    raise ValueError(
+        "The ticket search needs a metric: pass `metric=` a GLUE task name such as 'sst2' or a callable "
+        "`(logits, labels) -> float`, or `compute_metrics=` your Trainer's compute_metrics with `metric_key=`."
+    )
+
+
+def constant_predictor_score(metric_fn: MetricFn, predictions: np.ndarray, labels: np.ndarray) -> float:
+    """The best score any constant predictor reaches on `labels`, measured with the metric itself.
+
+    Classification (logits ``[N, C]`` with C > 1): the best of "always class c" (the majority class for accuracy,
+    0 for MCC). Regression: predicting the mean label (0 for correlations, which are undefined for a constant).
+
+    ```python
+    >>> constant_predictor_score(resolve_metric("sst2"), np.zeros((4, 2)), np.array([1, 1, 1, 0]))
+    0.75
+
+    ```
+    """
+    predictions = np.asarray(predictions)
+    labels = np.asarray(labels)
+    if predictions.ndim == 2 and predictions.shape[1] > 1:
+        scores = []
+        for c in range(predictions.shape[1]):
+            constant = np.zeros_like(predictions, dtype=np.float32)
+            constant[:, c] = 1.0
+            scores.append(_quiet_score(metric_fn, constant, labels))
+        return max(scores)
+    constant = np.full(predictions.shape, float(np.mean(labels)), dtype=np.float32)
+    return _quiet_score(metric_fn, constant, labels)
+
+
+def _quiet_score(metric_fn: MetricFn, predictions: np.ndarray, labels: np.ndarray) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = metric_fn(predictions, labels)
+    return 0.0 if value is None or np.isnan(value) else float(value)

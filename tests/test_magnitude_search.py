@@ -28,7 +28,7 @@ def test_ranking_is_global_over_exactly_the_papers_weight_set():
     model = trained_model()
     original = {k: v.clone() for k, v in model.state_dict().items()}
     ticket = find_magnitude_ticket(
-        model, search_batches(), always_one, max_steps=3, on_degenerate="ignore", progress=False
+        model, search_batches(), always_one, magnitude_max_steps=3, on_degenerate="ignore", progress=False
     )
     structure = EncoderStructure(model)
     assert list(ticket.weight_masks) == structure.magnitude_parameter_names()
@@ -65,32 +65,24 @@ def test_stop_rule_keeps_the_last_passing_mask():
 
 def test_resume(tmp_path):
     full = find_magnitude_ticket(
-        trained_model(), search_batches(), always_one, max_steps=4, on_degenerate="ignore", progress=False
+        trained_model(), search_batches(), always_one, magnitude_max_steps=4, on_degenerate="ignore", progress=False
     )
-    partial = find_magnitude_ticket(
-        trained_model(),
-        search_batches(),
-        always_one,
-        max_steps=2,
-        on_degenerate="ignore",
-        output_dir=tmp_path,
-        progress=False,
-    )
-    assert len(partial.history) == 3
-    # an interrupted search (not finished) resumes from its last step
-    saved = LotteryTicket.from_pretrained(tmp_path)
-    saved.extra["search"].update(finished=False, max_steps=4)
-    saved.save_pretrained(tmp_path)
-    resumed = find_magnitude_ticket(
-        trained_model(),
-        search_batches(),
-        always_one,
-        max_steps=4,
-        on_degenerate="ignore",
-        output_dir=tmp_path,
-        progress=False,
-    )
+    calls = {"n": 0}
+
+    def flaky(predictions, labels):
+        calls["n"] += 1
+        if calls["n"] == 6:  # 1 full pass, 2 constant-predictor scores, steps 1 and 2, then a crash in step 3
+            raise KeyboardInterrupt("simulated crash")
+        return 1.0
+
+    settings = dict(magnitude_max_steps=4, on_degenerate="ignore", output_dir=tmp_path, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        find_magnitude_ticket(trained_model(), search_batches(), flaky, **settings)
+    partial = LotteryTicket.from_pretrained(tmp_path)
+    assert len(partial.history) == 3 and not partial.extra["search"]["finished"]
+    resumed = find_magnitude_ticket(trained_model(), search_batches(), always_one, **settings)
     assert resumed.masks_equal(full)
+    assert [h["sparsity"] for h in resumed.history] == [h["sparsity"] for h in full.history]
 
 
 def test_select_global_breaks_ties_deterministically():
@@ -105,8 +97,8 @@ def test_select_global_breaks_ties_deterministically():
 def test_bad_arguments():
     model = trained_model()
     with pytest.raises(ValueError, match="prune_fraction"):
-        find_magnitude_ticket(model, search_batches(), accuracy, prune_fraction=10)
+        find_magnitude_ticket(model, search_batches(), accuracy, magnitude_prune_fraction=10)
     with pytest.raises(ValueError, match="max_steps"):
-        find_magnitude_ticket(model, search_batches(), accuracy, max_steps=0)
+        find_magnitude_ticket(model, search_batches(), accuracy, magnitude_max_steps=0)
     with pytest.raises(ValueError, match="not in the encoder"):
         find_magnitude_ticket(model, search_batches(), accuracy, parameter_names=["layer.0.nope.weight"])

@@ -96,7 +96,7 @@ def test_ticket_metadata(ticket):
     assert ticket.method == "structured" and ticket.kind == "good" and ticket.threshold == 0.99
     assert ticket.search_data == "dev"
     assert ticket.head_importance is not None and ticket.extra["degenerate_stop_rule"] is False
-    tagged = run(search_data="held-out", base_model="my/base", task="demo", seed=3, max_steps=1)
+    tagged = run(search_data="held-out", base_model="my/base", task="demo", seed=3, structured_max_steps=1)
     assert (tagged.search_data, tagged.base_model, tagged.task, tagged.seed) == (
         "held-out",
         "my/base",
@@ -131,7 +131,7 @@ def test_resume_after_interruption_gives_the_same_ticket(ticket, tmp_path):
 
 
 def test_resume_refuses_another_model(tmp_path):
-    run(output_dir=tmp_path, max_steps=1)
+    run(output_dir=tmp_path, structured_max_steps=1)
     with pytest.raises(ValueError, match="other weights"):
         find_structured_ticket(tiny_bert(seed=9, hidden_size=40, num_hidden_layers=5, num_attention_heads=10,
                                          intermediate_size=48), search_batches(), accuracy, output_dir=tmp_path,
@@ -142,19 +142,19 @@ def test_degenerate_stop_rule_warns_records_or_refuses():
     model = tiny_bert()  # untrained: near-chance accuracy, 0.9 × it is below the majority class
     data = search_batches()
     with pytest.warns(DegenerateStopRuleWarning, match="constant predictor"):
-        ticket = find_structured_ticket(model, data, accuracy, max_steps=1, progress=False)
+        ticket = find_structured_ticket(model, data, accuracy, structured_max_steps=1, progress=False)
     assert ticket.extra["degenerate_stop_rule"] is True
     assert ticket.metrics["constant_baseline"] == 0.5
     with pytest.raises(ValueError, match="constant predictor"):
         find_structured_ticket(model, data, accuracy, on_degenerate="raise", progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        find_structured_ticket(model, data, accuracy, max_steps=1, on_degenerate="ignore", progress=False)
+        find_structured_ticket(model, data, accuracy, structured_max_steps=1, on_degenerate="ignore", progress=False)
 
 
 def test_bad_arguments():
     model = trained_model()
-    with pytest.raises(ValueError, match=r"`threshold` must be a number in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"`threshold` must be in \(0, 1\]"):
         find_structured_ticket(model, search_batches(), accuracy, threshold=90)
     with pytest.raises(ValueError, match="passes_per_step"):
         find_structured_ticket(model, search_batches(), accuracy, passes_per_step=3)

@@ -1,4 +1,4 @@
-"""Search data for Trainer integrations: exact per-process shards and metrics from a Trainer's `compute_metrics`."""
+"""Search data for Trainer integrations: exact, deterministic per-process shards of a dataset."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed
+
+# Re-exported for existing imports; both live in `hf_lottery.metrics`.
+from ..metrics import metric_from_compute_metrics, resolve_search_metric  # noqa: F401
 from ..structure import unwrap_model
 
 
@@ -64,42 +66,3 @@ def search_dataloader(
 
         shard = Subset(dataset, range(start, stop))
     return DataLoader(shard, batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
-
-
-def metric_from_compute_metrics(compute_metrics: Callable, key: str) -> Callable[[np.ndarray, np.ndarray], float]:
-    """Adapt a Trainer `compute_metrics(EvalPrediction) -> dict` into the search's ``(predictions, labels) -> float``.
-
-    Example:
-
-    ```python
-    >>> metric = metric_from_compute_metrics(trainer.compute_metrics, key="accuracy")   # doctest: +SKIP
-    ```
-    """
-    from transformers import EvalPrediction
-
-    def metric(predictions: np.ndarray, labels: np.ndarray) -> float:
-        values = compute_metrics(EvalPrediction(predictions=predictions, label_ids=labels))
-        for candidate in (key, f"eval_{key}"):
-            if candidate in values:
-                return float(values[candidate])
-        raise ValueError(f"compute_metrics returned {sorted(values)}; it has no {key!r} for the stop rule.")
-
-    return metric
-
-
-def resolve_search_metric(
-    metric: Any = None, compute_metrics: Callable | None = None, metric_key: str | None = None
-) -> Any:
-    """The metric a search uses: `metric` (task name / callable), else `compute_metrics[metric_key]`."""
-    if metric is not None:
-        return metric
-    if compute_metrics is not None:
-        if not metric_key:
-            raise ValueError(
-                "Pass `metric_key` (e.g. 'accuracy') to use a Trainer's `compute_metrics` for the stop rule."
-            )
-        return metric_from_compute_metrics(compute_metrics, metric_key)
-    raise ValueError(
-        "The ticket search needs a metric: pass `metric=` a GLUE task name such as 'sst2' or a callable "
-        "`(logits, labels) -> float`, or `compute_metrics=` your Trainer's compute_metrics with `metric_key=`."
-    )

@@ -1,4 +1,4 @@
-"""Michel et al. (2019) head and MLP importance, as the paper computes it, from one forward+backward pass.
+"""Head and MLP importance from one forward+backward pass: Michel et al. (2019) as the paper computes it, or Fisher.
 
 For gates ξ on every head and MLP (initialised to the current mask), the importance is ``I = Σ_batches |∂L/∂ξ|``,
 where ``L`` is the batch-mean task loss. The gradient is taken per batch (the paper's code never resets the gate
@@ -6,6 +6,10 @@ gradient between batches, so it sums the absolute *running cumulative* gradient;
 that). Parameters are frozen during the pass, so backward computes activation gradients only — about half the cost
 of a training backward. Normalisation as in the paper: heads divided by their layer's L2 norm, MLPs by the number
 of tokens, then each min-max rescaled to [0, 1]; each step switchable.
+
+``importance="fisher"`` (an extension, Kwon et al. 2022) sums the *squared per-example* gate gradients instead. It
+takes the same single pass: the gates get a batch dimension (`PerExampleGates`), so the gradient of the batch loss
+with respect to gate ``[b]`` is example ``b``'s own gradient (scaled by 1/B for a batch-mean loss).
 """
 
 from __future__ import annotations
@@ -13,14 +17,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from .. import distributed
-from ..evaluation import PredictionCollector, batch_to_device, eval_mode, model_device, progress_bar
+from ..evaluation import PredictionCollector, batch_to_device, check_labels, eval_mode, model_device, progress_bar
 from ..gates import TicketHandle, active_handles
 from ..structure import EncoderStructure
 from ..ticket import LotteryTicket
@@ -33,7 +37,8 @@ class ImportanceResult:
     Attributes:
         head_importance: ``[L, H]`` scores after the chosen normalisations.
         mlp_importance: ``[L]`` scores after the chosen normalisations.
-        raw_head_importance / raw_mlp_importance: ``Σ |∂L/∂ξ|`` before any normalisation (summed over processes).
+        raw_head_importance / raw_mlp_importance: ``Σ |∂L/∂ξ|`` (or Fisher's sum) before any normalisation, summed
+            over processes (float64 for a float64 model, else float32).
         metric: the task metric of the same forward pass (None without a metric).
         num_tokens: non-padding tokens seen (all processes).
     """
@@ -143,6 +148,7 @@ def compute_importance(
     head_mask: torch.Tensor | None = None,
     mlp_mask: torch.Tensor | None = None,
     ticket: LotteryTicket | None = None,
+    importance: Literal["gradient", "fisher"] = "gradient",
     normalize_heads_by_layer: bool = True,
     normalize_mlps_by_tokens: bool = True,
     normalize_globally: bool = True,
@@ -151,7 +157,7 @@ def compute_importance(
     progress: bool = True,
     desc: str = "importance",
 ) -> ImportanceResult:
-    """Michel et al. head ``[L, H]`` and MLP ``[L]`` importance, and the metric, from one forward+backward pass.
+    """Head ``[L, H]`` and MLP ``[L]`` importance, and the metric, from one forward+backward pass.
 
     Args:
         model: a BERT-style classifier (eval mode is used for the pass; the previous mode is restored).
@@ -160,6 +166,9 @@ def compute_importance(
         metric: task name / metric object / callable for the metric of the same pass (optional).
         head_mask, mlp_mask, ticket: the mask to score at (pruned gates sit at 0, as in the paper). Without them, the
             tickets already applied to `model` with `apply_ticket` are respected, else everything is kept.
+        importance: ``"gradient"`` — Michel et al.'s ``Σ_batches |∂L/∂ξ|`` (the paper's); ``"fisher"`` — Kwon et al.
+            (2022), ``Σ_examples (∂L_example/∂ξ)²`` (an extension; assumes the model's loss is the batch mean of
+            per-example losses, as every transformers sequence-classification head computes it).
         normalize_heads_by_layer, normalize_mlps_by_tokens, normalize_globally: the paper's normalisations.
         paper_compat: sum |cumulative gradient| as the paper's code does, instead of the per-batch |gradient|.
         weight_gradients: also compute (and discard) every weight gradient, as a training backward does — only
@@ -168,26 +177,36 @@ def compute_importance(
     Example:
 
     ```python
-    >>> result = compute_importance(model, dev_loader, metric="sst2")   # doctest: +SKIP
-    >>> result.head_importance.shape, result.metric
-    (torch.Size([12, 12]), 0.92)
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}]
+    >>> result = compute_importance(model, batches, metric="sst2", importance="fisher", progress=False)
+    >>> result.head_importance.shape, result.mlp_importance.shape, result.num_examples
+    (torch.Size([2, 4]), torch.Size([2]), 4)
+
     ```
     """
+    if importance not in ("gradient", "fisher"):
+        raise ValueError(f"`importance` must be 'gradient' or 'fisher'; got {importance!r}.")
     head, mlp, handles = current_masks(model, head_mask, mlp_mask, ticket)
     structure = EncoderStructure(model)
+    sums = _Sums(head.shape, head.shape[0], importance, paper_compat)
     with _neutralised(handles):
-        gates = TicketHandle(structure.model, None, differentiable=True, structure=structure)
-        try:
+        if importance == "fisher":
+            gates = PerExampleGates(structure, head, mlp)
+        else:
+            gates = TicketHandle(structure.model, None, differentiable=True, structure=structure)
             gates.set_masks(head, mlp)
-            raw_head, raw_mlp, tokens, collector = _accumulate(
-                model, dataloader, gates, paper_compat, weight_gradients, progress, desc
-            )
+        try:
+            tokens, collector = _accumulate(model, dataloader, gates, sums, weight_gradients, progress, desc)
         finally:
             gates.remove()
-    totals = distributed.all_reduce_sum(torch.cat([raw_head.flatten(), raw_mlp, torch.tensor([float(tokens)])]))
-    num_heads = raw_head.numel()
-    raw_head = totals[:num_heads].view_as(raw_head).float()
-    raw_mlp = totals[num_heads:-1].float()
+    totals = distributed.all_reduce_sum(torch.cat([sums.head.flatten(), sums.mlp, torch.tensor([float(tokens)])]))
+    num_heads = sums.head.numel()
+    dtype = torch.float64 if _model_dtype(structure) == torch.float64 else torch.float32
+    raw_head = totals[:num_heads].view_as(sums.head).to(dtype)
+    raw_mlp = totals[num_heads:-1].to(dtype)
     tokens = int(totals[-1])
     evaluated = collector.finish(metric)
     head_scores, mlp_scores = normalize_importance(
@@ -212,20 +231,112 @@ def compute_importance(
     )
 
 
+class PerExampleGates:
+    """Head and MLP gates with a batch dimension, installed as hooks next to (after) any applied ticket.
+
+    Gate ``[b, layer, head]`` multiplies only example ``b``'s head output, so ``d(Σ_b L_b) / d gate[b]`` is example
+    ``b``'s own gate gradient: Fisher importance (Kwon et al. 2022) in the same single backward pass. Call
+    `new_batch` before each forward; `remove` uninstalls the hooks.
+
+    ```python
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37)).eval()
+    >>> gates = PerExampleGates(EncoderStructure(model), torch.ones(2, 4, dtype=torch.bool), torch.ones(2, dtype=torch.bool))
+    >>> head, mlp = gates.new_batch(3)
+    >>> loss = model(input_ids=torch.randint(0, 99, (3, 5)), labels=torch.tensor([0, 1, 1])).loss
+    >>> torch.autograd.grad(loss, [head, mlp])[0].shape
+    torch.Size([3, 2, 4])
+    >>> gates.remove()
+
+    ```
+    """
+
+    def __init__(self, structure: EncoderStructure, head_mask: torch.Tensor, mlp_mask: torch.Tensor):
+        self.device, dtype = structure.device(), _model_dtype(structure)
+        self.head_mask = head_mask.to(self.device, dtype)
+        self.mlp_mask = mlp_mask.to(self.device, dtype)
+        self.num_heads, self.head_size = structure.num_heads, structure.head_size
+        self.head = self.mlp = None
+        self._hooks = []
+        for layer in structure.layers:
+            self._hooks.append(layer.attention_output.register_forward_pre_hook(self._head_hook(layer.index)))
+            self._hooks.append(layer.mlp_output.register_forward_hook(self._mlp_hook(layer.index)))
+
+    def new_batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fresh leaf gates ``[B, L, H]`` and ``[B, L]`` at the mask values, for the next forward."""
+        self.head = self.head_mask.expand(batch_size, *self.head_mask.shape).clone().requires_grad_(True)
+        self.mlp = self.mlp_mask.expand(batch_size, *self.mlp_mask.shape).clone().requires_grad_(True)
+        return self.head, self.mlp
+
+    def _head_hook(self, index: int):
+        def hook(module: nn.Module, args: tuple[torch.Tensor, ...]):
+            hidden = args[0].unflatten(-1, (self.num_heads, self.head_size))
+            gate = self.head[:, index].to(hidden.dtype)[:, None, :, None]
+            return ((hidden * gate).flatten(-2), *args[1:])
+
+        return hook
+
+    def _mlp_hook(self, index: int):
+        def hook(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor):
+            return output * self.mlp[:, index].to(output.dtype)[:, None, None]
+
+        return hook
+
+    def remove(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+
+def _model_dtype(structure: EncoderStructure) -> torch.dtype:
+    return structure.layers[0].attention_output.weight.dtype
+
+
+def _gate_grads(loss: torch.Tensor, leaves: list[torch.Tensor], weight_gradients: bool) -> list[torch.Tensor]:
+    if not weight_gradients:
+        return list(torch.autograd.grad(loss, leaves))
+    loss.backward()  # the paper's scheme: every weight gradient too (only for cost comparisons)
+    grads = [leaf.grad for leaf in leaves]
+    for leaf in leaves:
+        leaf.grad = None
+    return grads
+
+
+class _Sums:
+    """Running importance sums: Σ|g| (or the paper's Σ|cumulative g|), or Fisher's Σ_examples g²."""
+
+    def __init__(self, head_shape: torch.Size, num_layers: int, kind: str, paper_compat: bool):
+        self.kind, self.paper_compat = kind, paper_compat
+        self.head = torch.zeros(head_shape, dtype=torch.float64)
+        self.mlp = torch.zeros(num_layers, dtype=torch.float64)
+        self.head_cum, self.mlp_cum = torch.zeros_like(self.head), torch.zeros_like(self.mlp)
+
+    def add(self, head_grad: torch.Tensor, mlp_grad: torch.Tensor, batch_size: int) -> None:
+        head_grad, mlp_grad = head_grad.detach().double().cpu(), mlp_grad.detach().double().cpu()
+        if self.kind == "fisher":  # per-example gradient of the example's own loss = B × that of the batch mean
+            self.head += (head_grad * batch_size).pow(2).sum(0)
+            self.mlp += (mlp_grad * batch_size).pow(2).sum(0)
+        elif self.paper_compat:
+            self.head_cum += head_grad
+            self.mlp_cum += mlp_grad
+            self.head += self.head_cum.abs()
+            self.mlp += self.mlp_cum.abs()
+        else:
+            self.head += head_grad.abs()
+            self.mlp += mlp_grad.abs()
+
+
 def _accumulate(
     model: nn.Module,
     dataloader: Iterable,
-    gates: TicketHandle,
-    paper_compat: bool,
+    gates: TicketHandle | PerExampleGates,
+    sums: _Sums,
     weight_gradients: bool,
     progress: bool,
     desc: str,
-) -> tuple[torch.Tensor, torch.Tensor, int, PredictionCollector]:
+) -> tuple[int, PredictionCollector]:
     device = model_device(model)
-    head_sum = torch.zeros_like(gates.head_gates, dtype=torch.float64)
-    mlp_sum = torch.zeros_like(gates.mlp_gates, dtype=torch.float64)
-    head_cum = torch.zeros_like(head_sum)
-    mlp_cum = torch.zeros_like(mlp_sum)
     tokens = 0
     collector = PredictionCollector()
     freeze = contextlib.nullcontext() if weight_gradients else frozen_parameters(model)
@@ -233,30 +344,24 @@ def _accumulate(
     with eval_mode(model), freeze, torch.enable_grad():
         for batch in progress_bar(dataloader, desc, progress):
             batch = batch_to_device(batch, device)
+            check_labels(batch["labels"], model)
+            size = int(batch["labels"].shape[0])
+            if isinstance(gates, PerExampleGates):
+                leaves = list(gates.new_batch(size))
+            else:
+                leaves = [gates.head_gates, gates.mlp_gates]
             outputs = model(**batch)
             if outputs.loss is None:
                 raise ValueError("The model returned no loss; batches need `labels` for importance scores.")
-            if weight_gradients:
-                outputs.loss.backward()
-                head_grad, mlp_grad = gates.head_gates.grad, gates.mlp_gates.grad
-                gates.zero_grad()
-            else:
-                head_grad, mlp_grad = torch.autograd.grad(outputs.loss, [gates.head_gates, gates.mlp_gates])
-            if paper_compat:
-                head_cum += head_grad
-                mlp_cum += mlp_grad
-                head_sum += head_cum.abs()
-                mlp_sum += mlp_cum.abs()
-            else:
-                head_sum += head_grad.abs()
-                mlp_sum += mlp_grad.abs()
+            head_grad, mlp_grad = _gate_grads(outputs.loss, leaves, weight_gradients)
+            sums.add(head_grad, mlp_grad, size)
             mask = batch.get("attention_mask")
             tokens += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
             collector.add(outputs.logits, batch["labels"], outputs.loss)
     if saved_grads is not None:
         for param, grad in saved_grads:
             param.grad = grad
-    return head_sum.cpu(), mlp_sum.cpu(), tokens, collector
+    return tokens, collector
 
 
 def _stash_grads(model: nn.Module) -> list[tuple[nn.Parameter, torch.Tensor | None]]:

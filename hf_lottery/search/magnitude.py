@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
-from transformers.utils import logging
 
-from ..evaluation import evaluate, manual_bar
-from .state import history_entry, load_search_state, model_fingerprint, save_search_state
-from .selection import select_global
-from .stop_rule import StopRule, constant_predictor_score, resolve_metric, validate_threshold
+from ..config import TicketSearchConfig, resolve_search_config
+from ..evaluation import evaluate
 from ..structure import EncoderStructure
 from ..ticket import LotteryTicket
-
-
-logger = logging.get_logger(__name__)
+from .loop import Proposal, Scored, SearchMetadata, is_budget_search, run_search
+from .selection import select_global
 
 
 def find_magnitude_ticket(
@@ -28,100 +24,140 @@ def find_magnitude_ticket(
     dataloader: Iterable,
     metric: Any,
     *,
-    threshold: float = 0.9,
-    prune_fraction: float = 0.1,
-    max_steps: int = 10,
-    search_data: str = "dev",
+    config: TicketSearchConfig | None = None,
     output_dir: str | os.PathLike | None = None,
-    on_degenerate: Literal["warn", "raise", "ignore"] = "warn",
-    parameter_names: Sequence[str] | None = None,
-    base_model: str | None = None,
+    base_model: str | os.PathLike | None = None,
     base_model_revision: str | None = None,
     task: str | None = None,
     seed: int | None = None,
     progress: bool = True,
+    parameter_names: Sequence[str] | None = None,
+    **settings: Any,
 ) -> LotteryTicket:
     """Find a magnitude lottery ticket: prune the globally smallest weights while ``metric ≥ threshold × full``.
 
     One global L1 ranking over the paper's weight set (every layer's Q/K/V weights and biases, attention output
     weight and bias, intermediate weight and bias, and MLP output weight; never embeddings, LayerNorms, pooler,
-    classifier or the MLP output bias). Each step prunes `prune_fraction` of the weights still kept (sparsity after k
-    steps ``1 − 0.9^k``), at most `max_steps` steps; the last mask that passes is kept (the paper's code discarded a
-    10th passing step). One forward pass per step.
+    classifier or the MLP output bias). Each step prunes ``magnitude_prune_fraction`` of the weights still kept
+    (sparsity after k steps ``1 − 0.9^k``), at most ``magnitude_max_steps`` steps; the last mask that passes is kept
+    (the paper's code discarded a 10th passing step). One forward pass per step.
+
+    With ``target_sparsity`` (an extension) the stop rule and the step cap are ignored: steps continue until the
+    sparsity reaches the target, the last one trimmed to hit it exactly, and the metric reached is recorded.
 
     Args:
         model: the fine-tuned classifier (its weights are restored after the search).
-        dataloader: the search data; record its origin in `search_data` ("dev" / "held-out").
-        metric: task name, metric object or callable ``(logits, labels) -> float``.
-        output_dir: the ticket-so-far is written there after every step; a search found there is resumed.
+        dataloader: the search data as dict batches with ``labels``; record its origin in ``search_data``.
+        metric: task name, `TaskMetric`, `glue_metric(task)` or callable ``(logits, labels) -> float``.
+        config: a `TicketSearchConfig`; ``settings`` (its field names) override it.
+        output_dir: the ticket-so-far is written there after every step; a search found there is resumed (with the
+            same settings only).
         parameter_names: override the weight set (names relative to the encoder); default: the paper's.
 
     Example:
 
     ```python
-    >>> ticket = find_magnitude_ticket(model, dev_loader, "sst2", base_model="bert-base-uncased")  # doctest: +SKIP
-    >>> round(ticket.sparsity, 3)
-    0.651
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37)).eval()
+    >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}] * 2
+    >>> ticket = find_magnitude_ticket(model, batches, "sst2", target_sparsity=0.25, progress=False)
+    >>> round(ticket.sparsity, 4), len(ticket.history) - 1
+    (0.25, 3)
+
     ```
     """
-    threshold = validate_threshold(threshold)
-    if not 0 < prune_fraction < 1:
-        raise ValueError(f"`prune_fraction` must be in (0, 1) (the paper uses 0.1); got {prune_fraction!r}.")
-    if not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"`max_steps` must be a positive integer (the paper uses 10); got {max_steps!r}.")
-    started = time.perf_counter()
+    config = resolve_search_config(config, **settings)
+    for name in ("target_heads", "target_mlps"):
+        if getattr(config, name) is not None:
+            raise ValueError(f"`{name}` applies to the structured search only; use `target_sparsity` here.")
     structure = EncoderStructure(model)
     params = _weight_set(structure, parameter_names)
-    metric_fn = resolve_metric(metric)
-    ticket = load_search_state(output_dir, model, "magnitude")
+    meta = SearchMetadata(base_model, base_model_revision, task, seed)
     with _restoring(params) as original:
-        if ticket is None:
-            ticket = _start(model, structure, params, dataloader, metric, metric_fn, threshold, on_degenerate)
-            ticket = ticket.copy(
-                base_model=base_model or ticket.base_model,
-                base_model_revision=base_model_revision,
-                task=task,
-                seed=seed,
-                search_data=search_data,
-            )
-            ticket.extra["search"].update(prune_fraction=prune_fraction, max_steps=max_steps)
-            save_search_state(ticket, output_dir)
-        state = ticket.extra["search"]
-        rule = StopRule(threshold, ticket.metrics["full_metric"], ticket.metrics["constant_baseline"])
-        bar = manual_bar("magnitude search", progress, total=max_steps)
-        bar.update(len(ticket.history) - 1)
-        steps_run = 0
-        while not state["finished"]:
-            steps_run += 1
-            step = len(ticket.history)
-            masks = _prune_step(original, ticket.weight_masks, prune_fraction)
-            _load_masked(params, original, masks)
-            result = evaluate(model, dataloader, metric, progress=False)
-            passed = rule.passes(result.metric)
-            candidate = ticket.copy(weight_masks=masks)
-            ticket.history.append(
-                history_entry(step, "magnitude", ticket.head_mask, ticket.mlp_mask, metric=result.metric,
-                              accepted=passed, sparsity=candidate.sparsity)
-            )  # fmt: skip
-            if passed:
-                history, ticket = ticket.history, candidate
-                ticket.history = history
-                ticket.metrics["metric"] = result.metric
-            state["finished"] = not passed or step >= max_steps
-            ticket.extra["search"] = state
-            save_search_state(ticket, output_dir)
-            bar.update(1)
-            bar.set_postfix(sparsity=f"{candidate.sparsity:.3f}", metric=f"{result.metric:.4f}", ok=passed)
-        bar.close()
-    if steps_run:
-        state["wall_time_s"] = state.get("wall_time_s", 0.0) + time.perf_counter() - started
-        ticket.extra["search"] = state
-        save_search_state(ticket, output_dir)
-    logger.info(
-        "Magnitude ticket: sparsity %.4f, metric %.4f (full %.4f, threshold %.4f).",
-        ticket.sparsity, ticket.metrics["metric"], rule.full_metric, rule.threshold_value,
-    )  # fmt: skip
-    return ticket
+        search = MagnitudeSearch(model, structure, params, original, dataloader, metric, config)
+        return run_search(search, model, metric, config, output_dir=output_dir, metadata=meta, progress=progress)
+
+
+class MagnitudeSearch:
+    """The magnitude search's part of the shared loop: global L1 candidates, scored by one forward pass.
+
+    ```python
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> structure = EncoderStructure(model)
+    >>> params = structure.magnitude_parameters()
+    >>> search = MagnitudeSearch(model, structure, params, {}, [], "sst2", TicketSearchConfig(target_sparsity=0.5))
+    >>> search.total_steps(None)
+    7
+
+    ```
+    """
+
+    name = "magnitude"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        structure: EncoderStructure,
+        params: dict[str, nn.Parameter],
+        original: dict[str, torch.Tensor],
+        dataloader: Iterable,
+        metric: Any,
+        config: TicketSearchConfig,
+    ):
+        self.model, self.structure, self.params, self.original = model, structure, params, original
+        self.dataloader, self.metric, self.config = dataloader, metric, config
+        self.budget = is_budget_search(config)
+
+    def _evaluate(self) -> Scored:
+        result = evaluate(self.model, self.dataloader, self.metric, progress=False)
+        return Scored(result.metric, result.predictions, result.labels)
+
+    def start(self) -> tuple[LotteryTicket, Scored]:
+        scored = self._evaluate()
+        masks = {name: torch.ones_like(p, dtype=torch.bool, device="cpu") for name, p in self.params.items()}
+        ticket = LotteryTicket.full(self.structure, kind="good", method="magnitude").copy(weight_masks=masks)
+        return ticket, scored
+
+    def propose(self, ticket: LotteryTicket, state: dict[str, Any]) -> Proposal | None:
+        kept = sum(int(m.sum()) for m in ticket.weight_masks.values())
+        count = round(self.config.magnitude_prune_fraction * kept)
+        if self.budget:
+            total = sum(m.numel() for m in ticket.weight_masks.values())
+            needed = math.ceil(self.config.target_sparsity * total - 1e-9) - (total - kept)
+            if needed <= 0:
+                return None
+            count = min(max(count, 1), needed)  # the last step is trimmed to land on the target
+        if count <= 0:
+            return None
+        masks = _prune_step(self.original, ticket.weight_masks, count)
+        return Proposal("magnitude", ticket.copy(weight_masks=masks))
+
+    def score(self, proposal: Proposal) -> Scored:
+        _load_masked(self.params, self.original, proposal.ticket.weight_masks)
+        return self._evaluate()
+
+    def accept(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored) -> LotteryTicket:
+        return proposal.ticket
+
+    def reject(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored, state: dict[str, Any]) -> LotteryTicket:
+        state["finished"] = True
+        return ticket
+
+    def total_steps(self, ticket: LotteryTicket | None) -> int | None:
+        if not self.budget:
+            return self.config.magnitude_max_steps
+        keep = math.log(1 - self.config.target_sparsity) / math.log(1 - self.config.magnitude_prune_fraction)
+        return math.ceil(keep - 1e-9)
+
+    def max_steps(self) -> int | None:
+        return None if self.budget else self.config.magnitude_max_steps
+
+    def describe(self, ticket: LotteryTicket) -> dict[str, Any]:
+        return {"sparsity": f"{ticket.sparsity:.4f}"}
 
 
 def _weight_set(structure: EncoderStructure, names: Sequence[str] | None) -> dict[str, nn.Parameter]:
@@ -152,44 +188,10 @@ def _load_masked(params: dict[str, nn.Parameter], original: dict[str, torch.Tens
 
 
 def _prune_step(
-    original: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], fraction: float
+    original: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], count: int
 ) -> dict[str, torch.Tensor]:
-    """Prune `fraction` of the still-kept weights: the globally smallest |w| (Python rounding, like torch.prune)."""
+    """Prune `count` more weights: the globally smallest |w| among the kept ones."""
     kept = {name: masks[name].to(original[name].device) for name in original}
-    remaining = sum(int(m.sum()) for m in kept.values())
-    count = round(fraction * remaining)
     magnitudes = {name: w.abs() for name, w in original.items()}
     pruned = select_global(magnitudes, kept, count)
     return {name: (kept[name] & ~pruned[name]).cpu() for name in original}
-
-
-def _start(
-    model: nn.Module,
-    structure: EncoderStructure,
-    params: dict[str, nn.Parameter],
-    dataloader: Iterable,
-    metric: Any,
-    metric_fn: Any,
-    threshold: float,
-    on_degenerate: str,
-) -> LotteryTicket:
-    result = evaluate(model, dataloader, metric, progress=False)
-    rule = StopRule(threshold, result.metric, constant_predictor_score(metric_fn, result.predictions, result.labels))
-    rule.check(on_degenerate)
-    masks = {name: torch.ones_like(p, dtype=torch.bool, device="cpu") for name, p in params.items()}
-    ticket = LotteryTicket.full(structure, kind="good", method="magnitude").copy(weight_masks=masks)
-    ticket.threshold = threshold
-    ticket.metrics.update(
-        full_metric=result.metric,
-        metric=result.metric,
-        constant_baseline=rule.constant_baseline,
-        threshold_value=rule.threshold_value,
-    )
-    ticket.history = [
-        history_entry(0, "full", ticket.head_mask, ticket.mlp_mask, metric=result.metric, accepted=True, sparsity=0.0)
-    ]
-    ticket.extra = {
-        "degenerate_stop_rule": rule.degenerate,
-        "search": {"finished": False, "model_fingerprint": model_fingerprint(model)},
-    }
-    return ticket

@@ -18,6 +18,31 @@ def phase_step_sizes(head_step: int) -> dict[str, tuple[int, int]]:
     return {"heads+mlp": (head_step, 1), "heads": (max(1, head_step // 2), 0), "mlp": (0, 1)}
 
 
+def budget_step_sizes(
+    head_step: int, kept_heads: int, kept_mlps: int, target_heads: int | None, target_mlps: int | None, *, free: bool
+) -> tuple[int, int] | None:
+    """(heads, MLPs) masked by the next step of a budget search, or None when no target asks for more.
+
+    Steps are the first phase's (`head_step` heads and one MLP), never past `target_heads` / `target_mlps`. A part
+    without a target is pruned only while `free` (a sparsity target is not met yet).
+
+    ```python
+    >>> budget_step_sizes(3, 8, 2, target_heads=6, target_mlps=None, free=False)
+    (2, 0)
+    >>> budget_step_sizes(3, 8, 2, target_heads=None, target_mlps=None, free=True)
+    (3, 1)
+    >>> budget_step_sizes(3, 6, 2, target_heads=6, target_mlps=2, free=True) is None
+    True
+
+    ```
+    """
+    head_floor = target_heads if target_heads is not None else (0 if free else kept_heads)
+    mlp_floor = target_mlps if target_mlps is not None else (0 if free else kept_mlps)
+    heads = max(0, min(head_step, kept_heads - head_floor))
+    mlps = max(0, min(1, kept_mlps - mlp_floor))
+    return (heads, mlps) if heads or mlps else None
+
+
 def least_important(importance: torch.Tensor, kept: torch.Tensor, count: int) -> torch.Tensor:
     """Bool mask of the `count` least important entries among the `kept` ones (ties: lowest flat index first)."""
     if count <= 0 or not bool(kept.any()):

@@ -1,81 +1,37 @@
 """The stop rule of the ticket search: keep pruning while ``metric >= threshold × full-model metric``.
 
-A metric is given as a GLUE task name (resolved through `hf_lottery.metrics.get_task_metric`), an object with a
-``score(predictions, labels)`` method, or a plain callable ``(predictions, labels) -> float | dict`` (a dict must hold
-``"score"``). Predictions are logits ``[N, C]`` (or ``[N]`` / ``[N, 1]`` for regression).
+Metrics are resolved in `hf_lottery.metrics`; this module only holds the rule.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
+# Re-exported for existing imports; both live in `hf_lottery.metrics`.
+from ..metrics import constant_predictor_score, resolve_metric  # noqa: F401
 
 
-MetricFn = Callable[[np.ndarray, np.ndarray], float]
+__all__ = ["DegenerateStopRuleWarning", "StopRule"]
 
 
 class DegenerateStopRuleWarning(UserWarning):
     """The stop-rule threshold is at or below what a constant predictor scores."""
 
 
-def resolve_metric(metric: Any) -> MetricFn:
-    """Turn a task name, a metric object or a callable into ``fn(predictions, labels) -> float``."""
-    if isinstance(metric, str):
-        from ..metrics import get_task_metric
-
-        metric = get_task_metric(metric)
-    if hasattr(metric, "score") and callable(metric.score):
-        return lambda predictions, labels: float(metric.score(predictions, labels))
-    if callable(metric):
-
-        def call(predictions: np.ndarray, labels: np.ndarray) -> float:
-            value = metric(predictions, labels)
-            if isinstance(value, dict):
-                if "score" not in value:
-                    raise ValueError(f"A metric returning a dict must include 'score'; got keys {sorted(value)}.")
-                value = value["score"]
-            return float(value)
-
-        return call
-    raise TypeError(
-        "`metric` must be a GLUE task name (e.g. 'sst2'), an object with `score(predictions, labels)`, or a callable "
-        f"`(predictions, labels) -> float`; got {type(metric).__name__}."
-    )
-
-
-def constant_predictor_score(metric_fn: MetricFn, predictions: np.ndarray, labels: np.ndarray) -> float:
-    """The best score any constant predictor reaches on `labels`, measured with the metric itself.
-
-    Classification (logits ``[N, C]`` with C > 1): the best of "always class c" (the majority class for accuracy,
-    0 for MCC). Regression: predicting the mean label (0 for correlations, which are undefined for a constant).
-    """
-    predictions = np.asarray(predictions)
-    labels = np.asarray(labels)
-    if predictions.ndim == 2 and predictions.shape[1] > 1:
-        scores = []
-        for c in range(predictions.shape[1]):
-            constant = np.zeros_like(predictions, dtype=np.float32)
-            constant[:, c] = 1.0
-            scores.append(_safe(metric_fn, constant, labels))
-        return max(scores)
-    constant = np.full(predictions.shape, float(np.mean(labels)), dtype=np.float32)
-    return _safe(metric_fn, constant, labels)
-
-
-def _safe(metric_fn: MetricFn, predictions: np.ndarray, labels: np.ndarray) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = metric_fn(predictions, labels)
-    return 0.0 if value is None or np.isnan(value) else float(value)
-
-
 @dataclass(frozen=True)
 class StopRule:
-    """``passes(metric)`` is ``metric >= threshold × full_metric``; `degenerate` flags a rule a constant predictor passes."""
+    """``passes(metric)`` is ``metric >= threshold × full_metric``; `degenerate` flags a rule a constant predictor passes.
+
+    Example:
+
+    ```python
+    >>> rule = StopRule(threshold=0.9, full_metric=0.8, constant_baseline=0.5)
+    >>> round(rule.threshold_value, 4), rule.passes(0.75), rule.passes(0.7), rule.degenerate
+    (0.72, True, False, False)
+
+    ```
+    """
 
     threshold: float
     full_metric: float
@@ -102,9 +58,10 @@ class StopRule:
         }
 
     def check(self, on_degenerate: str = "warn") -> None:
-        """Warn (``"warn"``), raise (``"raise"``) or do nothing (``"ignore"``) when the rule is degenerate."""
-        if on_degenerate not in ("warn", "raise", "ignore"):
-            raise ValueError(f"`on_degenerate` must be 'warn', 'raise' or 'ignore'; got {on_degenerate!r}.")
+        """Warn (``"warn"``), raise (``"raise"``) or do nothing (``"ignore"``) when the rule is degenerate.
+
+        `on_degenerate` is validated by `TicketSearchConfig`.
+        """
         if not self.degenerate or on_degenerate == "ignore":
             return
         message = (
@@ -115,10 +72,4 @@ class StopRule:
         )
         if on_degenerate == "raise":
             raise ValueError(message)
-        warnings.warn(message, DegenerateStopRuleWarning, stacklevel=3)
-
-
-def validate_threshold(threshold: float) -> float:
-    if not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise ValueError(f"`threshold` must be a number in (0, 1] (the paper uses 0.9); got {threshold!r}.")
-    return float(threshold)
+        warnings.warn(message, DegenerateStopRuleWarning, stacklevel=4)
