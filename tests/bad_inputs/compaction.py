@@ -112,7 +112,7 @@ CASES = [
              r"hf_lottery_compact\.safetensors is not a readable safetensors file"),
     BadInput("compact-weights-of-another-ticket", "compaction", _weights_of_another_ticket, ValueError,
              r"hf_lottery_compact\.safetensors does not match the architecture.*shape mismatch"),
-    BadInput("compact-config-not-json", "compaction", _config_not_json, ValueError, r"config\.json is not valid JSON \(line 2\)"),
+    BadInput("compact-config-not-json", "compaction", _config_not_json, ValueError, r"config\.json is not valid JSON \(line 3\)"),
     BadInput("compact-from-pretrained-kwargs", "compaction", _kwargs_for_a_compact_folder, TypeError,
              r"\['dtype'\] apply to dense folders only"),
     BadInput("compact-ticket-of-another-shape", "compaction", _wrong_ticket_shape, ValueError, r"Ticket does not fit"),
