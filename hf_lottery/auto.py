@@ -20,6 +20,7 @@ Example:
 >>> [l.attention.self.num_attention_heads for l in AutoModelForSequenceClassification.from_pretrained(folder
 ...                                                                                          ).bert.encoder.layer]
 [2, 1]
+
 ```
 """
 

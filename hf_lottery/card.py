@@ -19,6 +19,7 @@ Example:
 ('apache-2.0', 'sentence-transformers/all-MiniLM-L6-v2')
 >>> card.data.eval_results[0].metric_type, card.data.eval_results[0].dataset_split
 ('accuracy', 'validation')
+
 ```
 """
 
@@ -225,8 +226,11 @@ class _Body:
             return ""
         lines = ["## Results", "", "| what was measured | metric | split | value |", "|---|---|---|---|", *rows]
         if self.with_model and not metrics and t.metrics:
-            lines += ["", "The search figures were measured on the fine-tuned model with this ticket applied; they "
-                      "are this repository's scores only when the pushed weights are that model (not re-fine-tuned)."]
+            lines += [
+                "",
+                "The search figures were measured on the fine-tuned model with this ticket applied; they "
+                "are this repository's scores only when the pushed weights are that model (not re-fine-tuned).",
+            ]
         elif metrics and t.metrics:
             lines += ["", "Only the first rows score these weights; the search figures belong to the fine-tuned "
                       "model the ticket was found in."]  # fmt: skip
@@ -259,7 +263,9 @@ class _Body:
             rows.append(f"| {layer + 1} | {len(kept)}/{t.num_heads} | {', '.join(kept) or '—'} | "
                         f"{'yes' if t.mlp_mask[layer] else 'no'} |")  # fmt: skip
         s = t.summary()
-        rows.append(f"| **all** | **{s['kept_heads']}/{s['total_heads']}** | | **{s['kept_mlps']}/{s['total_mlps']}** |")
+        rows.append(
+            f"| **all** | **{s['kept_heads']}/{s['total_heads']}** | | **{s['kept_mlps']}/{s['total_mlps']}** |"
+        )
         return "\n".join(["## Heads and MLPs kept", "", *rows])
 
     def latency(self, latency: dict[str, Any] | None) -> str:

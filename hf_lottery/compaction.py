@@ -52,6 +52,7 @@ def pruning_spec(ticket: LotteryTicket, model_type: str, architecture: str) -> d
     >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [0, 0]]), mlp_mask=torch.tensor([1, 0]))
     >>> pruning_spec(ticket, "bert", "BertModel")["heads_kept"]
     [[0], []]
+
     ```
     """
     return {
@@ -77,6 +78,7 @@ def ticket_from_spec(spec: Any, num_layers: int | None = None, source: str = "co
     >>> ticket_from_spec({"heads_kept": [[0], []], "mlps_kept": [True, False], "num_attention_heads": 2}).head_mask
     tensor([[ True, False],
             [False, False]])
+
     ```
     """
     where = f"{source}: {SPEC_KEY}"
@@ -194,6 +196,7 @@ def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = Fa
     >>> [layer.attention.self.num_attention_heads for layer in small.bert.encoder.layer]
     [2, 1]
     >>> small.save_pretrained(tempfile.mkdtemp())  # reload with hf_lottery.load_pruned_model(folder, compact=True)
+
     ```
     """
     structure = EncoderStructure(model)
@@ -284,7 +287,9 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) 
     return model
 
 
-def dense_config(config_dict: dict[str, Any], num_heads: int, model_type: Any, source: str) -> transformers.PretrainedConfig:
+def dense_config(
+    config_dict: dict[str, Any], num_heads: int, model_type: Any, source: str
+) -> transformers.PretrainedConfig:
     """The dense (uncompacted) config a compact or head-pruned folder was made from."""
     values = {k: v for k, v in config_dict.items() if k not in ("transformers_version", "model_type", SPEC_KEY)}
     values["num_attention_heads"] = num_heads

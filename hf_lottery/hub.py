@@ -161,6 +161,7 @@ def compare_latency(dense: nn.Module, compact: nn.Module, *, batch_size: int = 8
     >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
     >>> sorted(compare_latency(model, compact_model(model, ticket), seq_len=8, repeats=2))
     ['batch_size', 'compact_ms', 'dense_ms', 'machine', 'seq_len']
+
     ```
     """
     device = next(dense.parameters()).device

@@ -103,6 +103,7 @@ def ticket_from_pruned_heads(config: Any) -> LotteryTicket:
     ...           "hidden_size": 32, "intermediate_size": 37}
     >>> ticket_from_pruned_heads(config).head_mask.int().tolist()
     [[1, 0, 0, 1], [0, 1, 1, 1]]
+
     ```
     """
     values = config if isinstance(config, dict) else config.to_dict()

@@ -119,7 +119,9 @@ def test_transformers4_checkpoint_saved_again_is_a_compact_folder(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- (a) compact folders
-@pytest.mark.parametrize("cls", [BertModel, BertForTokenClassification, BertForMaskedLM, BertForSequenceClassification])
+@pytest.mark.parametrize(
+    "cls", [BertModel, BertForTokenClassification, BertForMaskedLM, BertForSequenceClassification]
+)
 def test_compact_folders_of_every_architecture_reload(tmp_path, cls):
     torch.manual_seed(0)
     model = cls(tiny_config()).eval()

@@ -13,6 +13,7 @@ Example:
 >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [1, 1]]), mlp_mask=torch.tensor([1, 0]), task="sst2")
 >>> plot_head_survival(ticket, tempfile.mkdtemp() + "/heads.png").name
 'heads.png'
+
 ```
 """
 
