@@ -231,7 +231,8 @@ def plot_mlp_survival(
                 ax.text(xi, value + 0.02, f"{value:.2f}", ha="center", fontsize=9)
             default = f"MLP survival — {what}"
         if not values.any():
-            ax.text(0.5, 0.5, "all MLPs pruned", transform=ax.transAxes, ha="center", va="center", fontsize=12)
+            ax.text(0.5, 0.5, "all MLPs pruned", transform=ax.transAxes, ha="center", va="center", fontsize=12,
+                    bbox={"facecolor": "white", "edgecolor": "#555555"})  # fmt: skip
         ax.set_xticks(x)
         ax.set_xlabel("layer")
         ax.set_title(title or default)
@@ -304,18 +305,21 @@ def plot_magnitude_qkv_survival(
     layers, heads = matrices["query"].shape
     names = {"query": "Q rows", "key": "K rows", "value": "V rows", "output": "attention-output columns"}
     with _style() as plt:
-        fig, axes = plt.subplots(1, 4, figsize=(4 * max(2.8, 0.4 * heads + 1.0), max(2.8, 0.38 * layers + 1.5)),
-                                 dpi=120, sharey=True)  # fmt: skip
-        for ax, (part, label) in zip(axes, names.items()):
+        width, height = max(3.2, 0.4 * heads + 1.2), max(2.2, 0.35 * layers + 1.0)
+        fig, axes = plt.subplots(2, 2, figsize=(2 * width + 1.2, 2 * height + 0.6), dpi=120, sharex=True,
+                                 sharey=True, layout="constrained")  # fmt: skip
+        step = 1 if heads <= 12 else 2
+        for ax, (part, label) in zip(axes.flat, names.items()):
             image = ax.imshow(matrices[part], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
             ax.set_title(label)
-            ax.set_xlabel("head")
-            step = 1 if heads <= 8 else 2
             ax.set_xticks(range(0, heads, step), [str(h + 1) for h in range(0, heads, step)])
             ax.set_yticks(range(layers), [str(layer + 1) for layer in range(layers)])
-        axes[0].set_ylabel("layer")
-        fig.colorbar(image, ax=list(axes), label="share of weights kept", fraction=0.02, pad=0.01)
-        fig.suptitle(title or f"Magnitude ticket: weights kept per head — {describe(tickets, task, model)}")
+        for ax in axes[1]:
+            ax.set_xlabel("head")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("layer")
+        fig.colorbar(image, ax=axes, label="share of the head's weights kept", fraction=0.04, pad=0.02)
+        fig.suptitle(title or f"Weights kept per head — {describe(tickets, task, model)}")
         return _save(fig, path)
 
 

@@ -19,18 +19,17 @@ PROMPT = (
 
 
 def save_map_png(data: np.ndarray, path: str | os.PathLike, title: str | None = None) -> Path:
-    """The map as a PNG titled with its layer and head (read from names such as ``3_7``, ``L3H7`` or
-    ``layer_3_head_7``; 1-based as written), else with the file's name."""
+    """The map as a PNG titled with its layer and head, read from names such as ``3_7``, ``L3H7`` or
+    ``layer_3_head_7`` (numbers as written in the name), else with the name."""
     import re
 
-    from ..analysis.plots import _pyplot, _save, _style
+    from ..analysis.plots import _save, _style
 
     stem = Path(path).stem
     found = re.search(r"(?:layer|l)[_-]?(\d+)[_-]*(?:head|h)[_-]?(\d+)$", stem, flags=re.IGNORECASE) or re.fullmatch(
         r"(\d+)_(\d+)", stem
     )
-    default = f"{stem}: layer {found.group(1)}, head {found.group(2)}" if found else f"map {stem}"
-    _pyplot()
+    default = f"layer {found.group(1)}, head {found.group(2)}" if found else f"map {stem}"
     with _style() as plt:
         fig, ax = plt.subplots(figsize=(3.2, 3.4), dpi=100)
         ax.imshow(np.asarray(data), cmap="viridis")
