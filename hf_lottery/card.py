@@ -201,16 +201,23 @@ class _Body:
         ]
         if self.with_model and parent is not None and hub_id(parent) != hub_id(t.base_model):
             lines.append(f"- Fine-tuned parent: {_model_ref(parent)}")
-        kept = f"- Keeps {s['kept_heads']} of {s['total_heads']} attention heads and {s['kept_mlps']} of " \
-               f"{s['total_mlps']} MLPs"  # fmt: skip
-        lines.append(kept + (f"; encoder sparsity {t.sparsity:.1%} (share of Q/K/V, attention-output and MLP weights "
-                             "pruned)" if t.sparsity is not None else "") + ".")  # fmt: skip
+        share = (
+            "" if t.sparsity is None else f"{t.sparsity:.1%} of the encoder's Q/K/V, attention-output and MLP weights"
+        )
+        whole = s["kept_heads"] == s["total_heads"] and s["kept_mlps"] == s["total_mlps"]
+        if t.method == "magnitude" and whole:
+            lines.append(f"- Prunes single weights{f' ({share})' if share else ''}; every head and MLP remains.")
+        else:
+            lines.append(f"- Keeps {s['kept_heads']} of {s['total_heads']} attention heads and {s['kept_mlps']} of "
+                         f"{s['total_mlps']} MLPs{f'; prunes {share}' if share else ''}.")  # fmt: skip
         return "\n".join(lines)
 
     def results(self, metrics: dict[str, float] | None, split: str | None) -> str:
         t = self.ticket
         where = _split(t) if self.glue else "dev"
-        search_where = where if (t.search_data or "dev") == "dev" else "held-out part of the training data"
+        on_dev = (t.search_data or "dev") == "dev"
+        search_where = where if on_dev else "held-out part of train"
+        search_text = f"the {where} split (dev, as in the paper)" if on_dev else "a held-out part of the training data"
         rows = []
         for key, value in (metrics or {}).items():
             rows.append(f"| **this model (the pushed weights)** | {key} | {split or where} | {value:.4f} |")
@@ -232,11 +239,11 @@ class _Body:
                 "are this repository's scores only when the pushed weights are that model (not re-fine-tuned).",
             ]
         elif metrics and t.metrics:
-            lines += ["", "Only the first rows score these weights; the search figures belong to the fine-tuned "
-                      "model the ticket was found in."]  # fmt: skip
+            lines += ["", "Only the rows in bold score these weights; the others belong to the fine-tuned model the "
+                      "ticket was found in, before any re-fine-tuning."]  # fmt: skip
         if t.threshold is not None and t.metrics.get("metric") is not None:
             lines += ["", f"Stop rule: {self.metric} ≥ {t.threshold} × the unpruned fine-tuned model's, measured on "
-                      f"the {search_where} data."]  # fmt: skip
+                      f"{search_text}."]  # fmt: skip
         if t.extra.get("degenerate_stop_rule"):
             lines += ["", "**Warning:** the stop rule was degenerate (its threshold is at or below a constant "
                       "predictor's score)."]  # fmt: skip
@@ -311,7 +318,9 @@ class _Body:
         if t.history:
             facts.append(f"- Search steps: {max(len(t.history) - 1, 0)}")
         if t.search_data:
-            facts.append(f"- Importance / stop-rule data: {t.search_data}")
+            data = {"dev": "the dev set (the task's validation split, as in the paper)",
+                    "held-out": "a held-out part of the training data"}.get(t.search_data, t.search_data)  # fmt: skip
+            facts.append(f"- Importance and stop-rule data: {data}")
         description = t.extra.get("search_data_description")
         if description:
             facts.append(f"- Data: {description}")
