@@ -4,7 +4,6 @@ the search's, and method-specific content (built offline)."""
 import re
 
 import pytest
-import torch
 import yaml
 from transformers import TrainingArguments
 
