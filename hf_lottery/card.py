@@ -1,4 +1,27 @@
-"""Model cards for pushed tickets and masked models: Hub metadata, a sparsity table, the heatmap and usage."""
+"""Model cards for pushed tickets and masked models: Hub metadata a user can trust, and method-specific content.
+
+A card names models by Hub id only (a local path becomes "a local model"), takes the license of a known base model,
+labels every figure for what it measured (the pushed weights, or the fine-tuned model during the search), uses real
+metric types and GLUE split names in ``model-index``, and omits what is unknown rather than printing ``None``.
+Structured tickets get a head / MLP table (and the measured latency of the compacted model next to the dense one when
+given); magnitude tickets get the share of weights kept per layer and tensor, and a note that unstructured zeros
+neither shrink nor speed up the model.
+
+Example:
+
+```python
+>>> import torch
+>>> from hf_lottery import LotteryTicket
+>>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [1, 1]]), mlp_mask=torch.tensor([1, 0]), task="sst2",
+...                        base_model="sentence-transformers/all-MiniLM-L6-v2", metrics={"metric": 0.85})
+>>> card = build_card(ticket, "you/minilm-sst2-ticket", with_model=False)
+>>> card.data.license, card.data.base_model
+('apache-2.0', 'sentence-transformers/all-MiniLM-L6-v2')
+>>> card.data.eval_results[0].metric_type, card.data.eval_results[0].dataset_split
+('accuracy', 'validation')
+
+```
+"""
 
 from __future__ import annotations
 
@@ -9,7 +32,40 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from . import __version__
+from .analysis.plots import TENSORS, tensor_survival_matrix
 from .ticket import LotteryTicket
+
+
+PAPER = "*When BERT Plays the Lottery, All Tickets Are Winning* (Prasanna, Rogers & Rumshisky, EMNLP 2020)"
+# Licenses of base models whose license is known (Hub ids as written on their model pages).
+KNOWN_LICENSES = {
+    "sentence-transformers/all-MiniLM-L6-v2": "apache-2.0",
+    "google-bert/bert-base-uncased": "apache-2.0",
+    "google-bert/bert-base-cased": "apache-2.0",
+    "google-bert/bert-large-uncased": "apache-2.0",
+    "bert-base-uncased": "apache-2.0",
+    "bert-base-cased": "apache-2.0",
+    "FacebookAI/roberta-base": "mit",
+    "roberta-base": "mit",
+    "google/electra-base-discriminator": "apache-2.0",
+}
+METRIC_TYPES = ("accuracy", "f1", "matthews_correlation", "pearson", "spearmanr")
+HYPERPARAMETERS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
+                   "max_steps", "lr_scheduler_type", "warmup_ratio", "warmup_steps", "weight_decay", "optim", "seed",
+                   "max_train_samples")  # fmt: skip
+
+
+def hub_id(name: Any) -> str | None:
+    """`name` when it looks like a Hub model id (``org/name`` or a legacy bare id), None for local paths."""
+    name = None if name is None else str(name)
+    if not name or os.path.exists(name) or name.startswith((".", "/", "~")):
+        return None
+    return name if re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name) else None
+
+
+def _model_ref(name: Any) -> str:
+    found = hub_id(name)
+    return f"[{found}](https://huggingface.co/{found})" if found else "a local model"
 
 
 def _glue_task(ticket: LotteryTicket) -> tuple[str, str] | None:
@@ -18,55 +74,64 @@ def _glue_task(ticket: LotteryTicket) -> tuple[str, str] | None:
 
     try:
         task = canonical_task_name(ticket.task or "")
-    except ValueError:
+    except (ValueError, TypeError):
         return None
     return None if task == "demo" else (task, GLUE_TASKS[task].folder)
 
 
-def _eval_results(ticket: LotteryTicket, metric_name: str | None) -> list[EvalResult] | None:
+def _split(ticket: LotteryTicket) -> str:
+    """The GLUE split the task's dev metrics are measured on."""
+    raw = (ticket.task or "").strip().lower().replace("_", "-")
+    if raw in ("mnli-mm", "mnli-mismatched"):
+        return "validation_mismatched"
+    return "validation_matched" if (_glue_task(ticket) or ("",))[0] == "mnli" else "validation"
+
+
+def search_metric_type(ticket: LotteryTicket) -> str | None:
+    """The metric type of the search's stop-rule score (None for STS-B, whose score is a mean of two)."""
     glue = _glue_task(ticket)
-    if glue is None or ticket.metrics.get("metric") is None:
+    if glue is None:
+        return None
+    return {"cola": "matthews_correlation", "stsb": None}.get(glue[0], "accuracy")
+
+
+def _eval_results(ticket: LotteryTicket, metrics: dict[str, float] | None, split: str | None, with_model: bool,
+                  metric_name: str | None) -> list[EvalResult] | None:  # fmt: skip
+    glue = _glue_task(ticket)
+    if glue is None:
         return None
     task, display = glue
-    name = metric_name or "score"
     common = dict(task_type="text-classification", dataset_type="nyu-mll/glue", dataset_config=task,
-                  dataset_name=f"GLUE {display}", dataset_split=f"validation ({ticket.search_data or 'dev'} data of the search)")  # fmt: skip
-    results = [
-        EvalResult(
-            metric_type=name,
-            metric_name=f"{name} (pruned, no retraining)",
-            metric_value=float(ticket.metrics["metric"]),
-            **common,
-        )
-    ]
-    if ticket.metrics.get("full_metric") is not None:
-        results.append(EvalResult(metric_type=name, metric_name=f"{name} (full model)", metric_value=float(ticket.metrics["full_metric"]), **common))  # fmt: skip
-    return results
+                  dataset_name=f"GLUE {display}", dataset_split=split or _split(ticket))  # fmt: skip
+    if metrics:  # the pushed weights' own scores
+        return [EvalResult(metric_type=k, metric_name=k, metric_value=float(v), **common)
+                for k, v in metrics.items() if k in METRIC_TYPES] or None  # fmt: skip
+    kind = search_metric_type(ticket)
+    searched_on_dev = (ticket.search_data or "dev") == "dev"
+    if with_model or kind is None or ticket.metrics.get("metric") is None or not searched_on_dev:
+        return None  # the search scores describe the fine-tuned model, not necessarily the pushed weights
+    name = metric_name or kind
+    return [EvalResult(metric_type=kind, metric_name=f"{name} (fine-tuned model with this ticket, no retraining)",
+                       metric_value=float(ticket.metrics["metric"]), **common)]  # fmt: skip
 
 
-def hub_id(name: str | None) -> str | None:
-    """`name` when it looks like a Hub model id (``org/name`` or a legacy bare id), None for local paths."""
-    if not name or os.path.exists(name) or name.startswith((".", "/", "~")):
-        return None
-    return name if re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name) else None
+def _hyperparameters(training_args: Any) -> dict[str, Any]:
+    if training_args is None:
+        return {}
+    values = training_args if isinstance(training_args, dict) else training_args.to_dict()
+    chosen = {k: values[k] for k in HYPERPARAMETERS if values.get(k) not in (None, -1, "")}
+    if chosen.get("max_steps") is not None and chosen["max_steps"] > 0:
+        chosen.pop("num_train_epochs", None)
+    return chosen
 
 
-def sparsity_table(ticket: LotteryTicket) -> str:
-    rows = ["| layer | heads kept | MLP kept |", "|---|---|---|"]
-    for layer in range(ticket.num_layers):
-        heads = int(ticket.head_mask[layer].sum())
-        rows.append(f"| {layer + 1} | {heads}/{ticket.num_heads} | {'yes' if ticket.mlp_mask[layer] else 'no'} |")
-    summary = ticket.summary()
-    rows.append(
-        f"| **all** | **{summary['kept_heads']}/{summary['total_heads']}** | **{summary['kept_mlps']}/{summary['total_mlps']}** |"
-    )
-    if summary["encoder_weights_kept"] is not None:
-        rows.append("")
-        rows.append(
-            f"Encoder weights kept (Q/K/V, attention output, MLP projections): {summary['weights_kept']:,} of "
-            f"{summary['weights_total']:,} ({summary['encoder_weights_kept']:.1%})."
-        )
-    return "\n".join(rows)
+def framework_versions() -> dict[str, str]:
+    import huggingface_hub
+    import torch
+    import transformers
+
+    return {"hf-lottery": __version__, "transformers": transformers.__version__, "torch": torch.__version__,
+            "huggingface_hub": huggingface_hub.__version__}  # fmt: skip
 
 
 def build_card(
@@ -77,99 +142,203 @@ def build_card(
     plots: list[str] | None = None,
     metric_name: str | None = None,
     extra_text: str | None = None,
+    metrics: dict[str, float] | None = None,
+    metrics_split: str | None = None,
+    training_args: Any = None,
+    finetuned_from: str | None = None,
+    latency: dict[str, Any] | None = None,
 ) -> ModelCard:
-    """A `ModelCard` for a pushed ticket (`with_model=False`) or a masked model (`with_model=True`)."""
+    """A `ModelCard` for a pushed ticket (`with_model=False`) or a masked model (`with_model=True`).
+
+    `metrics` are the pushed weights' own scores (keys among ``accuracy``, ``f1``, ``matthews_correlation``,
+    ``pearson``, ``spearmanr``) on `metrics_split`; `training_args` (``TrainingArguments`` or dict) gives the
+    hyper-parameters; `finetuned_from` the fine-tuned parent; `latency` the result of
+    `hf_lottery.hub.compare_latency`.
+    """
+    base = hub_id(ticket.base_model)
     tags = ["hf-lottery", "lottery-ticket", "pruning", f"{ticket.method}-pruning", "bert"]
     data = ModelCardData(
         library_name="transformers" if with_model else "hf-lottery",
-        base_model=hub_id(ticket.base_model),
+        base_model=base,
+        license=KNOWN_LICENSES.get(base or ""),
         tags=tags + (["text-classification"] if with_model else []),
         datasets=["nyu-mll/glue"] if _glue_task(ticket) else None,
         pipeline_tag="text-classification" if with_model else None,
         model_name=repo_id.split("/")[-1],
-        eval_results=_eval_results(ticket, metric_name),
+        eval_results=_eval_results(ticket, metrics, metrics_split, with_model, metric_name),
     )
-    return ModelCard(
-        f"---\n{data.to_yaml()}\n---\n\n{_body(ticket, repo_id, with_model, plots or [], metric_name, extra_text)}"
-    )
+    parts = _Body(ticket, repo_id, with_model, metric_name)
+    body = parts.render(plots or [], metrics, metrics_split, _hyperparameters(training_args), finetuned_from,
+                        latency, extra_text)  # fmt: skip
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
-def _body(
-    ticket: LotteryTicket, repo_id: str, with_model: bool, plots: list[str], metric: str | None, extra: str | None
-) -> str:
-    summary = ticket.summary()
-    what = "masked model" if with_model else "lottery ticket (masks only)"
-    glue = _glue_task(ticket)
-    task = glue[1] if glue else ticket.task or "an unnamed task"
-    lines = [
-        f"# {repo_id.split('/')[-1]}",
-        "",
-        f"A {ticket.method} {ticket.kind} {what} of `{ticket.base_model}` for {task}, found with "
-        f"[hf-lottery](https://pypi.org/project/hf-lottery/) {__version__} — the method of *When BERT Plays the "
-        "Lottery, All Tickets Are Winning* (Prasanna, Rogers & Rumshisky, EMNLP 2020).",
-        "",
-        f"It keeps {summary['kept_heads']} of {summary['total_heads']} attention heads and {summary['kept_mlps']} of "
-        f"{summary['total_mlps']} MLPs"
-        + (
-            f", {len(ticket.weight_masks)} weight masks (sparsity {ticket.sparsity:.1%})"
-            if ticket.weight_masks
-            else ""
+class _Body:
+    """The card's Markdown, section by section."""
+
+    def __init__(self, ticket: LotteryTicket, repo_id: str, with_model: bool, metric_name: str | None):
+        self.ticket, self.repo_id, self.with_model = ticket, repo_id, with_model
+        self.glue = _glue_task(ticket)
+        self.metric = metric_name or search_metric_type(ticket) or "score"
+
+    def render(self, plots, metrics, split, hyper, parent, latency, extra) -> str:
+        sections = [self.intro(parent), self.results(metrics, split), self.sparsity(), self.latency(latency),
+                    "\n".join(f"![{p}]({p})" for p in plots), self.usage(), self.search(), self.training(hyper),
+                    self.versions(), extra]  # fmt: skip
+        return "\n\n".join(s for s in sections if s) + "\n"
+
+    def intro(self, parent: str | None) -> str:
+        t, s = self.ticket, self.ticket.summary()
+        what = "pruned model (weights with the ticket baked in)" if self.with_model else "lottery ticket (masks only)"
+        task = f" for GLUE {self.glue[1]}" if self.glue else (f" for the task {t.task!r}" if t.task else "")
+        lines = [
+            f"# {self.repo_id.split('/')[-1]}",
+            "",
+            f"A {t.method} {t.kind} {what} of {_model_ref(t.base_model)}{task}, found with "
+            f"[hf-lottery](https://pypi.org/project/hf-lottery/) {__version__}, the method of {PAPER}.",
+            "",
+            f"- Pre-trained (base) model: {_model_ref(t.base_model)}",
+        ]
+        if self.with_model and parent is not None and hub_id(parent) != hub_id(t.base_model):
+            lines.append(f"- Fine-tuned parent: {_model_ref(parent)}")
+        share = (
+            "" if t.sparsity is None else f"{t.sparsity:.1%} of the encoder's Q/K/V, attention-output and MLP weights"
         )
-        + ".",
-        "",
-    ]
-    if ticket.metrics:
-        name = metric or "metric"
-        lines += ["## Results", "", f"| | {name} |", "|---|---|"]
-        if ticket.metrics.get("full_metric") is not None:
-            lines.append(f"| full fine-tuned model | {ticket.metrics['full_metric']:.4f} |")
-        if ticket.metrics.get("metric") is not None:
-            lines.append(f"| this subnetwork, no retraining | {ticket.metrics['metric']:.4f} |")
-        if ticket.metrics.get("constant_baseline") is not None:
-            lines.append(f"| constant predictor (majority class) | {ticket.metrics['constant_baseline']:.4f} |")
-        lines += [
-            "",
-            f"Stop rule: metric ≥ {ticket.threshold} × full model, measured on the **{ticket.search_data or 'dev'}** "
-            "data"
-            + (
-                " (the same dev set reported above, as in the paper)."
-                if (ticket.search_data or "dev") == "dev"
-                else "."
-            ),
-            "",
-        ]
-        if ticket.extra.get("degenerate_stop_rule"):
+        whole = s["kept_heads"] == s["total_heads"] and s["kept_mlps"] == s["total_mlps"]
+        if t.method == "magnitude" and whole:
+            lines.append(f"- Prunes single weights{f' ({share})' if share else ''}; every head and MLP remains.")
+        else:
+            lines.append(f"- Keeps {s['kept_heads']} of {s['total_heads']} attention heads and {s['kept_mlps']} of "
+                         f"{s['total_mlps']} MLPs{f'; prunes {share}' if share else ''}.")  # fmt: skip
+        return "\n".join(lines)
+
+    def results(self, metrics: dict[str, float] | None, split: str | None) -> str:
+        t = self.ticket
+        where = _split(t) if self.glue else "dev"
+        on_dev = (t.search_data or "dev") == "dev"
+        search_where = where if on_dev else "held-out part of train"
+        search_text = f"the {where} split (dev, as in the paper)" if on_dev else "a held-out part of the training data"
+        rows = []
+        for key, value in (metrics or {}).items():
+            rows.append(f"| **this model (the pushed weights)** | {key} | {split or where} | {value:.4f} |")
+        labelled = (("full_metric", "fine-tuned model, unpruned (search reference)"),
+                    ("metric", "fine-tuned model with this ticket applied, no retraining (end of search)"))  # fmt: skip
+        for key, label in labelled:
+            if t.metrics.get(key) is not None:
+                rows.append(f"| {label} | {self.metric} | {search_where} | {t.metrics[key]:.4f} |")
+        if t.metrics.get("constant_baseline") is not None and self.glue and self.glue[0] != "stsb":
+            rows.append(f"| constant predictor (majority class) | {self.metric} | {search_where} | "
+                        f"{t.metrics['constant_baseline']:.4f} |")  # fmt: skip
+        if not rows:
+            return ""
+        lines = ["## Results", "", "| what was measured | metric | split | value |", "|---|---|---|---|", *rows]
+        if self.with_model and not metrics and t.metrics:
             lines += [
-                "**Warning:** the stop rule was degenerate (its threshold is at or below a constant predictor's score).",
                 "",
+                "The search figures were measured on the fine-tuned model with this ticket applied; they "
+                "are this repository's scores only when the pushed weights are that model (not re-fine-tuned).",
             ]
-    lines += ["## Sparsity", "", sparsity_table(ticket), ""]
-    lines += [f"![{p}]({p})" for p in plots] + ([""] if plots else [])
-    lines += ["## Usage", "", "```python"]
-    if with_model:
-        lines += [
-            "from transformers import AutoModelForSequenceClassification, pipeline",
-            f'model = AutoModelForSequenceClassification.from_pretrained("{repo_id}")  # pruned weights are zeros',
-            f'classifier = pipeline("text-classification", model="{repo_id}")',
-            "",
-            "# physically smaller and faster (pruned heads and MLP neurons removed):",
-            "from hf_lottery import load_pruned_model",
-            f'small = load_pruned_model("{repo_id}", compact=True)',
-        ]
-    else:
-        lines += [
-            "from hf_lottery import LotteryTicket, apply_ticket, rewind",
-            f'ticket = LotteryTicket.from_pretrained("{repo_id}")',
-            "handle = apply_ticket(your_finetuned_model, ticket)      # gate a model of the same architecture",
-            "model, handle = rewind(ticket, num_labels=2, seed=42)     # or re-fine-tune it from the pre-trained weights",
-        ]
-    lines += ["```", ""]
-    if ticket.seed is not None or ticket.history:
-        lines += ["## How it was found", "", f"Seed {ticket.seed}; {max(len(ticket.history) - 1, 0)} search steps; "
-                  f"importance data: {ticket.search_data or 'not recorded'}.", ""]  # fmt: skip
-    if extra:
-        lines += [extra, ""]
-    return "\n".join(lines)
+        elif metrics and t.metrics:
+            lines += ["", "Only the rows in bold score these weights; the others belong to the fine-tuned model the "
+                      "ticket was found in, before any re-fine-tuning."]  # fmt: skip
+        if t.threshold is not None and t.metrics.get("metric") is not None:
+            lines += ["", f"Stop rule: {self.metric} ≥ {t.threshold} × the unpruned fine-tuned model's, measured on "
+                      f"{search_text}."]  # fmt: skip
+        if t.extra.get("degenerate_stop_rule"):
+            lines += ["", "**Warning:** the stop rule was degenerate (its threshold is at or below a constant "
+                      "predictor's score)."]  # fmt: skip
+        return "\n".join(lines)
+
+    def sparsity(self) -> str:
+        t = self.ticket
+        if t.method == "magnitude" and t.model_dims is not None:
+            matrix = tensor_survival_matrix(t)
+            header = "| layer | " + " | ".join(name for name, _ in TENSORS) + " |"
+            rows = [f"| {layer + 1} | " + " | ".join(f"{1 - v:.1%}" for v in matrix[layer]) + " |"
+                    for layer in range(t.num_layers)]  # fmt: skip
+            return "\n".join([
+                "## Sparsity per layer and weight matrix", "", "Share of each weight matrix pruned (set to zero):",
+                "", header, "|---" * (len(TENSORS) + 1) + "|", *rows, "",
+                "Unstructured (magnitude) pruning writes zeros into the dense weight matrices: the model keeps its "
+                "size and runs no faster, and `load_pruned_model(..., compact=True)` does not shrink it either "
+                "(it removes whole heads and MLPs only). Sparse kernels or a sparse storage format would be needed "
+                "to turn these zeros into savings.",
+            ])  # fmt: skip
+        rows = ["| layer | heads kept | which heads (1-based) | MLP kept |", "|---|---|---|---|"]
+        for layer in range(t.num_layers):
+            kept = [str(h + 1) for h in range(t.num_heads) if t.head_mask[layer, h]]
+            rows.append(f"| {layer + 1} | {len(kept)}/{t.num_heads} | {', '.join(kept) or '—'} | "
+                        f"{'yes' if t.mlp_mask[layer] else 'no'} |")  # fmt: skip
+        s = t.summary()
+        rows.append(
+            f"| **all** | **{s['kept_heads']}/{s['total_heads']}** | | **{s['kept_mlps']}/{s['total_mlps']}** |"
+        )
+        return "\n".join(["## Heads and MLPs kept", "", *rows])
+
+    def latency(self, latency: dict[str, Any] | None) -> str:
+        if not latency or self.ticket.method != "structured":
+            return ""
+        speedup = latency["dense_ms"] / latency["compact_ms"] if latency["compact_ms"] else float("nan")
+        return "\n".join([
+            "## Latency", "",
+            f"Forward pass, batch {latency['batch_size']} × {latency['seq_len']} tokens, median, measured when "
+            f"pushing on {latency['machine']}:", "",
+            "| model | ms |", "|---|---|", f"| dense (pruned weights are zeros) | {latency['dense_ms']:.1f} |",
+            f"| compacted (`compact=True`) | {latency['compact_ms']:.1f} |", "",
+            f"Speed-up {speedup:.2f}× on that machine; other hardware differs.",
+        ])  # fmt: skip
+
+    def usage(self) -> str:
+        repo = self.repo_id
+        if self.with_model:
+            lines = [
+                "from transformers import AutoModelForSequenceClassification, pipeline",
+                f'model = AutoModelForSequenceClassification.from_pretrained("{repo}")  # the pruned model: zeros',
+                f'classifier = pipeline("text-classification", model="{repo}")',
+                "",
+                "from hf_lottery import load_pruned_model",
+                f'model = load_pruned_model("{repo}")  # the same, with the ticket as gates: model.hf_lottery_ticket',
+            ]
+            if self.ticket.method == "structured":
+                lines.append(f'small = load_pruned_model("{repo}", compact=True)  # pruned heads and MLPs removed')
+        else:
+            lines = [
+                "from hf_lottery import LotteryTicket, apply_ticket, rewind",
+                f'ticket = LotteryTicket.from_pretrained("{repo}")',
+                "handle = apply_ticket(your_finetuned_model, ticket)  # gate a model of the same architecture",
+                "model, handle = rewind(ticket, num_labels=2, seed=42)  # or re-fine-tune it from the pre-trained weights",
+            ]
+        return "\n".join(["## Usage", "", "```python", *lines, "```"])
+
+    def search(self) -> str:
+        t = self.ticket
+        facts = []
+        if t.seed is not None:
+            facts.append(f"- Seed: {t.seed}")
+        if t.history:
+            facts.append(f"- Search steps: {max(len(t.history) - 1, 0)}")
+        if t.search_data:
+            data = {"dev": "the dev set (the task's validation split, as in the paper)",
+                    "held-out": "a held-out part of the training data"}.get(t.search_data, t.search_data)  # fmt: skip
+            facts.append(f"- Importance and stop-rule data: {data}")
+        description = t.extra.get("search_data_description")
+        if description:
+            facts.append(f"- Data: {description}")
+        config = t.extra.get("search_config")
+        if isinstance(config, dict) and config:
+            facts.append("- Search config: " + ", ".join(f"`{k}={v!r}`" for k, v in sorted(config.items())
+                                                          if v is not None))  # fmt: skip
+        return "\n".join(["## How the ticket was found", "", *facts]) if facts else ""
+
+    def training(self, hyper: dict[str, Any]) -> str:
+        if not hyper:
+            return ""
+        rows = [f"| {k} | {v} |" for k, v in hyper.items()]
+        return "\n".join(["## Training hyper-parameters (of the pushed weights)", "", "| setting | value |",
+                          "|---|---|", *rows])  # fmt: skip
+
+    def versions(self) -> str:
+        return "\n".join(["## Framework versions", "", *(f"- {k} {v}" for k, v in framework_versions().items())])
 
 
 def card_metadata(card: ModelCard) -> dict[str, Any]:

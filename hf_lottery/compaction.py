@@ -3,16 +3,17 @@
 Heads and MLP neurons are removed with torch-pruning's pruning functions on explicit indices: a pruned head drops
 its rows of Q/K/V (weights and biases) and its columns of ``attention.output.dense``; a pruned MLP drops every
 neuron of ``intermediate.dense`` / ``output.dense`` (width zero). Each attention module's head count and all-head size
-are updated, and the pruning spec is recorded in the config (``config.hf_lottery_pruning``). A layer with no head left
-and an MLP of width zero both run in eager and sdpa attention. A pruned MLP's output bias is zeroed, as its gate
-does. Weight (magnitude) masks cannot remove whole rows: they are written into the weights as zeros (dense).
+are updated, and the pruning spec is recorded in the config (``config.hf_lottery_pruning``: heads and MLPs kept, the
+model type and the architecture, e.g. ``BertForMaskedLM``). A layer with no head left and an MLP of width zero both
+run in eager and sdpa attention. A pruned MLP's output bias is zeroed, as its gate does. Weight (magnitude) masks
+cannot remove whole rows: they are written into the weights as zeros, which neither shrinks nor speeds up the model.
 
 `save_pretrained` of a compacted model writes ``config.json`` with ``model_type: "hf_lottery_compact"`` (and, since
 the head count varies per layer, ``num_attention_heads`` holding a loading hint) and the weights as
 ``hf_lottery_compact.safetensors`` — there is deliberately no ``model.safetensors``. A plain ``from_pretrained`` fails
 loudly, naming `load_pruned_model`, instead of silently re-initialising mismatched weights. Load it with
-``hf_lottery.load_pruned_model(path)``, or with ``AutoModelForSequenceClassification.from_pretrained(path)`` after
-``import hf_lottery`` (which registers the type).
+``hf_lottery.load_pruned_model(path, compact=True)``, or with ``AutoModelForSequenceClassification.from_pretrained``
+after ``hf_lottery.register_auto_classes()``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch_pruning as tp
+import transformers
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
+from transformers import AutoConfig
 from transformers.utils import logging
 
 from .atomic import write_json
@@ -42,7 +43,18 @@ LOAD_HINT = "varies per layer in this hf-lottery compact model: load it with hf_
 
 
 def pruning_spec(ticket: LotteryTicket, model_type: str, architecture: str) -> dict[str, Any]:
-    """The per-layer record a compacted model carries: which heads and MLPs it kept, and what it was before."""
+    """The per-layer record a compacted model carries: which heads and MLPs it kept, and what it was before.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [0, 0]]), mlp_mask=torch.tensor([1, 0]))
+    >>> pruning_spec(ticket, "bert", "BertModel")["heads_kept"]
+    [[0], []]
+
+    ```
+    """
     return {
         "format_version": SPEC_VERSION,
         "base_model_type": model_type,
@@ -53,17 +65,59 @@ def pruning_spec(ticket: LotteryTicket, model_type: str, architecture: str) -> d
     }
 
 
-def ticket_from_spec(spec: dict[str, Any]) -> LotteryTicket:
-    if spec.get("format_version", 0) > SPEC_VERSION:
-        raise ValueError(f"Compaction spec version {spec['format_version']} is newer than this hf-lottery reads.")
-    head_mask = torch.zeros(len(spec["heads_kept"]), spec["num_attention_heads"], dtype=torch.bool)
-    for layer, heads in enumerate(spec["heads_kept"]):
-        head_mask[layer, heads] = True
-    return LotteryTicket(head_mask=head_mask, mlp_mask=torch.tensor(spec["mlps_kept"]), kind="custom")
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def ticket_from_spec(spec: Any, num_layers: int | None = None, source: str = "config.json") -> LotteryTicket:
+    """The structured ticket a compact spec describes; `ValueError` naming the field for a malformed spec.
+
+    Example:
+
+    ```python
+    >>> ticket_from_spec({"heads_kept": [[0], []], "mlps_kept": [True, False], "num_attention_heads": 2}).head_mask
+    tensor([[ True, False],
+            [False, False]])
+
+    ```
+    """
+    where = f"{source}: {SPEC_KEY}"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where} must be an object with heads_kept, mlps_kept and num_attention_heads.")
+    version = spec.get("format_version", SPEC_VERSION)
+    if not _int(version) or version < 1:
+        raise ValueError(f"{where}.format_version must be a positive integer; got {version!r}.")
+    if version > SPEC_VERSION:
+        raise ValueError(f"{where}.format_version {version} is newer than this hf-lottery reads ({SPEC_VERSION}).")
+    for key in ("heads_kept", "mlps_kept", "num_attention_heads"):
+        if key not in spec:
+            raise ValueError(f"{where} has no `{key}` (expected heads_kept, mlps_kept and num_attention_heads).")
+    heads, kept, mlps = spec["num_attention_heads"], spec["heads_kept"], spec["mlps_kept"]
+    if not _int(heads) or heads < 1:
+        raise ValueError(f"{where}.num_attention_heads must be an integer ≥ 1; got {heads!r}.")
+    if not isinstance(kept, list) or not kept or not all(isinstance(row, list) for row in kept):
+        raise ValueError(f"{where}.heads_kept must be a non-empty list (one list of head indices per layer).")
+    if num_layers is not None and len(kept) != num_layers:
+        raise ValueError(f"{where}.heads_kept has {len(kept)} layers; num_hidden_layers is {num_layers}.")
+    for layer, row in enumerate(kept):
+        bad = [h for h in row if not _int(h) or not 0 <= h < heads]
+        if bad or len(set(row)) != len(row):
+            raise ValueError(
+                f"{where}.heads_kept[{layer}] = {row} must hold distinct head indices in [0, {heads - 1}]"
+                f"{f'; {bad[0]!r} is not' if bad else ''}."
+            )
+    if not isinstance(mlps, list) or len(mlps) != len(kept) or not all(isinstance(m, bool) for m in mlps):
+        raise ValueError(f"{where}.mlps_kept must be a list of {len(kept)} booleans (one per layer); got {mlps!r}.")
+    head_mask = torch.zeros(len(kept), heads, dtype=torch.bool)
+    for layer, row in enumerate(kept):
+        head_mask[layer, row] = True
+    return LotteryTicket(head_mask=head_mask, mlp_mask=torch.tensor(mlps), kind="custom")
 
 
 @torch.no_grad()
 def _compact_layers(structure: EncoderStructure, ticket: LotteryTicket) -> None:
+    import torch_pruning as tp
+
     size = structure.head_size
     for layer in structure.layers:
         pruned = torch.nonzero(~ticket.head_mask[layer.index]).flatten().tolist()
@@ -81,14 +135,8 @@ def _compact_layers(structure: EncoderStructure, ticket: LotteryTicket) -> None:
             tp.prune_linear_in_channels(layer.mlp_output, idxs)
             if layer.mlp_output.bias is not None:
                 layer.mlp_output.bias.zero_()  # the MLP gate zeroes the whole output, bias included
-        for linear in (
-            layer.query,
-            layer.key,
-            layer.value,
-            layer.attention_output,
-            layer.intermediate,
-            layer.mlp_output,
-        ):
+        for linear in (layer.query, layer.key, layer.value, layer.attention_output, layer.intermediate,
+                       layer.mlp_output):  # fmt: skip
             linear.weight.data = linear.weight.data.contiguous()
 
 
@@ -105,14 +153,16 @@ class CompactModelMixin:
         os.replace(saved, folder / COMPACT_WEIGHTS_NAME)
         config = json.loads((folder / "config.json").read_text())
         config["model_type"] = COMPACT_MODEL_TYPE
+        config["architectures"] = [config[SPEC_KEY]["architecture"]]  # the dense class, not Compact<class>
         # Heads differ per layer, so no single count is right; the value is the message a plain from_pretrained
         # shows when the config's type check rejects it (the real per-layer heads are in the spec).
         config["num_attention_heads"] = LOAD_HINT
         write_json(folder / "config.json", config)
         (folder / "README_LOADING.txt").write_text(
             "This folder holds a model compacted by hf-lottery (pruned heads and MLP neurons removed).\n"
-            "Load it with:\n\n    from hf_lottery import load_pruned_model\n    model = load_pruned_model(path)\n\n"
-            "(or AutoModelForSequenceClassification.from_pretrained(path) after `import hf_lottery`).\n"
+            "Load it with:\n\n    from hf_lottery import load_pruned_model\n"
+            "    model = load_pruned_model(path, compact=True)\n\n"
+            "(or AutoModelForSequenceClassification.from_pretrained(path) after hf_lottery.register_auto_classes()).\n"
         )
 
 
@@ -137,8 +187,16 @@ def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = Fa
     Example:
 
     ```python
-    >>> small = compact_model(model, ticket)           # doctest: +SKIP
-    >>> small.save_pretrained("compact")               # reload with hf_lottery.load_pruned_model("compact")
+    >>> import tempfile, torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                                                  intermediate_size=37, vocab_size=50))
+    >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
+    >>> small = compact_model(model, ticket)
+    >>> [layer.attention.self.num_attention_heads for layer in small.bert.encoder.layer]
+    [2, 1]
+    >>> small.save_pretrained(tempfile.mkdtemp())  # reload with hf_lottery.load_pruned_model(folder, compact=True)
+
     ```
     """
     structure = EncoderStructure(model)
@@ -159,61 +217,116 @@ def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = Fa
     return target
 
 
+def read_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """The folder's ``config.json`` as a dict; `ValueError` naming the file when it is not a JSON object."""
+    path = Path(folder) / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON (line {err.lineno}): {err.msg}.") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object; got {type(data).__name__}.")
+    return data
+
+
 def is_compact_folder(folder: str | os.PathLike) -> bool:
     path = Path(folder) / "config.json"
-    return path.is_file() and SPEC_KEY in json.loads(path.read_text())
+    return path.is_file() and SPEC_KEY in read_config(folder)
+
+
+def model_class_for(architecture: Any, field_name: str, default: type | None = None) -> type:
+    """The transformers model class named `architecture` (e.g. ``"BertForMaskedLM"``), or `default` when None."""
+    if architecture is None and default is not None:
+        return default
+    cls = getattr(transformers, architecture, None) if isinstance(architecture, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
+        raise ValueError(
+            f"{field_name} must name a transformers model class such as 'BertForSequenceClassification'; "
+            f"got {architecture!r}."
+        )
+    return cls
+
+
+def read_safetensors(paths: list[Path]) -> dict[str, torch.Tensor]:
+    """Tensors of one or more safetensors files; `ValueError` naming the file when one is truncated or corrupt."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    state: dict[str, torch.Tensor] = {}
+    for path in paths:
+        try:
+            state.update(load_file(str(path)))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt?): {err}") from err
+    return state
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """Load `state` into `model` strictly, except for tied parameters (e.g. an MLM decoder) the file omits.
+
+    Raises `ValueError` naming `source` for missing, unexpected or mis-shaped tensors.
+    """
+    aliases: dict[int, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        aliases.setdefault(id(param), []).append(name)
+    tied = {name for names in aliases.values() if len(names) > 1 for name in names}
+    own = model.state_dict()
+    shapes = [f"{k}: file {tuple(v.shape)}, model {tuple(own[k].shape)}" for k, v in state.items()
+              if k in own and tuple(v.shape) != tuple(own[k].shape)]  # fmt: skip
+    missing = [k for k in own if k not in state and not (k in tied and any(t in state for t in tied))]
+    missing = [k for k in missing if not k.endswith("position_ids")]  # a buffer, not always saved
+    unexpected = [k for k in state if k not in own and not k.endswith("position_ids")]
+    if shapes or missing or unexpected:
+        problems = "; ".join(
+            f"{label} {items[:4]}{' …' if len(items) > 4 else ''}"
+            for label, items in (("shape mismatch", shapes), ("missing", missing), ("unexpected", unexpected))
+            if items
+        )
+        raise ValueError(f"{source} does not match the architecture its config describes: {problems}.")
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return model
+
+
+def dense_config(
+    config_dict: dict[str, Any], num_heads: int, model_type: Any, source: str
+) -> transformers.PretrainedConfig:
+    """The dense (uncompacted) config a compact or head-pruned folder was made from."""
+    values = {k: v for k, v in config_dict.items() if k not in ("transformers_version", "model_type", SPEC_KEY)}
+    values["num_attention_heads"] = num_heads
+    try:
+        return AutoConfig.for_model(model_type, **values)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{source}: cannot rebuild a {model_type!r} config from it: {err}") from err
+
+
+def build_model(cls: type, config: transformers.PretrainedConfig) -> nn.Module:
+    """A freshly initialised model of `cls` (a model class or an Auto class) for `config`."""
+    return cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
 
 
 def load_compact_folder(folder: str | os.PathLike, model_class: type | None = None) -> nn.Module:
-    """Rebuild the dense architecture from the config, re-prune it by the recorded spec, then load the weights."""
-    from safetensors.torch import load_file
+    """Rebuild the dense architecture from the config, re-prune it by the recorded spec, then load the weights.
 
+    The architecture recorded in the spec (e.g. ``BertForMaskedLM``, ``BertModel``) is used unless `model_class`
+    is given; tied weights (the MLM decoder) are re-tied. The returned model carries ``hf_lottery_ticket`` (the
+    structured ticket the spec describes). A tampered config or a truncated weights file raises `ValueError`
+    naming the field or the file.
+    """
     folder = Path(folder)
-    config_dict = json.loads((folder / "config.json").read_text())
-    spec = config_dict.pop(SPEC_KEY)
-    config_dict["model_type"] = spec["base_model_type"]
-    config_dict["num_attention_heads"] = spec["num_attention_heads"]
-    base_type = config_dict.pop("model_type")
-    config = AutoConfig.for_model(base_type, **{k: v for k, v in config_dict.items() if k != "transformers_version"})
+    source = str(folder / "config.json")
+    config_dict = read_config(folder)
+    spec = config_dict.get(SPEC_KEY)
+    ticket = ticket_from_spec(spec, config_dict.get("num_hidden_layers"), source)
+    model_type = spec.get("base_model_type")
+    if not isinstance(model_type, str):
+        raise ValueError(f"{source}: {SPEC_KEY}.base_model_type must be a model type such as 'bert'.")
+    config = dense_config(config_dict, ticket.num_heads, model_type, source)
     weights = folder / COMPACT_WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"{folder} holds a compact config but no {COMPACT_WEIGHTS_NAME}.")
-    cls = model_class or AutoModelForSequenceClassification
-    model = cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
-    compact = compact_model(model, ticket_from_spec(spec), inplace=True)
-    try:
-        compact.load_state_dict(load_file(str(weights)), strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"{weights} does not match the compact architecture its config describes: {err}") from err
+    cls = model_class or model_class_for(spec.get("architecture"), f"{source}: {SPEC_KEY}.architecture")
+    model = build_model(cls, config)
+    compact = compact_model(model, ticket.copy(model_dims=EncoderStructure(model).dims()), inplace=True)
+    load_weights(compact, read_safetensors([weights]), str(weights))
+    compact.hf_lottery_ticket = ticket
     return compact.eval()
-
-
-class CompactConfig(PretrainedConfig):
-    """Config of a saved compact folder (``model_type: "hf_lottery_compact"``); see `load_compact_folder`."""
-
-    model_type = COMPACT_MODEL_TYPE
-
-
-class CompactAutoModel(nn.Module):
-    """Lets ``AutoModelForSequenceClassification.from_pretrained(compact_folder)`` work once hf_lottery is imported."""
-
-    config_class = CompactConfig
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any) -> nn.Module:
-        from .hub import load_pruned_model
-
-        return load_pruned_model(
-            pretrained_model_name_or_path, revision=kwargs.get("revision"), token=kwargs.get("token")
-        )
-
-
-def register_auto_classes() -> None:
-    """Register the compact model type with transformers' Auto classes (idempotent)."""
-    try:
-        AutoConfig.register(COMPACT_MODEL_TYPE, CompactConfig, exist_ok=True)
-        AutoModelForSequenceClassification.register(CompactConfig, CompactAutoModel, exist_ok=True)
-    except (ValueError, TypeError) as err:  # a transformers without exist_ok, or a stricter check
-        logger.warning(
-            "Could not register the %s model type with transformers' Auto classes: %s", COMPACT_MODEL_TYPE, err
-        )

@@ -1,73 +1,76 @@
-"""Publishing tickets and masked models on the Hugging Face Hub, and loading pruned models in one line.
+"""Publishing tickets and masked models on the Hugging Face Hub.
 
 * `push_ticket_to_hub(ticket, repo_id)`: the ticket files + a card, like an adapter.
 * `push_to_hub(model, ticket, repo_id)`: the weights with the ticket *baked in* (pruned head columns, MLPs and weights
   are zeros, so a plain ``AutoModelForSequenceClassification.from_pretrained`` and ``pipeline(...)`` give the pruned
-  outputs), the ticket files, a card and plots — in one commit.
-* `load_pruned_model(repo_id_or_path, compact=False)`: local folder first, then the Hub; dense with gates, or
-  physically compacted.
+  outputs), the ticket files, a card and plots — in one commit. Load it back with `hf_lottery.load_pruned_model`.
 
-Everything is prepared in a local staging folder first; a failed push raises `ConnectionError` naming that folder
-(which is kept) and changes nothing on the Hub. Tokens are passed to huggingface_hub and never logged.
+The repo id is validated before anything is written. Everything is prepared in a staging folder (`staging_dir`, else
+a temporary folder) and committed with ``HfApi.upload_folder``; the staging folder is removed after a successful push
+and kept after a failed one, whose `ConnectionError` names it (nothing is committed). Tokens are passed to
+huggingface_hub and never logged.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import platform
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
-from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging
 
 from .card import build_card
-from .compaction import COMPACT_WEIGHTS_NAME, _drop_ticket_hooks, compact_model, is_compact_folder, load_compact_folder
-from .downloads import TicketNotFoundError
-from .gates import apply_ticket
+from .compaction import _drop_ticket_hooks, compact_model
+from .loading import load_pruned_model  # noqa: F401  (kept importable from here: `hf_lottery.hub.load_pruned_model`)
 from .structure import unwrap_model
-from .ticket import TICKET_CONFIG_NAME, TICKET_MASKS_NAME, LotteryTicket
+from .ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)
-MODEL_FILES = ["config.json", "model.safetensors", COMPACT_WEIGHTS_NAME, TICKET_CONFIG_NAME, TICKET_MASKS_NAME,
-               "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "merges.txt",
-               "vocab.json", "sentencepiece.bpe.model", "spm.model"]  # fmt: skip
+
+
+def _validate_repo_id(repo_id: Any) -> str:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(repo_id, str):
+        raise TypeError(f"`repo_id` must be a string such as 'you/bert-sst2-lottery'; got {type(repo_id).__name__}.")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise ValueError(f"`repo_id` {repo_id!r} is not a valid Hub repo id ('user/name'): {err}") from err
+    return repo_id
 
 
 def _plots(ticket: LotteryTicket, folder: Path) -> list[str]:
     try:
-        from .analysis.plots import plot_head_survival, plot_mlp_survival
+        from .analysis.plots import plot_ticket
     except ImportError:  # pragma: no cover - matplotlib missing
         return []
     try:
-        plot_head_survival(ticket, folder / "plots" / "head_survival.png", title="Heads kept (1) and pruned (0)")
-        plot_mlp_survival([ticket], folder / "plots" / "mlp_survival.png", title="MLPs kept")
+        return [path.relative_to(folder).as_posix() for path in plot_ticket(ticket, folder / "plots")]
     except ImportError as err:
         logger.warning("No plots in the card: %s", err)
         return []
-    return ["plots/head_survival.png", "plots/mlp_survival.png"]
 
 
 def _commit(folder: Path, repo_id: str, *, private: bool | None, revision: str | None, token: str | bool | None,
             commit_message: str, create_pr: bool = False) -> str:  # fmt: skip
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import HfApi
 
     api = HfApi(token=token)
-    operations = [
-        CommitOperationAdd(path_in_repo=path.relative_to(folder).as_posix(), path_or_fileobj=str(path))
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    ]
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.create_commit(
-            repo_id, operations=operations, commit_message=commit_message, revision=revision, create_pr=create_pr
+        info = api.upload_folder(
+            repo_id=repo_id, folder_path=folder, commit_message=commit_message, revision=revision, create_pr=create_pr
         )
     except Exception as err:
         raise ConnectionError(
@@ -78,10 +81,10 @@ def _commit(folder: Path, repo_id: str, *, private: bool | None, revision: str |
 
 
 def _card_and_commit(folder: Path, ticket: LotteryTicket, repo_id: str, *, with_model: bool,
-                     metric_name: str | None = None, **commit_kwargs: Any) -> str:  # fmt: skip
+                     card_kwargs: dict[str, Any], **commit_kwargs: Any) -> str:  # fmt: skip
     """Add the card and plots to a prepared staging folder, push it in one commit, then delete it."""
     plots = _plots(ticket, folder)
-    build_card(ticket, repo_id, with_model=with_model, plots=plots, metric_name=metric_name).save(folder / "README.md")
+    build_card(ticket, repo_id, with_model=with_model, plots=plots, **card_kwargs).save(folder / "README.md")
     url = _commit(folder, repo_id, **commit_kwargs)
     shutil.rmtree(folder, ignore_errors=True)  # only after a successful push: a failed one keeps the folder
     return url
@@ -107,6 +110,7 @@ def push_ticket_to_hub(
     commit_message: str | None = None,
     staging_dir: str | os.PathLike | None = None,
     create_pr: bool = False,
+    metric_name: str | None = None,
 ) -> str:
     """Push the ticket files (masks + config), a model card and plots to `repo_id`; return the commit URL.
 
@@ -117,11 +121,66 @@ def push_ticket_to_hub(
     >>> LotteryTicket.from_pretrained("you/bert-mrpc-structured-ticket")     # doctest: +SKIP
     ```
     """
+    _validate_repo_id(repo_id)
     folder = _staging(staging_dir)
     ticket.save_pretrained(folder)
-    return _card_and_commit(folder, ticket, repo_id, with_model=False, private=private, revision=revision, token=token,
-                            create_pr=create_pr, commit_message=commit_message or
-                            f"Add {ticket.method} {ticket.kind} lottery ticket (hf-lottery)")  # fmt: skip
+    return _card_and_commit(folder, ticket, repo_id, with_model=False, card_kwargs={"metric_name": metric_name},
+                            private=private, revision=revision, token=token, create_pr=create_pr,
+                            commit_message=commit_message or f"Add {ticket.method} {ticket.kind} lottery ticket (hf-lottery)")  # fmt: skip
+
+
+def machine_description() -> str:
+    """The CPU (or GPU) and torch version a measurement ran on, e.g. ``"CPU x86_64 (2 threads), torch 2.13.0"``."""
+    if torch.cuda.is_available():
+        where = f"GPU {torch.cuda.get_device_name()}"
+    else:
+        cpu = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        where = f"CPU {cpu} ({torch.get_num_threads()} threads)"
+    return f"{where}, torch {torch.__version__}"
+
+
+@torch.no_grad()
+def compare_latency(dense: nn.Module, compact: nn.Module, *, batch_size: int = 8, seq_len: int = 128,
+                    repeats: int = 10) -> dict[str, Any]:  # fmt: skip
+    """Median forward time (ms) of the dense and the compacted model on one random batch, and the machine.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                                                  intermediate_size=37, vocab_size=50)).eval()
+    >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
+    >>> sorted(compare_latency(model, compact_model(model, ticket), seq_len=8, repeats=2))
+    ['batch_size', 'compact_ms', 'dense_ms', 'machine', 'seq_len']
+
+    ```
+    """
+    device = next(dense.parameters()).device
+    vocab = int(getattr(dense.config, "vocab_size", 100))
+    inputs = {"input_ids": torch.randint(0, vocab, (batch_size, seq_len), device=device)}
+    result: dict[str, Any] = {"batch_size": batch_size, "seq_len": seq_len, "machine": machine_description()}
+    for name, model in (("dense_ms", dense), ("compact_ms", compact)):
+        model.eval()(**inputs)  # warm-up
+        times = []
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(**inputs)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - start) * 1000)
+        result[name] = sorted(times)[len(times) // 2]
+    return result
 
 
 def push_to_hub(
@@ -137,110 +196,45 @@ def push_to_hub(
     metric_name: str | None = None,
     staging_dir: str | os.PathLike | None = None,
     create_pr: bool = False,
+    metrics: dict[str, float] | None = None,
+    metrics_split: str | None = None,
+    training_args: Any = None,
+    finetuned_from: str | None = None,
+    measure_latency: bool = False,
 ) -> str:
     """Push `model` with `ticket` baked into its weights, the ticket files, a card and plots, in one commit.
 
     The user's model is not modified (a copy is baked). Pass the `tokenizer` so ``pipeline(...)`` works on the repo.
+    `metrics` are the scores *of the weights pushed* (e.g. ``{"accuracy": 0.609}`` after re-fine-tuning the ticket)
+    on `metrics_split` (default: the task's GLUE validation split); the card shows them as this model's results and
+    the ticket's search metrics separately, labelled as measured on the fine-tuned model. `training_args` (a
+    ``TrainingArguments`` or a dict) gives the card its hyper-parameters; `finetuned_from` names the fine-tuned
+    parent on the Hub. With ``measure_latency=True`` (structured tickets) the card reports the dense and compacted
+    models' forward time on this machine.
 
     Example:
 
     ```python
-    >>> push_to_hub(model, ticket, "you/bert-sst2-lottery", tokenizer=tokenizer)   # doctest: +SKIP
-    >>> AutoModelForSequenceClassification.from_pretrained("you/bert-sst2-lottery")  # the pruned model
+    >>> push_to_hub(model, ticket, "you/bert-sst2-lottery", tokenizer=tokenizer, metrics={"accuracy": 0.61})  # doctest: +SKIP
+    >>> AutoModelForSequenceClassification.from_pretrained("you/bert-sst2-lottery")  # doctest: +SKIP
     ```
     """
-    folder = _staging(staging_dir)
+    _validate_repo_id(repo_id)
     baked = copy.deepcopy(unwrap_model(model))
     _drop_ticket_hooks(baked)
     ticket.validate(baked)
-    ticket.bake(baked).save_pretrained(folder)
+    ticket.bake(baked)
+    latency = None
+    if measure_latency and ticket.method == "structured":
+        latency = compare_latency(baked, compact_model(baked, ticket))
+    parent = finetuned_from or getattr(getattr(baked, "config", None), "_name_or_path", None)
+    card_kwargs = {"metric_name": metric_name, "metrics": metrics, "metrics_split": metrics_split,
+                   "training_args": training_args, "finetuned_from": parent, "latency": latency}  # fmt: skip
+    folder = _staging(staging_dir)
+    baked.save_pretrained(folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
     ticket.save_pretrained(folder)
-    return _card_and_commit(folder, ticket, repo_id, with_model=True, metric_name=metric_name, private=private,
+    return _card_and_commit(folder, ticket, repo_id, with_model=True, card_kwargs=card_kwargs, private=private,
                             revision=revision, token=token, create_pr=create_pr, commit_message=commit_message or
                             f"Add {ticket.method} {ticket.kind} pruned model (hf-lottery)")  # fmt: skip
-
-
-def _resolve(repo_id_or_path: str | os.PathLike, revision: str | None, token: str | bool | None) -> Path:
-    """A local folder as is, else a snapshot of the repo's model, ticket and tokenizer files."""
-    path = Path(repo_id_or_path)
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise NotADirectoryError(f"{path} is a file; give a model folder or a Hub repo id.")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-    from huggingface_hub.utils import HFValidationError
-
-    try:
-        local = snapshot_download(
-            str(repo_id_or_path), revision=revision, token=token, allow_patterns=MODEL_FILES + ["plots/*"]
-        )
-    except HFValidationError as err:
-        raise FileNotFoundError(
-            f"{str(repo_id_or_path)!r} is neither a local folder nor a valid Hub repo id."
-        ) from err
-    except (RepositoryNotFoundError, GatedRepoError) as err:
-        raise FileNotFoundError(
-            f"No accessible Hub repository {str(repo_id_or_path)!r} (private? pass token=)."
-        ) from err
-    except RevisionNotFoundError as err:
-        raise FileNotFoundError(f"Hub repository {str(repo_id_or_path)!r} has no revision {revision!r}.") from err
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
-        raise ConnectionError(f"Could not download {str(repo_id_or_path)!r} from the Hub: {err}") from err
-    return Path(local)
-
-
-def load_pruned_model(
-    repo_id_or_path: str | os.PathLike,
-    revision: str | None = None,
-    compact: bool = False,
-    *,
-    token: str | bool | None = None,
-    model_class: type | None = None,
-    **from_pretrained_kwargs: Any,
-) -> nn.Module:
-    """Load a pruned model from a local folder or the Hub, dense with gates (default) or physically compacted.
-
-    Folders written by `push_to_hub` (or ``save_pretrained`` + ``ticket.save_pretrained``) load their weights with
-    `model_class` (default `AutoModelForSequenceClassification`) and get the ticket applied as gates
-    (``model.hf_lottery_ticket`` / ``model.hf_lottery_handle``); ``compact=True`` removes the pruned heads and MLP
-    neurons instead. Folders saved from a compacted model always load compact.
-
-    Raises:
-        TicketNotFoundError: the repo or folder holds no ticket files (and is not a compact folder).
-        ValueError: the ticket does not fit the model.
-        ConnectionError: the Hub could not be reached (nothing local is touched).
-
-    Example:
-
-    ```python
-    >>> model = load_pruned_model("you/bert-sst2-lottery", compact=True)   # doctest: +SKIP
-    ```
-    """
-    folder = _resolve(repo_id_or_path, revision, token)
-    if is_compact_folder(folder):
-        model = load_compact_folder(folder, model_class)
-        model.hf_lottery_ticket = None
-        return model
-    if not (folder / TICKET_CONFIG_NAME).is_file():
-        raise TicketNotFoundError(
-            f"{repo_id_or_path} holds no hf-lottery ticket ({TICKET_CONFIG_NAME} + {TICKET_MASKS_NAME}); it is not a "
-            "pruned model pushed by hf-lottery. Load it with from_pretrained, or its ticket from another repo."
-        )
-    ticket = LotteryTicket.from_pretrained(folder)
-    model = (model_class or AutoModelForSequenceClassification).from_pretrained(folder, **from_pretrained_kwargs)
-    ticket.validate(model)
-    if compact:
-        model = compact_model(model, ticket, inplace=True)
-    else:
-        model.hf_lottery_handle = apply_ticket(model, ticket)
-    model.hf_lottery_ticket = ticket
-    return model.eval()

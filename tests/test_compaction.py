@@ -4,7 +4,14 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
 
-from hf_lottery import EncoderStructure, LotteryTicket, apply_ticket, compact_model, load_pruned_model, register_auto_classes
+from hf_lottery import (
+    EncoderStructure,
+    LotteryTicket,
+    apply_ticket,
+    compact_model,
+    load_pruned_model,
+    register_auto_classes,
+)
 from hf_lottery.compaction import COMPACT_WEIGHTS_NAME
 from hf_lottery.structure import prunable_parameter_counts
 
@@ -79,7 +86,7 @@ def test_save_and_reload_the_identical_compact_model(tmp_path):
     compact = compact_model(model, ticket)
     compact.save_pretrained(tmp_path)
     assert (tmp_path / COMPACT_WEIGHTS_NAME).is_file() and not (tmp_path / "model.safetensors").exists()
-    reloaded = load_pruned_model(tmp_path)
+    reloaded = load_pruned_model(tmp_path, compact=True)
     assert type(reloaded).__name__ == type(compact).__name__
     for (name, a), b in zip(compact.state_dict().items(), reloaded.state_dict().values()):
         assert torch.equal(a, b), name

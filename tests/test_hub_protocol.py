@@ -1,6 +1,7 @@
 """Protocol tests: push and download through a fake Hub that speaks huggingface_hub's HTTP protocol (offline)."""
 
 import logging
+import tempfile
 
 import httpx2
 import huggingface_hub
@@ -57,17 +58,20 @@ def test_protocol_push_masked_model_then_load_identical_logits(hub):
     ticket = structured_ticket(model).copy(weight_masks=magnitude_ticket(model).weight_masks, method="magnitude",
                                            task="sst2", metrics={"full_metric": 0.9, "metric": 0.85})  # fmt: skip
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    push_to_hub(model, ticket, "user/tiny-masked", token=TOKEN, commit_message="first ticket")
+    push_to_hub(model, ticket, "user/tiny-masked", token=TOKEN, commit_message="first ticket",
+                metrics={"accuracy": 0.87})  # fmt: skip
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the user's model is untouched
     commit = hub.commits[-1]
     assert commit.message == "first ticket" and len(hub.commits) == 1  # one commit
     assert {"config.json", "model.safetensors", "ticket_config.json", "ticket_masks.safetensors", "README.md",
-            "plots/head_survival.png"} <= set(commit.files)  # fmt: skip
+            "plots/tensor_survival.png", "plots/head_weight_survival.png"} <= set(commit.files)  # fmt: skip
     meta = card_metadata(commit.files["README.md"].decode())
     assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "text-classification"
     assert "hf-lottery" in meta["tags"] and meta["datasets"] == ["nyu-mll/glue"]
     results = meta["model-index"][0]["results"]
-    assert {m["value"] for r in results for m in r["metrics"]} == {0.85, 0.9}
+    # only the pushed weights' own score is this model's result; the search scores stay in the card's text
+    assert [(m["type"], m["value"]) for r in results for m in r["metrics"]] == [("accuracy", 0.87)]
+    assert {r["dataset"]["split"] for r in results} == {"validation"}
     batch = {k: v for k, v in tiny_batch().items() if k != "labels"}
     with torch.no_grad(), apply_ticket(model, ticket):
         expected = model(**batch).logits
@@ -78,6 +82,48 @@ def test_protocol_push_masked_model_then_load_identical_logits(hub):
     torch.testing.assert_close(gated, expected, atol=1e-6, rtol=0)
     torch.testing.assert_close(plain, expected, atol=1e-6, rtol=0)  # baked: plain transformers gives the pruned model
     torch.testing.assert_close(compact, expected, atol=1e-5, rtol=0)
+
+
+def test_protocol_commit_goes_through_upload_folder_and_staging_is_removed(hub, tmp_path, monkeypatch):
+    calls = []
+    original = huggingface_hub.HfApi.upload_folder
+
+    def spy(self, **kwargs):
+        calls.append(kwargs)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", spy)
+    model = tiny_bert()
+    staging = tmp_path / "output" / "hub_staging"
+    push_to_hub(model, structured_ticket(model), "user/staged", token=TOKEN, staging_dir=staging)
+    assert len(calls) == 1 and calls[0]["folder_path"] == staging
+    assert not staging.exists()  # removed after a successful push
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
+    push_to_hub(model, structured_ticket(model), "user/staged-temp", token=TOKEN)
+    assert list(temp_root.iterdir()) == []  # the temporary staging folder is gone too
+
+
+def test_protocol_failed_push_into_a_temp_staging_folder_names_it(hub, tmp_path, monkeypatch):
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
+    hub.fail_with = httpx2.ConnectError("connection refused")
+    model = tiny_bert()
+    with pytest.raises(ConnectionError, match="kept in") as info:
+        push_to_hub(model, structured_ticket(model), "user/offline-temp", token=TOKEN)
+    (kept,) = temp_root.iterdir()
+    assert str(kept) in str(info.value) and (kept / "model.safetensors").is_file()
+
+
+def test_protocol_invalid_repo_id_is_refused_before_staging(hub, tmp_path):
+    model = tiny_bert()
+    for bad in ("not a repo id", "user/name/extra", "-user/name"):
+        with pytest.raises(ValueError, match="not a valid Hub repo id"):
+            push_to_hub(model, structured_ticket(model), bad, staging_dir=tmp_path / "stage")
+        assert not (tmp_path / "stage").exists()
+    assert hub.requests == []
 
 
 def test_protocol_private_repo_revision_and_token_never_logged(hub, caplog):

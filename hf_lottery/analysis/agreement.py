@@ -124,11 +124,13 @@ def mask_agreement(tickets: Sequence[MaskLike]) -> Agreement:
     Example:
 
     ```python
-    >>> from hf_lottery import load_legacy_ticket                                                          # doctest: +SKIP
-    >>> tickets = [load_legacy_ticket(f"heads_mlps/CoLA/seed_{s}") for s in (1337, 166, 42, 71, 86)]  # doctest: +SKIP
-    >>> result = mask_agreement(tickets)                                                                     # doctest: +SKIP
-    >>> round(result.fleiss_kappa, 2), round(result.iou, 2), result.heads_kept_in_all
-    (0.23, 0.25, 34)
+    >>> import torch
+    >>> masks = [torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0]]), torch.tensor([[1, 1, 0, 1], [1, 0, 0, 0]]),
+    ...          torch.tensor([[1, 0, 0, 0], [1, 0, 1, 1]])]
+    >>> result = mask_agreement(masks)
+    >>> result.heads_kept_in_all, round(result.iou, 2)
+    (2, 0.33)
+
     ```
     """
     heads, mlps, shape = _as_masks(tickets)

@@ -1,12 +1,28 @@
-"""PNG plots of tickets: head survival heatmaps (mean, std), MLP survival bars, magnitude Q/K/V row survival, and
-importance heatmaps. Each function writes the file atomically and returns its path; the plotted numbers are
-available from the `*_matrix` helpers. matplotlib is optional: ``pip install "hf-lottery[plots]"``.
+"""PNG plots of tickets: head and MLP survival (one ticket: kept / pruned; several: share of tickets), magnitude
+survival as the share of surviving weights per head and per tensor, and importance heatmaps.
+
+Each function writes the file atomically and returns its path; the plotted numbers come from the ``*_matrix`` /
+``*_vector`` helpers. Titles name the task, the model and the number of tickets (seeds) when the tickets record them
+(or `task=` / `model=` are given). matplotlib is optional: ``pip install "hf-lottery[plots]"``.
+
+Example:
+
+```python
+>>> import tempfile, torch
+>>> from hf_lottery import LotteryTicket
+>>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [1, 1]]), mlp_mask=torch.tensor([1, 0]), task="sst2")
+>>> plot_head_survival(ticket, tempfile.mkdtemp() + "/heads.png").name
+'heads.png'
+
+```
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +30,15 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path
+from ..structure import ATTENTION_OUTPUT, INTERMEDIATE, KEY, MLP_OUTPUT, QUERY, VALUE
 from ..ticket import LotteryTicket
+
+
+TENSORS = (("Q", QUERY), ("K", KEY), ("V", VALUE), ("attn out", ATTENTION_OUTPUT), ("MLP in", INTERMEDIATE),
+           ("MLP out", MLP_OUTPUT))  # fmt: skip
+KEPT, PRUNED = "#2b6cb0", "#d9d9d9"
+STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+         "legend.fontsize": 9, "figure.titlesize": 11}  # fmt: skip
 
 
 def _pyplot():
@@ -28,16 +52,60 @@ def _pyplot():
     return plt
 
 
+@contextmanager
+def _style():
+    plt = _pyplot()
+    with plt.rc_context(STYLE):
+        yield plt
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.05)
+    plt.close(fig)
+    return path
+
+
+def _tickets(items: Any) -> list[Any]:
+    if isinstance(items, LotteryTicket) or (isinstance(items, (torch.Tensor, np.ndarray)) and np.ndim(items) == 2):
+        return [items]
+    return list(items)
+
+
+def _short_model(name: str | None) -> str | None:
+    if not name:
+        return None
+    if re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name) and not os.path.exists(name):
+        return name
+    return Path(name).name or None  # a local folder: its name, never the full path
+
+
+def describe(items: Any, task: str | None = None, model: str | None = None) -> str:
+    """``"SST-2, bert-base-uncased, 3 seeds"``: what a plot of `items` shows, for its title (known parts only)."""
+    tickets = [t for t in _tickets(items) if isinstance(t, LotteryTicket)]
+    if task is None:
+        tasks = {t.task for t in tickets if t.task}
+        task = tasks.pop() if len(tasks) == 1 else None
+    if model is None:
+        models = {_short_model(t.base_model) for t in tickets if t.base_model}
+        model = models.pop() if len(models) == 1 else None
+    count = len(_tickets(items))
+    seeds = [t.seed for t in tickets if t.seed is not None]
+    if count == 1:
+        runs = f"seed {seeds[0]}" if seeds else "one ticket"
+    else:
+        runs = f"{count} seeds" if len(set(seeds)) == count else f"{count} tickets"
+    return ", ".join(part for part in (task, model, runs) if part)
+
+
 def _head_masks(items: Any) -> np.ndarray:
     """``[S, L, H]`` float array from one mask, a list of masks, or a list of tickets."""
-    if isinstance(items, LotteryTicket):
-        items = [items]
-    elif isinstance(items, (torch.Tensor, np.ndarray)) and np.asarray(items).ndim == 2:
-        items = [items]
     masks = [
         np.asarray(item.head_mask if isinstance(item, LotteryTicket) else torch.as_tensor(item), dtype=np.float64)
-        for item in items
-    ]  # noqa: E501
+        for item in _tickets(items)
+    ]
     if not masks:
         raise ValueError("No masks to plot.")
     if len({m.shape for m in masks}) != 1 or masks[0].ndim != 2:
@@ -55,140 +123,235 @@ def head_survival_matrix(items: Any, statistic: str = "mean") -> np.ndarray:
     raise ValueError(f"`statistic` must be 'mean' or 'std'; got {statistic!r}.")
 
 
-def _heatmap(
-    matrix: np.ndarray, path: str | os.PathLike, title: str, label: str, fmt: str, vmax: float | None
-) -> Path:
-    plt = _pyplot()
-    layers, heads = matrix.shape
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * heads + 2), max(3.0, 0.45 * layers + 1.5)), dpi=120)
-    image = ax.imshow(matrix, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(heads), [str(h + 1) for h in range(heads)])
-    ax.set_yticks(range(layers), [str(layer + 1) for layer in range(layers)])
-    ax.set_xlabel("head")
+def _ticks(ax, rows: int, cols: int, xlabels: Sequence[str] | None = None) -> None:
+    ax.set_xticks(range(cols), list(xlabels) if xlabels else [str(c + 1) for c in range(cols)])
+    ax.set_yticks(range(rows), [str(r + 1) for r in range(rows)])
     ax.set_ylabel("layer")
-    ax.set_title(title)
-    high = np.nanmax(matrix) if matrix.size else 1.0
-    for (row, col), value in np.ndenumerate(matrix):
-        ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize=7,
-                color="black" if value > 0.6 * (vmax or high or 1.0) else "white")  # fmt: skip
-    fig.colorbar(image, ax=ax, label=label)
-    fig.tight_layout()
-    return _save(fig, path)
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
-    plt = _pyplot()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+def _heatmap(matrix: np.ndarray, path: str | os.PathLike, title: str, label: str, fmt: str, vmax: float | None,
+             xlabel: str = "head", xlabels: Sequence[str] | None = None) -> Path:  # fmt: skip
+    with _style() as plt:
+        rows, cols = matrix.shape
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * cols + 2), max(2.6, 0.42 * rows + 1.4)), dpi=120)
+        image = ax.imshow(matrix, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
+        _ticks(ax, rows, cols, xlabels)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        high = vmax or (np.nanmax(matrix) if matrix.size else 1.0) or 1.0
+        for (row, col), value in np.ndenumerate(matrix):
+            ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize=9,
+                    color="black" if value > 0.6 * high else "white")  # fmt: skip
+        fig.colorbar(image, ax=ax, label=label, fraction=0.05, pad=0.02)
+        return _save(fig, path)
+
+
+def _kept_pruned_map(mask: np.ndarray, path: str | os.PathLike, title: str, xlabel: str = "head") -> Path:
+    """One ticket's yes/no mask: two colours and a legend, no continuous colour bar."""
+    with _style() as plt:
+        from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
+
+        rows, cols = mask.shape
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * cols + 2.2), max(2.6, 0.42 * rows + 1.4)), dpi=120)
+        ax.imshow(mask, cmap=ListedColormap([PRUNED, KEPT]), vmin=0, vmax=1, aspect="auto")
+        _ticks(ax, rows, cols)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        ax.legend(handles=[Patch(color=KEPT, label="kept"), Patch(color=PRUNED, label="pruned")],
+                  loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # fmt: skip
+        return _save(fig, path)
 
 
 def plot_head_survival(
     head_masks: torch.Tensor | Sequence[torch.Tensor] | Sequence[LotteryTicket],
     path: str | os.PathLike,
     title: str | None = None,
+    *,
+    task: str | None = None,
+    model: str | None = None,
 ) -> Path:
-    """Heatmap (layers × heads) of the share of tickets keeping each head; one mask gives a 0/1 map.
-
-    Example:
-
-    ```python
-    >>> plot_head_survival([ticket_a, ticket_b, ticket_c], "head_survival.png")   # doctest: +SKIP
-    ```
-    """
+    """One ticket: its kept / pruned heads (layers × heads); several: the share of tickets keeping each head."""
     matrix = head_survival_matrix(head_masks, "mean")
-    count = len(_head_masks(head_masks))
-    default = "Heads kept" if count == 1 else f"Head survival across {count} tickets"
-    return _heatmap(
-        matrix, path, title or default, "share of tickets keeping the head", ".1f" if count > 1 else ".0f", 1.0
-    )
+    what = describe(head_masks, task, model)
+    count = len(_tickets(head_masks))
+    if count == 1:
+        kept = int(matrix.sum())
+        return _kept_pruned_map(matrix, path, title or f"Heads kept ({kept}/{matrix.size}) — {what}")
+    return _heatmap(matrix, path, title or f"Head survival — {what}", "share of tickets keeping the head", ".2f", 1.0)
 
 
-def plot_head_survival_std(items: Sequence[Any], path: str | os.PathLike, title: str | None = None) -> Path:
+def plot_head_survival_std(
+    items: Sequence[Any], path: str | os.PathLike, title: str | None = None, *, task: str | None = None,
+    model: str | None = None,
+) -> Path:  # fmt: skip
     """Heatmap of the standard deviation of head survival across tickets (0: all seeds agree)."""
     matrix = head_survival_matrix(items, "std")
-    return _heatmap(matrix, path, title or "Head survival, std across tickets", "standard deviation", ".2f", 0.5)
+    default = f"Head survival, std across tickets — {describe(items, task, model)}"
+    return _heatmap(matrix, path, title or default, "standard deviation", ".2f", 0.5)
 
 
 def mlp_survival_vector(items: Sequence[Any]) -> np.ndarray:
     masks = [
-        np.asarray(t.mlp_mask if isinstance(t, LotteryTicket) else torch.as_tensor(t), dtype=np.float64) for t in items
+        np.asarray(t.mlp_mask if isinstance(t, LotteryTicket) else torch.as_tensor(t), dtype=np.float64)
+        for t in _tickets(items)
     ]
     if not masks or len({m.shape for m in masks}) != 1:
         raise ValueError("Give MLP masks (or tickets) of one shape.")
     return np.stack(masks).mean(0)
 
 
-def plot_mlp_survival(items: Sequence[Any], path: str | os.PathLike, title: str | None = None) -> Path:
-    """Bars per layer: share of tickets keeping the layer's MLP."""
-    plt = _pyplot()
+def plot_mlp_survival(
+    items: Sequence[Any], path: str | os.PathLike, title: str | None = None, *, task: str | None = None,
+    model: str | None = None,
+) -> Path:  # fmt: skip
+    """Bars per layer: one ticket: kept / pruned; several: the share of tickets keeping the layer's MLP.
+
+    A chart with nothing to draw says so ("all MLPs pruned") instead of staying blank.
+    """
     values = mlp_survival_vector(items)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(values) + 2), 3.0), dpi=120)
-    ax.bar(range(1, len(values) + 1), values, color="#3b75af")
-    ax.set_ylim(0, 1.05)
-    ax.set_xticks(range(1, len(values) + 1))
-    ax.set_xlabel("layer")
-    ax.set_ylabel("share of tickets keeping the MLP")
-    ax.set_title(title or f"MLP survival across {len(items)} tickets")
-    for x, value in enumerate(values, start=1):
-        ax.text(x, value + 0.02, f"{value:.1f}", ha="center", fontsize=7)
-    fig.tight_layout()
-    return _save(fig, path)
+    count = len(_tickets(items))
+    what = describe(items, task, model)
+    with _style() as plt:
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(values) + 2), 2.8), dpi=120)
+        x = np.arange(1, len(values) + 1)
+        if count == 1:
+            ax.bar(x, np.ones_like(values), color=[KEPT if v else PRUNED for v in values], edgecolor="#555555")
+            ax.set_yticks([])
+            from matplotlib.patches import Patch
+
+            ax.legend(handles=[Patch(color=KEPT, label="kept"), Patch(color=PRUNED, label="pruned")],
+                      loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # fmt: skip
+            default = f"MLPs kept ({int(values.sum())}/{len(values)}) — {what}"
+        else:
+            ax.bar(x, values, color=KEPT)
+            ax.set_ylim(0, 1.1)
+            ax.set_ylabel("share of tickets")
+            for xi, value in zip(x, values):
+                ax.text(xi, value + 0.02, f"{value:.2f}", ha="center", fontsize=9)
+            default = f"MLP survival — {what}"
+        if not values.any():
+            ax.text(0.5, 0.5, "all MLPs pruned", transform=ax.transAxes, ha="center", va="center", fontsize=12,
+                    bbox={"facecolor": "white", "edgecolor": "#555555"})  # fmt: skip
+        ax.set_xticks(x)
+        ax.set_xlabel("layer")
+        ax.set_title(title or default)
+        return _save(fig, path)
+
+
+def _dims(ticket: LotteryTicket) -> dict[str, int]:
+    if ticket.model_dims is None:
+        raise ValueError("Weight-survival plots need tickets with `model_dims` (LotteryTicket.full(model) sets them).")
+    return ticket.model_dims
+
+
+def _kept_weights(ticket: LotteryTicket, name: str) -> torch.Tensor:
+    mask = ticket.weight_masks.get(name)
+    structural = ticket.structural_mask(name)
+    return structural if mask is None else (mask & structural)
 
 
 def qkv_survival_matrices(tickets: Sequence[LotteryTicket]) -> dict[str, np.ndarray]:
-    """For magnitude tickets: mean over tickets of the share of each head's Q / K / V weight rows that survive.
+    """For magnitude tickets: per layer and head, the share of the head's weights that survive, mean over tickets.
 
-    A row survives when any of its weights is kept (a row with every weight pruned contributes nothing).
+    Keys ``query`` / ``key`` / ``value`` (the head's rows), ``output`` (its attention-output columns) and ``head``
+    (all four together). A head's share counts single weights, not rows.
     """
+    tickets = _tickets(tickets)
     if not tickets:
         raise ValueError("No tickets to plot.")
-    result = {}
-    for part in ("query", "key", "value"):
-        shares = []
-        for ticket in tickets:
-            if ticket.model_dims is None:
-                raise ValueError("Magnitude Q/K/V plots need tickets with `model_dims`.")
-            heads, size = ticket.num_heads, ticket.model_dims["head_size"]
+    parts = {"query": QUERY, "key": KEY, "value": VALUE, "output": ATTENTION_OUTPUT}
+    result: dict[str, list[np.ndarray]] = {part: [] for part in [*parts, "head"]}
+    for ticket in tickets:
+        if not ticket.weight_masks:
+            raise ValueError("Ticket has no weight masks; is it a magnitude ticket?")
+        dims = _dims(ticket)
+        heads, size, hidden = dims["num_heads"], dims["head_size"], dims["hidden_size"]
+        per_part = {}
+        for part, path in parts.items():
+            shape = (heads * size, hidden) if part != "output" else (hidden, heads * size)
             layers = []
             for layer in range(ticket.num_layers):
-                mask = ticket.weight_masks.get(f"layer.{layer}.attention.self.{part}.weight")
-                if mask is None:
-                    raise ValueError(
-                        f"Ticket has no weight mask for layer {layer}'s {part}; is it a magnitude ticket?"
-                    )
-                rows_alive = mask.any(dim=1).float().view(heads, size).mean(dim=1)
-                layers.append(rows_alive.numpy())
-            shares.append(np.stack(layers))
-        result[part] = np.stack(shares).mean(0)
-    return result
+                kept = _kept_weights(ticket, f"layer.{layer}.{path}.weight").expand(shape).double()
+                kept = kept if part != "output" else kept.T  # a head's columns become its rows
+                layers.append(kept.reshape(heads, size * hidden).mean(1).numpy())
+            per_part[part] = np.stack(layers)
+            result[part].append(per_part[part])
+        result["head"].append(np.mean([per_part[p] for p in parts], axis=0))
+    return {part: np.stack(values).mean(0) for part, values in result.items()}
+
+
+def tensor_survival_matrix(tickets: Sequence[LotteryTicket] | LotteryTicket) -> np.ndarray:
+    """``[layers, 6]``: the share of each weight matrix (Q, K, V, attention output, MLP in, MLP out) kept."""
+    tickets = _tickets(tickets)
+    if not tickets:
+        raise ValueError("No tickets to plot.")
+    rows = []
+    for ticket in tickets:
+        dims = _dims(ticket)
+        heads, hidden, inter = dims["num_heads"] * dims["head_size"], dims["hidden_size"], dims["intermediate_size"]
+        shapes = [(heads, hidden)] * 3 + [(hidden, heads), (inter, hidden), (hidden, inter)]
+        rows.append([[float(_kept_weights(ticket, f"layer.{layer}.{path}.weight").expand(shape).double().mean())
+                      for (_, path), shape in zip(TENSORS, shapes)] for layer in range(ticket.num_layers)])  # fmt: skip
+    return np.asarray(rows).mean(0)
 
 
 def plot_magnitude_qkv_survival(
-    tickets: Sequence[LotteryTicket], path: str | os.PathLike, title: str | None = None
-) -> Path:
-    """Three heatmaps (Q, K, V): the share of each head's rows that keep at least one weight."""
-    plt = _pyplot()
+    tickets: Sequence[LotteryTicket], path: str | os.PathLike, title: str | None = None, *,
+    task: str | None = None, model: str | None = None,
+) -> Path:  # fmt: skip
+    """Four heatmaps (Q, K, V rows and attention-output columns of each head): the share of its weights kept."""
     matrices = qkv_survival_matrices(tickets)
     layers, heads = matrices["query"].shape
-    fig, axes = plt.subplots(1, 3, figsize=(3 * max(3.5, 0.45 * heads + 1.5), max(3.0, 0.4 * layers + 1.5)), dpi=120)
-    for ax, (part, matrix) in zip(axes, matrices.items()):
-        image = ax.imshow(matrix, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-        ax.set_title({"query": "Q", "key": "K", "value": "V"}[part] + " rows surviving")
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-        ax.set_xticks(range(heads), [str(h + 1) for h in range(heads)], fontsize=6)
-        ax.set_yticks(range(layers), [str(layer + 1) for layer in range(layers)], fontsize=6)
-    fig.colorbar(image, ax=list(axes), label="share of rows with a surviving weight")
-    fig.suptitle(title or f"Magnitude tickets ({len(tickets)}): surviving Q/K/V rows per head")
-    return _save(fig, path)
+    names = {"query": "Q rows", "key": "K rows", "value": "V rows", "output": "attention-output columns"}
+    with _style() as plt:
+        width, height = max(3.2, 0.4 * heads + 1.2), max(2.2, 0.35 * layers + 1.0)
+        fig, axes = plt.subplots(2, 2, figsize=(2 * width + 1.2, 2 * height + 0.6), dpi=120, sharex=True,
+                                 sharey=True, layout="constrained")  # fmt: skip
+        step = 1 if heads <= 12 else 2
+        for ax, (part, label) in zip(axes.flat, names.items()):
+            image = ax.imshow(matrices[part], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+            ax.set_title(label)
+            ax.set_xticks(range(0, heads, step), [str(h + 1) for h in range(0, heads, step)])
+            ax.set_yticks(range(layers), [str(layer + 1) for layer in range(layers)])
+        for ax in axes[1]:
+            ax.set_xlabel("head")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("layer")
+        fig.colorbar(image, ax=axes, label="share of the head's weights kept", fraction=0.04, pad=0.02)
+        fig.suptitle(title or f"Weights kept per head — {describe(tickets, task, model)}")
+        return _save(fig, path)
 
 
-def plot_importance(ticket: LotteryTicket, path: str | os.PathLike, title: str | None = None) -> Path:
+def plot_tensor_survival(
+    tickets: Sequence[LotteryTicket] | LotteryTicket, path: str | os.PathLike, title: str | None = None, *,
+    task: str | None = None, model: str | None = None,
+) -> Path:  # fmt: skip
+    """Heatmap layers × weight matrices: the share of each matrix's weights kept (mean over tickets)."""
+    matrix = tensor_survival_matrix(tickets)
+    default = f"Weights kept per tensor — {describe(tickets, task, model)}"
+    return _heatmap(matrix, path, title or default, "share of weights kept", ".2f", 1.0, xlabel="weight matrix",
+                    xlabels=[name for name, _ in TENSORS])  # fmt: skip
+
+
+def plot_importance(
+    ticket: LotteryTicket, path: str | os.PathLike, title: str | None = None, *, task: str | None = None,
+    model: str | None = None,
+) -> Path:  # fmt: skip
     """Heatmap of a ticket's head importance scores (normalised as the search used them)."""
     if ticket.head_importance is None:
         raise ValueError("This ticket carries no head_importance scores.")
     matrix = ticket.head_importance.double().numpy()
-    return _heatmap(matrix, path, title or "Head importance", "importance", ".2f", None)
+    return _heatmap(matrix, path, title or f"Head importance — {describe(ticket, task, model)}", "importance", ".2f",
+                    None)  # fmt: skip
+
+
+def plot_ticket(ticket: LotteryTicket, folder: str | os.PathLike) -> list[Path]:
+    """The plots a model card shows for one ticket: structured: heads and MLPs kept; magnitude: weights kept per
+    tensor and per head. Returns the written paths."""
+    folder = Path(folder)
+    if ticket.method == "magnitude" and ticket.weight_masks and ticket.model_dims is not None:
+        return [plot_tensor_survival(ticket, folder / "tensor_survival.png"),
+                plot_magnitude_qkv_survival([ticket], folder / "head_weight_survival.png")]  # fmt: skip
+    return [plot_head_survival(ticket, folder / "head_survival.png"),
+            plot_mlp_survival([ticket], folder / "mlp_survival.png")]  # fmt: skip

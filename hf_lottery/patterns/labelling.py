@@ -18,16 +18,25 @@ PROMPT = (
 )
 
 
-def save_map_png(data: np.ndarray, path: str | os.PathLike) -> Path:
-    from ..analysis.plots import _pyplot, _save
+def save_map_png(data: np.ndarray, path: str | os.PathLike, title: str | None = None) -> Path:
+    """The map as a PNG titled with its layer and head, read from names such as ``3_7``, ``L3H7`` or
+    ``layer_3_head_7`` (numbers as written in the name), else with the name."""
+    import re
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(3.2, 3.2), dpi=100)
-    ax.imshow(np.asarray(data), cmap="viridis")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    return _save(fig, path)
+    from ..analysis.plots import _save, _style
+
+    stem = Path(path).stem
+    found = re.search(r"(?:layer|l)[_-]?(\d+)[_-]*(?:head|h)[_-]?(\d+)$", stem, flags=re.IGNORECASE) or re.fullmatch(
+        r"(\d+)_(\d+)", stem
+    )
+    default = f"layer {found.group(1)}, head {found.group(2)}" if found else f"map {stem}"
+    with _style() as plt:
+        fig, ax = plt.subplots(figsize=(3.2, 3.4), dpi=100)
+        ax.imshow(np.asarray(data), cmap="viridis")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title or default)
+        return _save(fig, path)
 
 
 def _append_label(labels_file: Path, name: str, label: str) -> None:
