@@ -9,6 +9,7 @@ Example:
 >>> import hf_lottery
 >>> hf_lottery.TicketSearchConfig(threshold=0.8).threshold
 0.8
+
 ```
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
 
 # public name -> module (relative to this package) that defines it
@@ -63,13 +64,25 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
-    from .compaction import compact_model
-    from .config import TicketSearchConfig
-    from .evaluation import evaluate
-    from .gates import TicketHandle, apply_ticket
-    from .hub import push_ticket_to_hub, push_to_hub
-    from .search.importance import ImportanceResult, compute_importance
-    from .search.magnitude import find_magnitude_ticket
-    from .search.structured import find_structured_ticket
-    from .ticket import LotteryTicket
-    from .trainer import LotteryArguments, LotteryTrainer
+    from .compaction import compact_model as compact_model
+    from .compaction import register_auto_classes as register_auto_classes
+    from .config import TicketSearchConfig as TicketSearchConfig
+    from .evaluation import evaluate as evaluate
+    from .gates import TicketHandle as TicketHandle
+    from .gates import apply_ticket as apply_ticket
+    from .hub import load_pruned_model as load_pruned_model
+    from .hub import push_ticket_to_hub as push_ticket_to_hub
+    from .hub import push_to_hub as push_to_hub
+    from .legacy import load_legacy_ticket as load_legacy_ticket
+    from .onnx_export import export_onnx as export_onnx
+    from .rewinding import rewind as rewind
+    from .sampling import sample_ticket as sample_ticket
+    from .sampling import super_tickets as super_tickets
+    from .search.importance import ImportanceResult as ImportanceResult
+    from .search.importance import compute_importance as compute_importance
+    from .search.magnitude import find_magnitude_ticket as find_magnitude_ticket
+    from .search.structured import find_structured_ticket as find_structured_ticket
+    from .structure import EncoderStructure as EncoderStructure
+    from .ticket import LotteryTicket as LotteryTicket
+    from .trainer import LotteryArguments as LotteryArguments
+    from .trainer import LotteryTrainer as LotteryTrainer

@@ -1,4 +1,25 @@
-"""Atomic file writes: write to a temporary name in the same folder, fsync, then rename over the target."""
+"""Atomic file writes: write to a temporary name in the same folder, fsync, then rename over the target.
+
+A reader never sees a half-written file: it sees the old one or the new one.
+
+Example:
+
+```python
+>>> import tempfile
+>>> from pathlib import Path
+>>> target = Path(tempfile.mkdtemp()) / "result.json"
+>>> write_json(target, {"b": 1, "a": [1, 2]})
+>>> print(target.read_text(), end="")
+{
+  "a": [
+    1,
+    2
+  ],
+  "b": 1
+}
+
+```
+"""
 
 from __future__ import annotations
 
@@ -25,7 +46,18 @@ _MODE = _default_mode()
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `target`; on success it is renamed to `target`, on error it is deleted.
 
-    A reader never sees a half-written `target`: it sees the old file or the new one.
+    Example:
+
+    ```python
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> target = Path(tempfile.mkdtemp()) / "weights.bin"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_bytes(b"\\x00\\x01")
+    >>> target.read_bytes(), sorted(p.name for p in target.parent.iterdir())
+    (b'\\x00\\x01', ['weights.bin'])
+
+    ```
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -44,17 +76,64 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `target` atomically.
+
+    Example:
+
+    ```python
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> target = Path(tempfile.mkdtemp()) / "blob"
+    >>> write_bytes(target, b"abc")
+    >>> target.read_bytes()
+    b'abc'
+
+    ```
+    """
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_text(target: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 `text` to `target` atomically.
+
+    Example:
+
+    ```python
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> target = Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> write_text(target, "kept heads: 95")
+    >>> target.read_text()
+    'kept heads: 95'
+
+    ```
+    """
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(target: str | os.PathLike, data: Any) -> None:
-    """Write sorted, indented JSON atomically."""
+    """Write sorted, indented JSON atomically (see the module example)."""
     write_text(target, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file, read in 1 MiB chunks.
+
+    Example:
+
+    ```python
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> target = Path(tempfile.mkdtemp()) / "empty"
+    >>> _ = target.write_bytes(b"")
+    >>> sha256_file(target)[:16]
+    'e3b0c44298fc1c14'
+
+    ```
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

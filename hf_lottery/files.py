@@ -12,6 +12,7 @@ Example:
 >>> from hf_lottery.files import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 >>> TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 ('ticket_config.json', 'ticket_masks.safetensors')
+
 ```
 """
 

@@ -48,7 +48,7 @@ from .compaction import (
 )
 from .files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 from .gates import apply_ticket
-from .hub_download import TicketNotFoundError
+from .downloads import TicketNotFoundError, snapshot
 from .structure import EncoderStructure
 from .ticket import LotteryTicket
 
@@ -67,27 +67,7 @@ def _resolve(repo_id_or_path: str | os.PathLike, revision: str | None, token: st
         return path
     if path.exists():
         raise NotADirectoryError(f"{path} is a file; give a model folder or a Hub repo id.")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-    from huggingface_hub.utils import HFValidationError
-
-    name = str(repo_id_or_path)
-    try:
-        return Path(snapshot_download(name, revision=revision, token=token, allow_patterns=MODEL_FILES))
-    except HFValidationError as err:
-        raise FileNotFoundError(f"{name!r} is neither a local folder nor a valid Hub repo id.") from err
-    except (RepositoryNotFoundError, GatedRepoError) as err:
-        raise FileNotFoundError(f"No accessible Hub repository {name!r} (private? pass token=).") from err
-    except RevisionNotFoundError as err:
-        raise FileNotFoundError(f"Hub repository {name!r} has no revision {revision!r}.") from err
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
-        raise ConnectionError(f"Could not download {name!r} from the Hub (offline or no connection?): {err}") from err
+    return snapshot(repo_id_or_path, revision=revision, token=token, allow_patterns=MODEL_FILES, what="a pruned model")
 
 
 def ticket_from_pruned_heads(config: Any) -> LotteryTicket:

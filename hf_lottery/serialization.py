@@ -1,134 +1,294 @@
-"""Ticket files: ``ticket_config.json`` (sorted JSON, version stamp, masks checksum) + ``ticket_masks.safetensors``."""
+"""The two files of a ticket folder, written atomically as a pair and read back with every check.
+
+A ticket folder holds ``ticket_config.json`` (sorted JSON: format version, metadata, summary counts and the sha256 of
+the masks file) and ``ticket_masks.safetensors`` (masks and scores). This module knows the format, not the
+`LotteryTicket` class: it writes and reads a config dict and a dict of tensors, so the ticket can use it.
+
+Saving has one commit point. The masks are written under a temporary name and renamed over the masks file (after
+the masks already there are kept under their content address, ``.ticket_masks.<sha256>.safetensors``, a hard
+link); then the config, which names the new masks' sha256, is renamed over the config file: that rename is the
+commit. A failure before it puts the previous masks back; a kill between the two renames leaves the previous
+config, whose recorded sha256 names the kept masks, so the previous ticket still loads (with a warning). The next
+save removes what is stale. Other files in the folder (model weights, a card) are never touched. The masks file is
+byte-identical for the same ticket (its header is written in sorted order), so its sha256 is stable.
+
+Example:
+
+```python
+>>> import tempfile, torch
+>>> folder = tempfile.mkdtemp()
+>>> tensors = {"head_mask": torch.ones(2, 2, dtype=torch.bool), "mlp_mask": torch.ones(2, dtype=torch.bool)}
+>>> _ = write_ticket_files(folder, {"format_version": 1, "num_layers": 2, "num_heads": 2}, tensors)
+>>> config, loaded = read_ticket_files(folder)
+>>> config["masks_sha256"] == masks_sha256(tensors), sorted(loaded)
+(True, ['head_mask', 'mlp_mask'])
+
+```
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import math
 import os
+import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
+from transformers.utils import logging
 
-from . import __version__
-from .atomic import atomic_path, sha256_file, write_json
-from .ticket import FORMAT_VERSION, TICKET_CONFIG_NAME, TICKET_MASKS_NAME, LotteryTicket
-
-
-if TYPE_CHECKING:
-    pass
-
-_SCALAR_FIELDS = (
-    "method",
-    "kind",
-    "base_model",
-    "base_model_revision",
-    "task",
-    "seed",
-    "threshold",
-    "search_data",
-    "model_dims",
-    "history",
-    "metrics",
-    "extra",
-)
+from ._version import __version__
+from .atomic import sha256_file, write_bytes, write_text
+from .files import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 
 
-def ticket_to_config(ticket: LotteryTicket) -> dict[str, Any]:
-    """The JSON half of a ticket (everything but the tensors), with summary figures for people reading the file."""
-    summary = ticket.summary()
-    config: dict[str, Any] = {name: getattr(ticket, name) for name in _SCALAR_FIELDS}
-    config.update(
-        format_version=FORMAT_VERSION,
-        library="hf-lottery",
-        library_version=__version__,
-        num_layers=ticket.num_layers,
-        num_heads=ticket.num_heads,
-        kept_heads=summary["kept_heads"],
-        heads_kept_per_layer=summary["heads_kept_per_layer"],
-        kept_mlps=summary["kept_mlps"],
-        mlps_kept=ticket.mlp_mask.int().tolist(),
-        sparsity=ticket.sparsity,
-        weight_mask_names=list(ticket.weight_masks),
-        has_scores=ticket.head_importance is not None or ticket.mlp_importance is not None,
-    )
-    return config
+logger = logging.get_logger(__name__)
+
+FORMAT_VERSION = 1
+SCORE_NAMES = ("head_importance", "mlp_importance")
+_KEPT_PREFIX = "." + TICKET_MASKS_NAME.rsplit(".", 1)[0] + "."  # .ticket_masks.<sha256>.safetensors
+_KEPT_SUFFIX = "." + TICKET_MASKS_NAME.rsplit(".", 1)[1]
 
 
-def ticket_tensors(ticket: LotteryTicket) -> dict[str, torch.Tensor]:
-    tensors = {"head_mask": ticket.head_mask, "mlp_mask": ticket.mlp_mask}
-    if ticket.head_importance is not None:
-        tensors["head_importance"] = ticket.head_importance
-    if ticket.mlp_importance is not None:
-        tensors["mlp_importance"] = ticket.mlp_importance
-    tensors.update(ticket.weight_masks)
-    return {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+def check_format_version(version: Any, where: str) -> int:
+    """The ticket format version of a config or entry, or a `ValueError` naming `where` and the readable range.
 
+    Example:
 
-def save_ticket(ticket: LotteryTicket, save_directory: str | os.PathLike) -> Path:
-    """Write the two ticket files atomically; return the folder.
+    ```python
+    >>> check_format_version(1, "ticket_config.json")
+    1
+    >>> check_format_version("1", "ticket_config.json")
+    Traceback (most recent call last):
+    ValueError: ticket_config.json has `format_version` '1'; an hf-lottery ticket has an integer format version ...
 
-    The masks file is renamed into place first and the config (which carries the masks' sha256) last, so a reader
-    either sees a complete previous ticket, or a checksum mismatch it reports, never silently mixed files.
+    ```
     """
-    folder = Path(save_directory)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(
+            f"{where} has `format_version` {version!r}; an hf-lottery ticket has an integer format version from 1 to "
+            f"{FORMAT_VERSION}."
+        )
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{where} has ticket format version {version}; this hf-lottery ({__version__}) reads up to "
+            f"{FORMAT_VERSION}. Upgrade hf-lottery."
+        )
+    return version
+
+
+def masks_file_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    """The masks file's bytes: safetensors with its header (metadata included) in sorted order, so deterministic.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> tensors = {"mlp_mask": torch.ones(2, dtype=torch.bool), "head_mask": torch.ones(2, 2, dtype=torch.bool)}
+    >>> masks_file_bytes(tensors) == masks_file_bytes(dict(reversed(tensors.items())))
+    True
+
+    ```
+    """
+    metadata = {"format": "pt", "hf_lottery_format_version": str(FORMAT_VERSION), "library": "hf-lottery"}
+    raw = save({name: t.detach().cpu().contiguous() for name, t in tensors.items()}, metadata=metadata)
+    size = int.from_bytes(raw[:8], "little")
+    header = json.dumps(json.loads(raw[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # safetensors pads its header with spaces to 8 bytes
+    return len(header).to_bytes(8, "little") + header + raw[8 + size :]
+
+
+def masks_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of the masks file `tensors` are written as (what ``ticket_config.json`` records).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> len(masks_sha256({"head_mask": torch.ones(1, 1, dtype=torch.bool)}))
+    64
+
+    ```
+    """
+    return hashlib.sha256(masks_file_bytes(tensors)).hexdigest()
+
+
+def _kept_masks_path(folder: Path, digest: str) -> Path:
+    return folder / f"{_KEPT_PREFIX}{digest}{_KEPT_SUFFIX}"
+
+
+def _keep_current_masks(masks_path: Path, digest: str) -> Path | None:
+    """Keep the masks now in the folder under their content address (a hard link); return that path."""
+    if not masks_path.is_file():
+        return None
+    current = sha256_file(masks_path)
+    if current == digest:
+        return None
+    kept = _kept_masks_path(masks_path.parent, current)
+    if not kept.exists():
+        try:
+            os.link(masks_path, kept)
+        except OSError:  # no hard links on this file system
+            shutil.copy2(masks_path, kept)
+    return kept
+
+
+def _remove_stale(folder: Path) -> None:
+    for path in folder.iterdir():
+        name = path.name
+        digest = name[len(_KEPT_PREFIX) : -len(_KEPT_SUFFIX)]
+        stale_kept = name.startswith(_KEPT_PREFIX) and name.endswith(_KEPT_SUFFIX) and len(digest) == 64
+        stale_tmp = name.startswith((f".{TICKET_MASKS_NAME}.", f".{TICKET_CONFIG_NAME}.")) and name.endswith(".tmp")
+        if stale_kept or stale_tmp:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def write_ticket_files(folder: str | os.PathLike, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
+    """Write ``ticket_config.json`` (`config` + ``masks_sha256``) and ``ticket_masks.safetensors`` as one commit.
+
+    Raises:
+        NotADirectoryError: `folder` is a file.
+        TypeError: `config` holds a value JSON cannot write (nothing is changed then).
+    """
+    folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"Cannot save a ticket into {folder}: it is a file, not a folder.")
+    data = masks_file_bytes(tensors)
+    digest = hashlib.sha256(data).hexdigest()
+    text = json.dumps({**config, "masks_sha256": digest}, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     folder.mkdir(parents=True, exist_ok=True)
-    metadata = {"format": "pt", "hf_lottery_format_version": str(FORMAT_VERSION), "library": "hf-lottery"}
-    with atomic_path(folder / TICKET_MASKS_NAME) as tmp:
-        save_file(ticket_tensors(ticket), str(tmp), metadata=metadata)
-        digest = sha256_file(tmp)
-    config = ticket_to_config(ticket)
-    config["masks_sha256"] = digest
-    write_json(folder / TICKET_CONFIG_NAME, config)
+    masks_path = folder / TICKET_MASKS_NAME
+    had_masks = masks_path.is_file()
+    kept = _keep_current_masks(masks_path, digest)
+    replaced = False
+    try:
+        if kept is not None or not had_masks:
+            write_bytes(masks_path, data)
+            replaced = True
+        write_text(folder / TICKET_CONFIG_NAME, text)  # the commit point
+    except BaseException:
+        if replaced:  # put the previous masks back (or remove masks no config names)
+            with contextlib.suppress(OSError):
+                if kept is not None:
+                    os.replace(kept, masks_path)
+                elif not (folder / TICKET_CONFIG_NAME).is_file():
+                    masks_path.unlink()
+        raise
+    _remove_stale(folder)
     return folder
 
 
-def _resolve_files(path: str | os.PathLike, **hub_kwargs: Any) -> tuple[Path, Path]:
-    folder = Path(path)
-    subfolder = hub_kwargs.get("subfolder") or ""
-    local = folder / subfolder if subfolder else folder
-    if local.is_dir():
-        config_file, masks_file = local / TICKET_CONFIG_NAME, local / TICKET_MASKS_NAME
-        missing = [p.name for p in (config_file, masks_file) if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"{local} is not a ticket folder: missing {', '.join(missing)} "
-                f"(a ticket folder holds {TICKET_CONFIG_NAME} and {TICKET_MASKS_NAME})."
-            )
-        return config_file, masks_file
-    if folder.exists():
-        raise NotADirectoryError(f"{folder} is a file; a ticket is a folder holding {TICKET_CONFIG_NAME}.")
-    from .hub_download import download_ticket_files
-
-    return download_ticket_files(str(path), **hub_kwargs)
-
-
-def load_ticket(path: str | os.PathLike, **hub_kwargs: Any) -> LotteryTicket:
-    """Read a ticket folder (or Hub repo) back, bit-exactly; clear `ValueError`s for damaged files."""
-    config_file, masks_file = _resolve_files(path, **hub_kwargs)
+def _read_config(config_file: Path) -> dict[str, Any]:
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{config_file} is not valid JSON ({err}); the ticket is damaged.") from err
     if not isinstance(config, dict):
         raise ValueError(f"{config_file} must hold a JSON object; got {type(config).__name__}.")
-    version = config.get("format_version")
-    if not isinstance(version, int):
-        raise ValueError(f"{config_file} has no integer `format_version`; it is not an hf-lottery ticket config.")
-    if version > FORMAT_VERSION:
-        raise ValueError(
-            f"{config_file} has ticket format version {version}; this hf-lottery ({__version__}) reads up to "
-            f"{FORMAT_VERSION}. Upgrade hf-lottery."
+    check_format_version(config.get("format_version"), str(config_file))
+    return config
+
+
+def _checked_masks_file(config: dict[str, Any], config_file: Path, masks_file: Path) -> Path:
+    """The masks file the config's checksum names: the masks file, or the one a cut-off save kept."""
+    expected = config.get("masks_sha256")
+    if expected is None:
+        return masks_file
+    if not isinstance(expected, str) or len(expected) != 64:
+        raise ValueError(f"{config_file} has `masks_sha256` {expected!r}; expected a sha256 hex digest.")
+    if sha256_file(masks_file) == expected:
+        return masks_file
+    kept = _kept_masks_path(masks_file.parent, expected)
+    if kept.is_file() and sha256_file(kept) == expected:
+        logger.warning(
+            "%s holds the masks of an unfinished save; loading the ticket %s records (its masks were kept as %s). "
+            "Save the ticket again to finish.",
+            masks_file,
+            config_file.name,
+            kept.name,
         )
-    expected_digest = config.get("masks_sha256")
-    if expected_digest and sha256_file(masks_file) != expected_digest:
+        return kept
+    raise ValueError(
+        f"{masks_file} does not match the checksum recorded in {config_file.name}: a save was cut off between the "
+        "two files, or the masks file was replaced, truncated or corrupted. The way out: save the ticket again, or "
+        f"delete {masks_file.parent} and re-run the step that wrote it (a resumed search then redoes that step)."
+    )
+
+
+def _count(config: dict[str, Any], key: str, config_file: Path) -> Any:
+    value = config.get(key)
+    if value is None:
+        return None
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise ValueError(f"{config_file} has `{key}` {value!r}; expected a non-negative integer count (or a list).")
+    return value
+
+
+def check_counts(config: dict[str, Any], tensors: dict[str, torch.Tensor], config_file: Path) -> None:
+    """Refuse masks that contradict the summary counts their config records (masks replaced, checksum removed)."""
+    head, mlp = tensors["head_mask"], tensors["mlp_mask"]
+    found = {
+        "num_layers": int(head.shape[0]) if head.ndim == 2 else None,
+        "num_heads": int(head.shape[1]) if head.ndim == 2 else None,
+        "kept_heads": int((head != 0).sum()),
+        "heads_kept_per_layer": (head != 0).sum(dim=1).tolist() if head.ndim == 2 else None,
+        "kept_mlps": int((mlp != 0).sum()),
+        "mlps_kept": (mlp != 0).int().tolist() if mlp.ndim == 1 else None,
+    }
+    for key, value in found.items():
+        recorded = _count(config, key, config_file)
+        if recorded is not None and recorded != value:
+            raise ValueError(
+                f"{config_file.name} records `{key}` = {recorded} but the masks file holds {value}: the two files "
+                "are from different tickets (masks replaced or damaged)."
+            )
+    weight_masks = {name: t for name, t in tensors.items() if name not in ("head_mask", "mlp_mask", *SCORE_NAMES)}
+    listed = config.get("weight_mask_names")
+    if listed is not None and (not isinstance(listed, list) or sorted(map(str, listed)) != sorted(weight_masks)):
         raise ValueError(
-            f"{masks_file} does not match the checksum recorded in {config_file.name}: the masks file is corrupted, "
-            "truncated, or from another ticket."
+            f"{config_file.name} lists weight masks {str(listed)[:120]} but the masks file holds "
+            f"{sorted(weight_masks)[:5]}: the two files are from different tickets."
         )
+    kept = config.get("weight_masks_kept")
+    if kept is not None:
+        if not isinstance(kept, dict):
+            raise ValueError(f"{config_file} has `weight_masks_kept` {kept!r:.80}; expected parameter name -> count.")
+        for name in kept:
+            recorded = _count(kept, name, config_file)
+            actual = int((weight_masks[name] != 0).sum()) if name in weight_masks else None
+            if recorded != actual:
+                raise ValueError(
+                    f"{config_file.name} records {recorded} kept entries of {name} but the masks file holds "
+                    f"{actual}: the two files are from different tickets (masks replaced or damaged)."
+                )
+
+
+def read_ticket_files(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a ticket folder's config and tensors with every check; clear `ValueError`s for damaged files.
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: invalid JSON, unreadable format version, checksum mismatch (with the way out), unreadable
+            safetensors, a missing mask, or masks that contradict the config's counts.
+    """
+    folder = Path(folder)
+    config_file, masks_file = folder / TICKET_CONFIG_NAME, folder / TICKET_MASKS_NAME
+    missing = [p.name for p in (config_file, masks_file) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} is not a ticket folder: missing {', '.join(missing)} "
+            f"(a ticket folder holds {TICKET_CONFIG_NAME} and {TICKET_MASKS_NAME})."
+        )
+    config = _read_config(config_file)
+    masks_file = _checked_masks_file(config, config_file, masks_file)
     try:
         tensors = load_file(str(masks_file))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
@@ -136,23 +296,118 @@ def load_ticket(path: str | os.PathLike, **hub_kwargs: Any) -> LotteryTicket:
     for required in ("head_mask", "mlp_mask"):
         if required not in tensors:
             raise ValueError(f"{masks_file} has no `{required}` tensor; found {sorted(tensors)}.")
-    special = {"head_mask", "mlp_mask", "head_importance", "mlp_importance"}
-    weight_masks = {name: t for name, t in tensors.items() if name not in special}
-    listed = config.get("weight_mask_names")
-    if listed is not None and sorted(listed) != sorted(weight_masks):
+    check_counts(config, tensors, config_file)
+    return config, tensors
+
+
+# ---------------------------------------------------------------- weight masks in a model config's ticket entry
+def weight_masks_sha256(weight_masks: dict[str, torch.Tensor]) -> str:
+    """sha256 of weight masks: names, shapes and bits, in name order (independent of any file layout).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> weight_masks_sha256({"layer.0.output.dense.weight": torch.ones(2, 2, dtype=torch.bool)})[:12]
+    '839ad45350dd'
+
+    ```
+    """
+    digest = hashlib.sha256()
+    for name in sorted(weight_masks):
+        mask = torch.as_tensor(weight_masks[name]).detach().cpu().bool()
+        digest.update(f"{name}:{','.join(str(n) for n in mask.shape)};".encode())
+        digest.update(np.packbits(mask.reshape(-1).numpy().astype(np.uint8)).tobytes())
+    return digest.hexdigest()
+
+
+def true_runs(flat: torch.Tensor) -> list[list[int]]:
+    """``[start, stop)`` runs of True in a 1-D bool tensor.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> true_runs(torch.tensor([True, True, False, True]))
+    [[0, 2], [3, 4]]
+
+    ```
+    """
+    index = torch.nonzero(flat).flatten()
+    if index.numel() == 0:
+        return []
+    breaks = torch.nonzero(index[1:] != index[:-1] + 1).flatten()
+    starts = torch.cat([index[:1], index[breaks + 1]]).tolist()
+    stops = (torch.cat([index[breaks], index[-1:]]) + 1).tolist()
+    return [[int(a), int(b)] for a, b in zip(starts, stops)]
+
+
+def recover_weight_masks(
+    records: dict[str, Any], expected_sha: Any, params: dict[str, torch.Tensor], where: str
+) -> dict[str, torch.Tensor]:
+    """Weight masks from the exact zeros of `params` (encoder parameters by name) and a config entry's records.
+
+    Each record has the parameter's ``shape``, its ``kept`` count and ``kept_zeros``: ``[start, stop)`` runs of
+    flat indices that are kept although zero. The recovered masks must match the counts and `expected_sha`
+    (`weight_masks_sha256`), else a `ValueError` says the weights no longer match the recorded ticket.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> weight = torch.tensor([[0.0, 1.5], [0.0, -2.0]])  # [0, 0] pruned; [1, 0] kept although zero
+    >>> mask = torch.tensor([[False, True], [True, True]])
+    >>> records = {"layer.0.output.dense.weight": {"shape": [2, 2], "kept": 3, "kept_zeros": [[2, 3]]}}
+    >>> sha = weight_masks_sha256({"layer.0.output.dense.weight": mask})
+    >>> recover_weight_masks(records, sha, {"layer.0.output.dense.weight": weight}, "entry")["layer.0.output.dense.weight"]
+    tensor([[False,  True],
+            [ True,  True]])
+
+    ```
+    """
+    if not isinstance(expected_sha, str):
+        raise ValueError(f"{where} has weight masks but no `weight_masks_sha256` string; it cannot be checked.")
+    masks = {}
+    for name, record in records.items():
+        if not isinstance(record, dict) or not {"shape", "kept", "kept_zeros"} <= set(record):
+            raise ValueError(f"{where}: `weight_masks[{name!r}]` must be a dict with `shape`, `kept`, `kept_zeros`.")
+        shape, kept, runs = record["shape"], record["kept"], record["kept_zeros"]
+        if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
+        ):
+            raise ValueError(
+                f"{where}: `weight_masks[{name!r}].shape` must be a list of positive integers; got {shape!r}."
+            )
+        if isinstance(kept, bool) or not isinstance(kept, int) or not 0 <= kept <= math.prod(shape):
+            raise ValueError(
+                f"{where}: `weight_masks[{name!r}].kept` must be an integer in [0, {math.prod(shape)}]; got {kept!r}."
+            )
+        size = math.prod(shape)
+        if not isinstance(runs, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(i, int) for i in r) and 0 <= r[0] < r[1] <= size
+            for r in runs
+        ):
+            raise ValueError(
+                f"{where}: `weight_masks[{name!r}].kept_zeros` must be a list of [start, stop) runs within {size}."
+            )
+        if name not in params or list(params[name].shape) != shape:
+            found = "absent" if name not in params else f"of shape {list(params[name].shape)}"
+            raise ValueError(
+                f"The model's weights no longer match the recorded ticket: parameter {name!r} of shape {shape} is "
+                f"{found} in the model."
+            )
+        mask = (params[name].detach().cpu() != 0).reshape(-1)
+        for start, stop in runs:
+            mask[start:stop] = True
+        if int(mask.sum()) != kept:
+            raise ValueError(
+                f"The model's weights no longer match the recorded ticket: {name} has {int(mask.sum())} kept (non-zero) "
+                f"entries, the ticket recorded {kept}. Its pruned weights were changed after the ticket was applied."
+            )
+        masks[name] = mask.reshape(shape)
+    if weight_masks_sha256(masks) != expected_sha:
         raise ValueError(
-            f"{config_file.name} lists weight masks {sorted(listed)[:5]} but {masks_file.name} holds "
-            f"{sorted(weight_masks)[:5]}: the two files are from different tickets."
+            "The model's weights no longer match the recorded ticket: the weight masks recovered from its exact zeros "
+            "differ from the recorded ones (sha256 mismatch)."
         )
-    metadata = {name: config.get(name) for name in _SCALAR_FIELDS}
-    for name, default in (("history", []), ("metrics", {}), ("extra", {}), ("method", "structured"), ("kind", "good")):
-        if metadata[name] is None:
-            metadata[name] = default
-    return LotteryTicket(
-        head_mask=tensors["head_mask"],
-        mlp_mask=tensors["mlp_mask"],
-        weight_masks=weight_masks,
-        head_importance=tensors.get("head_importance"),
-        mlp_importance=tensors.get("mlp_importance"),
-        **metadata,
-    )
+    return masks

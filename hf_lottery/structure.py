@@ -97,6 +97,7 @@ class EncoderStructure:
     >>> structure = EncoderStructure(model)
     >>> structure.num_layers, structure.num_heads, structure.head_size, structure.encoder_prefix
     (2, 4, 8, 'bert.encoder')
+
     ```
     """
 

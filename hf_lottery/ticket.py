@@ -1,17 +1,35 @@
-"""`LotteryTicket`: head, MLP and weight masks of one BERT subnetwork, with the metadata that makes them portable."""
+"""`LotteryTicket`: head, MLP and weight masks of one BERT subnetwork, with the metadata that makes them portable.
+
+The ticket reads and writes its own two files (``ticket_config.json`` + ``ticket_masks.safetensors``, through
+`hf_lottery.serialization`, from a local folder or the Hub through `hf_lottery.downloads`) and its record in a
+model's ``config.json`` (`LotteryTicket.to_config_entry`). Pushing to the Hub (`hf_lottery.hub.push_ticket_to_hub`),
+the paper's ``.npy`` masks (`hf_lottery.legacy.load_legacy_ticket`), compaction and plots live in modules that
+import this one, never the reverse.
+"""
 
 from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from .files import TICKET_CONFIG_NAME, TICKET_MASKS_NAME  # noqa: F401  (re-exported)
+from ._version import __version__
+from .downloads import download_files
+from .files import CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_FILES, TICKET_MASKS_NAME
+from .serialization import (
+    FORMAT_VERSION,
+    SCORE_NAMES,
+    check_format_version,
+    read_ticket_files,
+    recover_weight_masks,
+    true_runs,
+    weight_masks_sha256,
+    write_ticket_files,
+)
 from .structure import (
     ATTENTION_OUTPUT,
     INTERMEDIATE,
@@ -22,34 +40,27 @@ from .structure import (
     VALUE,
     EncoderStructure,
 )
+from .ticket_fields import (
+    KINDS,
+    LAYER_NAME,
+    METADATA_FIELDS,
+    METHODS,
+    as_bool_mask,
+    check_metadata,
+    check_scores,
+    is_hub_id,
+    library_versions,
+    list_to_tensor,
+    metadata_from_config,
+    model_id,
+    same_hub_model,
+)
 
 
 if TYPE_CHECKING:
     from torch import nn
 
-METHODS = ("structured", "magnitude")
-KINDS = ("good", "random", "bad", "super-good", "super-random", "super-bad", "full", "custom")
-FORMAT_VERSION = 1
-
-# bert-base dimensions, used for tickets imported from the paper's legacy .npy masks.
-BERT_BASE_DIMS = {"num_layers": 12, "num_heads": 12, "head_size": 64, "hidden_size": 768, "intermediate_size": 3072}
-_LAYER_NAME = re.compile(r"^layer\.(\d+)\.(.+)\.(weight|bias)$")
-
-
-def _as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor:
-    """Turn a 0/1 tensor or array into a bool tensor, or raise naming the offending mask."""
-    tensor = torch.as_tensor(value).detach().cpu()
-    if ndim is not None and tensor.ndim != ndim:
-        raise ValueError(f"`{name}` must have {ndim} dimension(s); got shape {tuple(tensor.shape)}.")
-    if tensor.dtype == torch.bool:
-        return tensor.clone()
-    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-        raise ValueError(f"`{name}` must contain only 0 and 1; it contains NaN or infinite values.")
-    bad = (tensor != 0) & (tensor != 1)
-    if bad.any():
-        examples = sorted({float(v) for v in tensor[bad].flatten()[:5].tolist()})
-        raise ValueError(f"`{name}` must contain only 0 and 1 (or be bool); found values such as {examples}.")
-    return tensor != 0
+__all__ = ["FORMAT_VERSION", "TICKET_CONFIG_NAME", "TICKET_MASKS_NAME", "LotteryTicket", "weight_masks_sha256"]
 
 
 @dataclass(eq=False)
@@ -59,17 +70,20 @@ class LotteryTicket:
     A ticket switches off attention heads (`head_mask`, ``[num_layers, num_heads]``), whole MLPs (`mlp_mask`,
     ``[num_layers]``) and individual weights (`weight_masks`, keyed by parameter name relative to the encoder such as
     ``layer.0.attention.self.query.weight``, so the same ticket fits `BertModel` and `BertForSequenceClassification`).
-    ``True`` means kept. It is saved as ``ticket_config.json`` + ``ticket_masks.safetensors``.
+    ``True`` means kept. It is saved as ``ticket_config.json`` + ``ticket_masks.safetensors``. Every field is checked
+    here: a bad value raises a `ValueError` / `TypeError` naming the field.
 
     Example:
 
     ```python
-    >>> import torch
+    >>> import tempfile, torch
     >>> ticket = LotteryTicket(head_mask=torch.ones(2, 4, dtype=torch.bool), mlp_mask=torch.tensor([True, False]))
     >>> ticket.summary()["kept_mlps"]
     1
-    >>> ticket.save_pretrained("my-ticket")          # doctest: +SKIP
-    >>> LotteryTicket.from_pretrained("my-ticket")   # doctest: +SKIP
+    >>> folder = ticket.save_pretrained(tempfile.mkdtemp())
+    >>> LotteryTicket.from_pretrained(folder) == ticket
+    True
+
     ```
     """
 
@@ -90,10 +104,11 @@ class LotteryTicket:
     head_importance: torch.Tensor | None = None
     mlp_importance: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    library_versions: dict[str, str] = field(default_factory=library_versions)
 
     def __post_init__(self):
-        self.head_mask = _as_bool_mask("head_mask", self.head_mask, ndim=2)
-        self.mlp_mask = _as_bool_mask("mlp_mask", self.mlp_mask, ndim=1)
+        self.head_mask = as_bool_mask("head_mask", self.head_mask, ndim=2)
+        self.mlp_mask = as_bool_mask("mlp_mask", self.mlp_mask, ndim=1)
         if self.mlp_mask.shape[0] != self.head_mask.shape[0]:
             raise ValueError(
                 f"`mlp_mask` must have one entry per layer ({self.head_mask.shape[0]}, from `head_mask` "
@@ -101,104 +116,281 @@ class LotteryTicket:
             )
         if not isinstance(self.weight_masks, dict):
             raise TypeError(
-                f"`weight_masks` must be a dict of parameter name -> bool tensor; got {type(self.weight_masks).__name__}."
+                "`weight_masks` must be a dict of parameter name -> bool tensor; got "
+                f"{type(self.weight_masks).__name__}."
             )
         masks = {}
         for name, mask in self.weight_masks.items():
-            if not isinstance(name, str) or not _LAYER_NAME.match(name):
+            if not isinstance(name, str) or not LAYER_NAME.match(name):
                 raise ValueError(
                     f"Weight-mask key {name!r} is not an encoder parameter name such as "
                     "'layer.0.attention.self.query.weight'."
                 )
-            masks[name] = _as_bool_mask(f"weight_masks[{name!r}]", mask)
+            masks[name] = as_bool_mask(f"weight_masks[{name!r}]", mask)
         self.weight_masks = dict(sorted(masks.items(), key=lambda kv: _param_sort_key(kv[0])))
         if self.method not in METHODS:
             raise ValueError(f"`method` must be one of {METHODS}; got {self.method!r}.")
         if self.kind not in KINDS:
             raise ValueError(f"`kind` must be one of {KINDS}; got {self.kind!r}.")
         for name, shape in (("head_importance", self.head_mask.shape), ("mlp_importance", self.mlp_mask.shape)):
-            value = getattr(self, name)
-            if value is not None:
-                value = torch.as_tensor(value, dtype=torch.float32).detach().cpu()
-                if value.shape != shape:
-                    raise ValueError(f"`{name}` must have shape {tuple(shape)}; got {tuple(value.shape)}.")
-                setattr(self, name, value)
-        if self.model_dims is not None:
-            dims = {k: int(v) for k, v in self.model_dims.items()}
-            if (dims.get("num_layers"), dims.get("num_heads")) != tuple(self.head_mask.shape):
-                raise ValueError(
-                    f"`model_dims` {dims} disagree with `head_mask` of shape {tuple(self.head_mask.shape)}."
-                )
-            self.model_dims = dims
+            setattr(self, name, check_scores(name, getattr(self, name), tuple(shape)))
+        check_metadata(self)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
     def full(cls, model_or_structure: nn.Module | EncoderStructure, **metadata: Any) -> LotteryTicket:
-        """A ticket that keeps everything in `model` (the starting point of a search)."""
+        """A ticket that keeps everything in `model` (the starting point of a search).
+
+        The base model defaults to the model config's ``hf_lottery_base_model`` entry (the pre-trained model a
+        fine-tune started from), else its ``_name_or_path``.
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> LotteryTicket.full(model).summary()["kept_heads"]
+        8
+
+        ```
+        """
         structure = _structure(model_or_structure)
         metadata.setdefault("kind", "full")
         metadata.setdefault("model_dims", structure.dims())
-        metadata.setdefault("base_model", _model_id(structure.model))
+        metadata.setdefault("base_model", model_id(structure.model))
         return cls(
             head_mask=torch.ones(structure.num_layers, structure.num_heads, dtype=torch.bool),
             mlp_mask=torch.ones(structure.num_layers, dtype=torch.bool),
             **metadata,
         )
 
-    @classmethod
-    def from_legacy(
-        cls,
-        path: str | os.PathLike,
-        *,
-        base_model: str | None = "bert-base-uncased",
-        model_dims: dict[str, int] | None = None,
-        task: str | None = None,
-        seed: int | None = None,
-    ) -> LotteryTicket:
-        """Import a folder of the paper's code: ``head_mask.npy`` [L,H] and ``mlp_mask.npy`` [L] (1 = kept).
+    # ------------------------------------------------------------------ record in a model's config
+    def to_config_entry(self, model: nn.Module | None = None) -> dict[str, Any]:
+        """This ticket as a JSON-ready dict for a model's ``config.json`` (under ``files.CONFIG_TICKET_KEY``).
 
-        ``head_importance.npy`` / ``mlp_importance.npy`` are imported when present. The task and seed are read from
-        folder names such as ``CoLA/seed_1337`` unless given. The files carry no model identity; `base_model` defaults
-        to the paper's ``bert-base-uncased`` and `model_dims` to bert-base when the mask is 12×12.
+        The entry holds the metadata, ``head_mask`` / ``mlp_mask`` as nested 0/1 lists, the importance scores and the
+        format version. Weight masks (magnitude tickets) are too large for a config: the entry records, per
+        parameter, its shape, its kept count and the runs of kept entries that are nevertheless exactly zero
+        (``kept_zeros``), plus the sha256 of all weight masks; `from_config_entry` recovers the masks from the
+        exact zeros of the model's weights (which a baked or applied ticket holds at zero) and checks that sha256.
+
+        Args:
+            model: the model the ticket is baked into or applied to. With it, kept weights that are exactly zero
+                now (e.g. zero-initialised biases) are recorded too, so the recovery is exact.
 
         Example:
 
         ```python
-        >>> ticket = LotteryTicket.from_legacy("seed_masks/heads_mlps/CoLA/seed_1337")  # doctest: +SKIP
-        >>> ticket.summary()["kept_heads"], ticket.summary()["kept_mlps"]                 # doctest: +SKIP
-        (95, 11)
+        >>> import json, torch
+        >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [1, 1]]), mlp_mask=torch.tensor([1, 0]))
+        >>> entry = ticket.to_config_entry()
+        >>> entry["head_mask"], entry["mlp_mask"], entry["format_version"]
+        ([[1, 0], [1, 1]], [1, 0], 1)
+        >>> LotteryTicket.from_config_entry(json.loads(json.dumps(entry))) == ticket
+        True
+
         ```
         """
-        from .legacy import load_legacy
-
-        return load_legacy(cls, path, base_model=base_model, model_dims=model_dims, task=task, seed=seed)
-
-    # ------------------------------------------------------------------ persistence
-    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
-        """Write ``ticket_config.json`` and ``ticket_masks.safetensors`` atomically into `save_directory`."""
-        from .serialization import save_ticket
-
-        return save_ticket(self, save_directory)
+        entry: dict[str, Any] = {name: getattr(self, name) for name in METADATA_FIELDS}
+        entry.update(
+            format_version=FORMAT_VERSION,
+            library="hf-lottery",
+            library_version=__version__,
+            head_mask=self.head_mask.int().tolist(),
+            mlp_mask=self.mlp_mask.int().tolist(),
+            head_importance=None if self.head_importance is None else self.head_importance.tolist(),
+            mlp_importance=None if self.mlp_importance is None else self.mlp_importance.tolist(),
+            weight_masks={},
+        )
+        if not self.weight_masks:
+            return entry
+        params = {}
+        if model is not None:
+            self.validate(model)
+            params = _structure(model).named_encoder_parameters()
+        for name, mask in self.weight_masks.items():
+            kept_zero = torch.zeros_like(mask)
+            if self.model_dims is not None:  # entries a head / MLP pruning zeroes when baked
+                kept_zero |= mask & ~self.structural_mask(name).expand(mask.shape)
+            if name in params:
+                kept_zero |= mask & (params[name].detach().cpu() == 0)
+            entry["weight_masks"][name] = {
+                "shape": list(mask.shape),
+                "kept": int(mask.sum()),
+                "kept_zeros": true_runs(kept_zero.reshape(-1)),
+            }
+        entry["weight_masks_sha256"] = weight_masks_sha256(self.weight_masks)
+        return entry
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> LotteryTicket:
+    def from_config_entry(cls, entry: dict[str, Any], model: nn.Module | None = None) -> LotteryTicket:
+        """Rebuild a ticket from `to_config_entry`'s dict; weight masks are recovered from `model`'s exact zeros.
+
+        Raises:
+            ValueError: a field is missing or malformed (the message names it), the entry has weight masks and no
+                `model` was given, or the model's weights no longer match the recorded ticket (shape, kept count or
+                sha256 of the recovered masks differ).
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> ticket = LotteryTicket(head_mask=torch.ones(2, 2), mlp_mask=torch.ones(2), seed=3)
+        >>> LotteryTicket.from_config_entry(ticket.to_config_entry()).seed
+        3
+
+        ```
+        """
+        where = f"The model config's `{CONFIG_TICKET_KEY}` entry"
+        if not isinstance(entry, dict):
+            raise TypeError(
+                f"{where} must be a dict (from `LotteryTicket.to_config_entry`); got {type(entry).__name__}."
+            )
+        check_format_version(entry.get("format_version"), where)
+        for required in ("head_mask", "mlp_mask"):
+            if required not in entry:
+                raise ValueError(f"{where} has no `{required}` field; it is not a ticket record.")
+        tensors = {}
+        for name in ("head_mask", "mlp_mask", "head_importance", "mlp_importance"):
+            value = entry.get(name)
+            if value is not None:
+                tensors[name] = list_to_tensor(value, name, where)
+        records = entry.get("weight_masks", {})
+        if not isinstance(records, dict):
+            raise ValueError(
+                f"{where}: `weight_masks` must be a dict of parameter name -> record; got {records!r:.80}."
+            )
+        weight_masks = {}
+        if records:
+            if model is None:
+                raise ValueError(
+                    f"{where} records weight masks ({len(records)} parameters) by the model's exact zeros; pass the "
+                    "model: `LotteryTicket.from_config_entry(entry, model)`."
+                )
+            params = _structure(model).named_encoder_parameters()
+            weight_masks = recover_weight_masks(records, entry.get("weight_masks_sha256"), params, where)
+        try:
+            return cls(weight_masks=weight_masks, **tensors, **metadata_from_config(entry))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{where}: {err}") from err
+
+    # ------------------------------------------------------------------ its two files
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write ``ticket_config.json`` and ``ticket_masks.safetensors`` into `save_directory` as one atomic commit.
+
+        Other files in the folder (model weights, a card) are kept. The config records the ticket's metadata, summary
+        counts (checked again at load), the library versions and the masks' sha256; the masks file is
+        byte-identical for the same ticket. An interrupted save leaves the previous ticket loadable (see
+        `hf_lottery.serialization`). Returns the folder.
+
+        Example:
+
+        ```python
+        >>> import tempfile, torch
+        >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0]]), mlp_mask=torch.tensor([1]), seed=1)
+        >>> folder = ticket.save_pretrained(tempfile.mkdtemp())
+        >>> sorted(p.name for p in folder.iterdir())
+        ['ticket_config.json', 'ticket_masks.safetensors']
+
+        ```
+        """
+        return write_ticket_files(save_directory, self._file_config(), self._file_tensors())
+
+    def _file_config(self) -> dict[str, Any]:
+        """The JSON half of the ticket (everything but the tensors), with summary counts for people and checks."""
+        summary = self.summary()
+        config: dict[str, Any] = {name: getattr(self, name) for name in METADATA_FIELDS}
+        config.update(
+            format_version=FORMAT_VERSION,
+            library="hf-lottery",
+            library_version=__version__,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            kept_heads=summary["kept_heads"],
+            heads_kept_per_layer=summary["heads_kept_per_layer"],
+            kept_mlps=summary["kept_mlps"],
+            mlps_kept=self.mlp_mask.int().tolist(),
+            sparsity=self.sparsity,
+            weight_mask_names=list(self.weight_masks),
+            weight_masks_kept={name: int(mask.sum()) for name, mask in self.weight_masks.items()},
+            has_scores=self.head_importance is not None or self.mlp_importance is not None,
+        )
+        return config
+
+    def _file_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {"head_mask": self.head_mask, "mlp_mask": self.mlp_mask}
+        for name in SCORE_NAMES:
+            if getattr(self, name) is not None:
+                tensors[name] = getattr(self, name)
+        tensors.update(self.weight_masks)
+        return tensors
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        subfolder: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> LotteryTicket:
         """Load a ticket saved with `save_pretrained` from a local folder or, when not a folder, a Hub repo id.
 
-        Keyword arguments (`revision`, `token`, `subfolder`, `cache_dir`) are passed to the Hub download.
+        Args:
+            path: a ticket folder, or a Hub repo id (``"user/name"``).
+            revision, token, subfolder, cache_dir: for the Hub download (`subfolder` also applies to a folder).
+
+        Raises:
+            FileNotFoundError: no such folder, no ticket files in it, or (Hub) no such repo / revision / ticket.
+            ConnectionError: offline or no connection to the Hub, and the files are not cached ("offline / no
+                connection" in the message).
+            ValueError: a damaged ticket (the message names the file and what is wrong, and for a save that was cut
+                off, the way out).
+
+        Example:
+
+        ```python
+        >>> import tempfile, torch
+        >>> folder = LotteryTicket(head_mask=torch.ones(1, 2), mlp_mask=torch.ones(1)).save_pretrained(tempfile.mkdtemp())
+        >>> LotteryTicket.from_pretrained(folder).summary()["kept_heads"]
+        2
+        >>> from huggingface_hub import constants
+        >>> online, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True  # as with HF_HUB_OFFLINE=1
+        >>> LotteryTicket.from_pretrained("user/never-downloaded")
+        Traceback (most recent call last):
+        hf_lottery.downloads.HubConnectionError: Could not download ticket_config.json, ticket_masks.safetensors of 'user/never-downloaded': offline mode is on (HF_HUB_OFFLINE=1), ...
+        >>> constants.HF_HUB_OFFLINE = online
+
+        ```
         """
-        from .serialization import load_ticket
+        folder = Path(path)
+        local = folder / subfolder if subfolder else folder
+        if local.is_dir():
+            return cls._from_folder(local)
+        if folder.exists():
+            raise NotADirectoryError(f"{folder} is a file; a ticket is a folder holding {TICKET_CONFIG_NAME}.")
+        folder = download_files(
+            path, TICKET_FILES, revision=revision, token=token, subfolder=subfolder, cache_dir=cache_dir
+        )
+        return cls._from_folder(folder)
 
-        return load_ticket(path, **kwargs)
-
-    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
-        """Push the ticket files and a model card to a Hub repo (masks only, like an adapter); return the commit URL.
-
-        Keyword arguments (`private`, `revision`, `token`, `commit_message`, `create_pr`) go to
-        `hf_lottery.hub.push_ticket_to_hub`.
-        """
-        from .hub import push_ticket_to_hub
-
-        return push_ticket_to_hub(self, repo_id, **kwargs)
+    @classmethod
+    def _from_folder(cls, folder: Path) -> LotteryTicket:
+        config, tensors = read_ticket_files(folder)
+        scores = {name: tensors[name] for name in SCORE_NAMES if name in tensors}
+        weight_masks = {name: t for name, t in tensors.items() if name not in ("head_mask", "mlp_mask", *SCORE_NAMES)}
+        try:
+            return cls(
+                head_mask=tensors["head_mask"],
+                mlp_mask=tensors["mlp_mask"],
+                weight_masks=weight_masks,
+                **scores,
+                **metadata_from_config(config),
+            )
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{folder / TICKET_CONFIG_NAME}: {err}") from err
 
     # ------------------------------------------------------------------ checks and views
     @property
@@ -244,13 +436,64 @@ class LotteryTicket:
                     f"{tuple(params[name].shape)}."
                 )
 
+    def compatibility_problems(self, model: nn.Module | EncoderStructure) -> list[str]:
+        """What makes this ticket doubtful for `model`, as sentences to warn with (empty when nothing is).
+
+        Lists: dimensions that differ from the ticket's `model_dims` (or a head mask of another shape); a ticket
+        without `model_dims`, which cannot be checked against the model's size; and a base model that differs from
+        the model's own (its config's ``hf_lottery_base_model``, else ``_name_or_path``) when both are Hub ids.
+        `validate` raises for the shape problems; this method only reports.
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> ticket = LotteryTicket.full(model, base_model="google-bert/bert-base-uncased")
+        >>> ticket.compatibility_problems(model)
+        []
+        >>> model.config._name_or_path = "google/electra-small-discriminator"
+        >>> ticket.compatibility_problems(model)
+        ["The ticket was found on 'google-bert/bert-base-uncased' but the model comes from 'google/electra-small-discriminator'."]
+
+        ```
+        """
+        structure = _structure(model)
+        found = structure.dims()
+        problems = []
+        if (structure.num_layers, structure.num_heads) != tuple(self.head_mask.shape):
+            problems.append(
+                f"The ticket's head mask is {self.num_layers} layers × {self.num_heads} heads but the model has "
+                f"{structure.num_layers} × {structure.num_heads}."
+            )
+        if self.model_dims is None:
+            problems.append(
+                "The ticket records no `model_dims`, so it cannot be checked that it was found on a model of this "
+                f"size (hidden_size={found['hidden_size']}, intermediate_size={found['intermediate_size']})."
+            )
+        else:
+            diff = [f"{k}: ticket {v}, model {found[k]}" for k, v in self.model_dims.items() if found[k] != v]
+            if diff:
+                problems.append(f"The ticket was found on a model of other dimensions ({'; '.join(diff)}).")
+        source = model_id(structure.model)
+        if (
+            self.base_model
+            and source
+            and is_hub_id(self.base_model)
+            and is_hub_id(source)
+            and not same_hub_model(self.base_model, source)
+        ):
+            problems.append(f"The ticket was found on {self.base_model!r} but the model comes from {source!r}.")
+        return problems
+
     def structural_mask(self, name: str) -> torch.Tensor:
         """The kept-entries mask that `head_mask` / `mlp_mask` imply for one weight-set parameter (broadcastable)."""
         if self.model_dims is None:
             raise ValueError(
                 "This ticket has no `model_dims`; create it with `LotteryTicket.full(model)` or pass them."
             )
-        match = _LAYER_NAME.match(name)
+        match = LAYER_NAME.match(name)
         if match is None:
             raise ValueError(
                 f"{name!r} is not an encoder parameter name such as 'layer.0.attention.self.query.weight'."
@@ -375,7 +618,7 @@ class LotteryTicket:
 
 
 def _param_sort_key(name: str) -> tuple[int, int, str]:
-    match = _LAYER_NAME.match(name)
+    match = LAYER_NAME.match(name)
     if match is None:
         return (1 << 30, 0, name)
     order = {f"{p}.{k}": i for i, (p, k) in enumerate(MAGNITUDE_WEIGHT_SET)}
@@ -392,9 +635,3 @@ def _weight_shape(path: str, kind: str, dims: dict[str, int]) -> tuple[int, ...]
 
 def _structure(model: nn.Module | EncoderStructure) -> EncoderStructure:
     return model if isinstance(model, EncoderStructure) else EncoderStructure(model)
-
-
-def _model_id(model: nn.Module) -> str | None:
-    config = getattr(model, "config", None)
-    name = getattr(config, "_name_or_path", None) or None
-    return name

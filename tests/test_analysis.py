@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_lottery import LotteryTicket
+from hf_lottery import load_legacy_ticket
 from hf_lottery.analysis import agreement_table, mask_agreement, task_overlap
 
 from .conftest import SEED_MASKS_DIR, require_shared
@@ -21,7 +21,7 @@ EXPECTED = {
 
 def paper_tickets(task):
     root = require_shared(SEED_MASKS_DIR / task)
-    return [LotteryTicket.from_legacy(root / f"seed_{seed}") for seed in SEEDS]
+    return [load_legacy_ticket(root / f"seed_{seed}") for seed in SEEDS]
 
 
 @pytest.mark.parametrize("task", sorted(EXPECTED))

@@ -11,8 +11,8 @@ import yaml
 from huggingface_hub import constants
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification, pipeline
 
-from hf_lottery import LotteryTicket, apply_ticket, load_pruned_model, push_to_hub
-from hf_lottery.hub_download import TicketNotFoundError
+from hf_lottery import LotteryTicket, apply_ticket, load_pruned_model, push_ticket_to_hub, push_to_hub
+from hf_lottery.downloads import TicketNotFoundError
 
 from .conftest import minilm_path, tiny_batch, tiny_bert
 from .hub_fake import FakeHub
@@ -42,7 +42,7 @@ def card_metadata(text: str) -> dict:
 def test_protocol_push_ticket_and_load_it_back(hub):
     model = tiny_bert()
     ticket = structured_ticket(model).copy(task="rte", seed=42, base_model="google-bert/bert-base-uncased")
-    url = ticket.push_to_hub("user/tiny-ticket", token=TOKEN)
+    url = push_ticket_to_hub(ticket, "user/tiny-ticket", token=TOKEN)
     assert url.startswith("https://huggingface.co/user/tiny-ticket/commit/")
     files = hub.files("user/tiny-ticket")
     assert sorted(files) == ["README.md", "plots/head_survival.png", "plots/mlp_survival.png", "ticket_config.json",

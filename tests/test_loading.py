@@ -21,7 +21,7 @@ from transformers import (
 from hf_lottery import LotteryTicket, apply_ticket, compact_model, load_pruned_model, register_auto_classes
 from hf_lottery.compaction import SPEC_KEY
 from hf_lottery.files import CONFIG_TICKET_KEY
-from hf_lottery.hub_download import TicketNotFoundError
+from hf_lottery.downloads import TicketNotFoundError
 from hf_lottery.loading import ticket_from_pruned_heads
 from hf_lottery.structure import EncoderStructure
 

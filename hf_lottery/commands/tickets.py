@@ -35,11 +35,11 @@ def _show(args: argparse.Namespace) -> int:
 def _import_legacy(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..ticket import LotteryTicket
+    from ..legacy import load_legacy_ticket
 
     out = Path(args.output_dir)
     for folder in args.folders:
-        ticket = LotteryTicket.from_legacy(folder, base_model=args.base_model)
+        ticket = load_legacy_ticket(folder, base_model=args.base_model)
         name = "_".join(p for p in (ticket.task, f"seed_{ticket.seed}" if ticket.seed is not None else None) if p)
         target = out / (name or Path(folder).name)
         ticket.save_pretrained(target)

@@ -1,0 +1,274 @@
+"""The fields of a `LotteryTicket`: their names, and the checks that make a bad value fail at construction.
+
+Every check raises a `ValueError` or `TypeError` that names the field and what is expected, so a wrong type fails
+where it is given, not later in ``.copy()``, ``repr`` or a save. This module imports nothing of the ticket.
+
+Example:
+
+```python
+>>> check_dims({"num_layers": 2, "num_heads": 4, "head_size": 8, "hidden_size": 32, "intermediate_size": 37}, (2, 4))
+{'num_layers': 2, 'num_heads': 4, 'head_size': 8, 'hidden_size': 32, 'intermediate_size': 37}
+>>> check_dims([2, 4], (2, 4))
+Traceback (most recent call last):
+ValueError: `model_dims` must be a dict with the keys [...] (see `EncoderStructure.dims()`); got list [2, 4].
+
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import os
+import re
+from functools import lru_cache
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+import numpy as np
+import torch
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+from ._version import __version__
+from .files import CONFIG_BASE_MODEL_KEY
+
+
+METHODS = ("structured", "magnitude")
+KINDS = ("good", "random", "bad", "super-good", "super-random", "super-bad", "full", "custom")
+
+# bert-base dimensions, used for tickets imported from the paper's legacy .npy masks.
+BERT_BASE_DIMS = {"num_layers": 12, "num_heads": 12, "head_size": 64, "hidden_size": 768, "intermediate_size": 3072}
+DIM_KEYS = ("num_layers", "num_heads", "head_size", "hidden_size", "intermediate_size")
+LAYER_NAME = re.compile(r"^layer\.(\d+)\.(.+)\.(weight|bias)$")
+# The metadata fields of a ticket, as they appear in ticket_config.json and in a model config's ticket entry.
+METADATA_FIELDS = (
+    "method",
+    "kind",
+    "base_model",
+    "base_model_revision",
+    "task",
+    "seed",
+    "threshold",
+    "search_data",
+    "model_dims",
+    "history",
+    "metrics",
+    "extra",
+    "library_versions",
+)
+_LIBRARIES = ("transformers", "torch", "huggingface_hub")
+
+
+@lru_cache(maxsize=1)
+def _current_library_versions() -> tuple[tuple[str, str], ...]:
+    versions = [("hf_lottery", __version__)]
+    for name in _LIBRARIES:
+        try:
+            versions.append((name, importlib_metadata.version(name)))
+        except importlib_metadata.PackageNotFoundError:  # pragma: no cover - an odd install
+            versions.append((name, "unknown"))
+    return tuple(versions)
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of hf-lottery, transformers, torch and huggingface_hub that a new ticket records.
+
+    Example:
+
+    ```python
+    >>> sorted(library_versions())
+    ['hf_lottery', 'huggingface_hub', 'torch', 'transformers']
+
+    ```
+    """
+    return dict(_current_library_versions())
+
+
+def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor:
+    """Turn a 0/1 tensor, array or nested list into a bool tensor, or raise a `ValueError` naming the mask.
+
+    Example:
+
+    ```python
+    >>> as_bool_mask("mlp_mask", [1, 0, 1])
+    tensor([ True, False,  True])
+    >>> as_bool_mask("mlp_mask", [1, 0.5])
+    Traceback (most recent call last):
+    ValueError: `mlp_mask` must contain only 0 and 1 (or be bool); found values such as [0.5].
+
+    ```
+    """
+    try:
+        tensor = torch.as_tensor(value).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"`{name}` must be a tensor or (nested) list of 0/1 values of one shape; {err}") from err
+    if ndim is not None and tensor.ndim != ndim:
+        raise ValueError(f"`{name}` must have {ndim} dimension(s); got shape {tuple(tensor.shape)}.")
+    if tensor.dtype == torch.bool:
+        return tensor.clone()
+    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        raise ValueError(f"`{name}` must contain only 0 and 1; it contains NaN or infinite values.")
+    bad = (tensor != 0) & (tensor != 1)
+    if bad.any():
+        examples = sorted({float(v) for v in tensor[bad].flatten()[:5].tolist()})
+        raise ValueError(f"`{name}` must contain only 0 and 1 (or be bool); found values such as {examples}.")
+    return tensor != 0
+
+
+def check_metadata(self: Any) -> None:
+    """Type and range checks of a ticket's metadata fields (in place), so a bad value fails at once, naming it."""
+    for name in ("base_model", "base_model_revision"):
+        value = getattr(self, name)
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"`{name}` must be a Hub id, a local path or None; got {type(value).__name__}.")
+        setattr(self, name, value or None)
+    for name in ("task", "search_data"):
+        value = getattr(self, name)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"`{name}` must be a string or None; got {type(value).__name__} {value!r}.")
+    if self.seed is not None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise TypeError(f"`seed` must be an integer or None; got {type(self.seed).__name__} {self.seed!r}.")
+        self.seed = int(self.seed)
+    if self.threshold is not None:
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, numbers.Real):
+            raise TypeError(f"`threshold` must be a number in (0, 1] or None; got {self.threshold!r}.")
+        if not 0 < float(self.threshold) <= 1:
+            raise ValueError(
+                f"`threshold` must be in (0, 1] (a share of the full model's metric); got {self.threshold!r}."
+            )
+        self.threshold = float(self.threshold)
+    if isinstance(self.history, tuple):
+        self.history = list(self.history)
+    if not isinstance(self.history, list) or not all(isinstance(step, dict) for step in self.history):
+        raise TypeError(f"`history` must be a list of dicts (one per search step); got {self.history!r:.80}.")
+    self.history = json_value(self.history, "history")
+    for name in ("metrics", "extra", "library_versions"):
+        value = getattr(self, name)
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise TypeError(f"`{name}` must be a dict with string keys; got {value!r:.80}.")
+        setattr(self, name, json_value(value, name))
+    if not all(isinstance(v, str) for v in self.library_versions.values()):
+        raise TypeError(f"`library_versions` must map library names to version strings; got {self.library_versions}.")
+    if self.model_dims is not None:
+        self.model_dims = check_dims(self.model_dims, tuple(self.head_mask.shape))
+
+
+def metadata_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The constructor's metadata keywords from a ticket config or entry (an old ``importance_source`` included).
+
+    Example:
+
+    ```python
+    >>> metadata_from_config({"importance_source": "held-out", "seed": 3})["search_data"]
+    'held-out'
+
+    ```
+    """
+    metadata = {name: config.get(name) for name in METADATA_FIELDS}
+    if metadata["search_data"] is None and config.get("importance_source") is not None:
+        metadata["search_data"] = config["importance_source"]
+    defaults = {"history": [], "metrics": {}, "extra": {}, "library_versions": {}, "method": "structured"}
+    for name, default in {**defaults, "kind": "good"}.items():
+        if metadata[name] is None:
+            metadata[name] = default
+    return metadata
+
+
+def list_to_tensor(value: Any, name: str, where: str) -> torch.Tensor:
+    try:
+        return torch.tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{where}: `{name}` must be a (nested) list of numbers of one shape; {err}") from err
+
+
+def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
+    if value is None:
+        return None
+    try:
+        value = torch.as_tensor(value, dtype=torch.float32).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"`{name}` must be a float tensor of shape {shape}; {err}") from err
+    if tuple(value.shape) != shape:
+        raise ValueError(f"`{name}` must have shape {shape}; got {tuple(value.shape)}.")
+    if not torch.isfinite(value).all():
+        raise ValueError(
+            f"`{name}` must hold finite scores; it holds {int((~torch.isfinite(value)).sum())} NaN or infinite "
+            "value(s) (a damaged importance pass or file)."
+        )
+    return value
+
+
+def json_value(value: Any, where: str) -> Any:
+    """`value` with numpy / 0-d torch scalars and dataclasses made plain JSON, or a `TypeError` naming `where`."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"`{where}` must have string keys; got {list(value)[:5]}.")
+        return {k: json_value(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
+        return value.item()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json_value(dataclasses.asdict(value), where)
+    raise TypeError(
+        f"`{where}` must hold JSON values (str, number, bool, None, list, dict); got {type(value).__name__}."
+    )
+
+
+def check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
+    if not isinstance(dims, dict):
+        raise ValueError(
+            f"`model_dims` must be a dict with the keys {list(DIM_KEYS)} (see `EncoderStructure.dims()`); got "
+            f"{type(dims).__name__} {dims!r:.80}."
+        )
+    if set(dims) != set(DIM_KEYS):
+        raise ValueError(
+            f"`model_dims` must have exactly the keys {list(DIM_KEYS)}; missing {sorted(set(DIM_KEYS) - set(dims))}, "
+            f"unknown {sorted(map(str, set(dims) - set(DIM_KEYS)))}."
+        )
+    for key in DIM_KEYS:
+        value = dims[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+            raise ValueError(f"`model_dims[{key!r}]` must be a positive integer; got {value!r}.")
+    result = {key: int(dims[key]) for key in DIM_KEYS}
+    if (result["num_layers"], result["num_heads"]) != head_shape:
+        raise ValueError(f"`model_dims` {result} disagree with `head_mask` of shape {head_shape}.")
+    return result
+
+
+def model_id(model: Any) -> str | None:
+    """The pre-trained model `model` comes from: its config's ``hf_lottery_base_model``, else ``_name_or_path``."""
+    config = getattr(model, "config", None)
+    name = getattr(config, CONFIG_BASE_MODEL_KEY, None) or getattr(config, "_name_or_path", None) or None
+    return os.fspath(name) if isinstance(name, os.PathLike) else name
+
+
+def is_hub_id(name: str) -> bool:
+    if os.path.isabs(name) or name.startswith(".") or os.path.exists(name) or name.count("/") > 1:
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+def same_hub_model(a: str, b: str) -> bool:
+    """Whether two Hub ids name the same model (``bert-base-uncased`` and ``google-bert/bert-base-uncased`` do).
+
+    Example:
+
+    ```python
+    >>> same_hub_model("bert-base-uncased", "google-bert/bert-base-uncased"), same_hub_model("bert-base-uncased", "roberta-base")
+    (True, False)
+
+    ```
+    """
+    return a.rsplit("/", 1)[-1].lower() == b.rsplit("/", 1)[-1].lower()
