@@ -250,3 +250,14 @@ def test_protocol_compact_repo_loads_through_auto_classes_and_load_pruned_model(
         dense = load_pruned_model("user/compact")(**batch).logits
     for logits in (auto, small, dense):
         torch.testing.assert_close(logits, expected, atol=1e-5, rtol=0)
+
+
+def test_protocol_card_of_a_pushed_structured_model_reports_measured_latency(hub):
+    model = tiny_bert()
+    ticket = structured_ticket(model).copy(task="sst2", seed=42, base_model="google-bert/bert-base-uncased")
+    push_to_hub(model, ticket, "user/timed", token=TOKEN, measure_latency=True, metrics={"accuracy": 0.5})
+    card = hub.files("user/timed")["README.md"].decode()
+    assert "## Latency" in card and "| compacted (`compact=True`) |" in card
+    assert f"torch {torch.__version__}" in card and ("CPU " in card or "GPU " in card)
+    push_to_hub(model, ticket, "user/untimed", token=TOKEN)
+    assert "## Latency" not in hub.files("user/untimed")["README.md"].decode()  # off by default
