@@ -31,7 +31,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from . import __version__
+from ._version import __version__
 from .analysis.plots import TENSORS, tensor_survival_matrix
 from .ticket import LotteryTicket
 

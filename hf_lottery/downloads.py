@@ -98,7 +98,7 @@ def hub_error(
     files: Sequence[str] = (),
     revision: str | None = None,
     subfolder: str | None = None,
-    what: str = "an hf-lottery ticket",
+    what: str = "hf-lottery ticket",
 ) -> Exception | None:
     """The clear error (not raised) for a huggingface_hub `error`, or None when the table has no row for it.
 
@@ -180,7 +180,7 @@ def download_files(
     token: str | bool | None = None,
     subfolder: str | None = None,
     cache_dir: str | os.PathLike | None = None,
-    what: str = "an hf-lottery ticket",
+    what: str = "hf-lottery ticket",
 ) -> Path:
     """Download `filenames` of Hub repo `repo_id`, all from one commit; return the cached folder holding them.
 
@@ -195,7 +195,7 @@ def download_files(
         token: Hub token for private or gated repos (never logged).
         subfolder: folder of the files inside the repo.
         cache_dir: huggingface_hub cache folder (default: its own).
-        what: what the files make up, for the "holds no ..." message.
+        what: what the files make up, for the "it holds no ..." message.
 
     Raises:
         HubFileNotFoundError: invalid repo id, no such repo / revision / file.
@@ -287,6 +287,7 @@ def snapshot(
                 token=token,
                 allow_patterns=list(allow_patterns) if allow_patterns is not None else None,
                 cache_dir=cache_dir,
+                local_files_only=bool(constants.HF_HUB_OFFLINE),
             )
         )
     except Exception as err:

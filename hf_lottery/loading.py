@@ -46,9 +46,9 @@ from .compaction import (
     read_config,
     read_safetensors,
 )
+from .downloads import TicketNotFoundError, snapshot
 from .files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 from .gates import apply_ticket
-from .downloads import TicketNotFoundError, snapshot
 from .structure import EncoderStructure
 from .ticket import LotteryTicket
 
@@ -67,7 +67,7 @@ def _resolve(repo_id_or_path: str | os.PathLike, revision: str | None, token: st
         return path
     if path.exists():
         raise NotADirectoryError(f"{path} is a file; give a model folder or a Hub repo id.")
-    return snapshot(str(repo_id_or_path), revision=revision, token=token, allow_patterns=MODEL_FILES, what="a pruned model")
+    return snapshot(repo_id_or_path, revision=revision, token=token, allow_patterns=MODEL_FILES, what="a pruned model")
 
 
 def ticket_from_pruned_heads(config: Any) -> LotteryTicket:
@@ -246,7 +246,9 @@ def load_pruned_model(
         else:
             model = _load_head_pruned(folder, config_dict, model_class)
             model_type = config_dict.get("model_type", "bert")
-        ticket = model.hf_lottery_ticket.copy(model_dims=_dims(config_dict, model.hf_lottery_ticket))
+        ticket = _recorded_ticket(
+            config_dict, model.hf_lottery_ticket.copy(model_dims=_dims(config_dict, model.hf_lottery_ticket))
+        )
         if compact:
             model.hf_lottery_ticket = ticket
             return model
@@ -264,6 +266,22 @@ def load_pruned_model(
     model.hf_lottery_handle = apply_ticket(model, ticket)
     model.hf_lottery_ticket = ticket
     return model.eval()
+
+
+def _recorded_ticket(config_dict: dict[str, Any], spec_ticket: LotteryTicket) -> LotteryTicket:
+    """The ticket a compact folder's config also records (with its metadata) when it matches the spec's masks."""
+    entry = config_dict.get(CONFIG_TICKET_KEY)
+    if entry is None:
+        return spec_ticket
+    try:
+        recorded = LotteryTicket.from_config_entry(entry)
+    except ValueError as err:  # e.g. a magnitude entry: its masks live in the dense weights' zeros
+        logger.info("Using the compact spec's ticket; the recorded one cannot be rebuilt here: %s", err)
+        return spec_ticket
+    same = torch.equal(recorded.head_mask, spec_ticket.head_mask) and torch.equal(
+        recorded.mlp_mask, spec_ticket.mlp_mask
+    )
+    return recorded if same else spec_ticket
 
 
 def _dims(config_dict: dict[str, Any], ticket: LotteryTicket) -> dict[str, int]:

@@ -229,3 +229,35 @@ def test_protocol_push_to_hub_callback_after_a_trainer_run(hub, tmp_path):
     assert "model.safetensors" not in hub.files("user/from-trainer-ticket")
     assert LotteryTicket.from_pretrained("user/from-trainer-ticket") == pruning.ticket
     assert push_model.pushed_url.startswith("https://huggingface.co/user/from-trainer/commit/")
+
+
+def test_protocol_compact_repo_loads_through_auto_classes_and_load_pruned_model(hub, tmp_path):
+    from hf_lottery import compact_model, register_auto_classes
+
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    compact_model(model, ticket).save_pretrained(tmp_path / "compact")
+    api = huggingface_hub.HfApi()
+    api.create_repo("user/compact")
+    api.upload_folder(repo_id="user/compact", folder_path=str(tmp_path / "compact"))
+    batch = {k: v for k, v in tiny_batch().items() if k != "labels"}
+    with torch.no_grad(), apply_ticket(model, ticket):
+        expected = model(**batch).logits
+    register_auto_classes()
+    with torch.no_grad():
+        auto = AutoModelForSequenceClassification.from_pretrained("user/compact")(**batch).logits
+        small = load_pruned_model("user/compact", compact=True)(**batch).logits
+        dense = load_pruned_model("user/compact")(**batch).logits
+    for logits in (auto, small, dense):
+        torch.testing.assert_close(logits, expected, atol=1e-5, rtol=0)
+
+
+def test_protocol_card_of_a_pushed_structured_model_reports_measured_latency(hub):
+    model = tiny_bert()
+    ticket = structured_ticket(model).copy(task="sst2", seed=42, base_model="google-bert/bert-base-uncased")
+    push_to_hub(model, ticket, "user/timed", token=TOKEN, measure_latency=True, metrics={"accuracy": 0.5})
+    card = hub.files("user/timed")["README.md"].decode()
+    assert "## Latency" in card and "| compacted (`compact=True`) |" in card
+    assert f"torch {torch.__version__}" in card and ("CPU " in card or "GPU " in card)
+    push_to_hub(model, ticket, "user/untimed", token=TOKEN)
+    assert "## Latency" not in hub.files("user/untimed")["README.md"].decode()  # off by default

@@ -20,13 +20,13 @@ from transformers import (
 
 from hf_lottery import LotteryTicket, apply_ticket, compact_model, load_pruned_model, register_auto_classes
 from hf_lottery.compaction import SPEC_KEY
-from hf_lottery.files import CONFIG_TICKET_KEY
 from hf_lottery.downloads import TicketNotFoundError
+from hf_lottery.files import CONFIG_TICKET_KEY
 from hf_lottery.loading import ticket_from_pruned_heads
 from hf_lottery.structure import EncoderStructure
 
 from .conftest import tiny_batch, tiny_bert, tiny_config
-from .test_gates import structured_ticket
+from .test_gates import magnitude_ticket, structured_ticket
 
 
 PRUNED_HEADS = {"0": [1, 3], "1": [0, 1, 2, 3], "2": [2]}  # layer 1 loses every head
@@ -221,3 +221,29 @@ def test_a_plain_model_folder_holds_no_ticket(tmp_path):
     tiny_bert().save_pretrained(tmp_path)
     with pytest.raises(TicketNotFoundError, match="holds no hf-lottery ticket"):
         load_pruned_model(tmp_path)
+
+
+@pytest.mark.skipif(not HAS_CONFIG_ENTRY, reason="needs LotteryTicket.from_config_entry")
+def test_magnitude_ticket_recorded_in_the_config_is_recovered_from_the_zeros(tmp_path):
+    model = tiny_bert()
+    ticket = magnitude_ticket(model).copy(task="sst2", seed=3)
+    expected = gated_output(model, ticket)
+    ticket.bake(model)
+    setattr(model.config, CONFIG_TICKET_KEY, ticket.to_config_entry(model))
+    model.save_pretrained(tmp_path)
+    torch.testing.assert_close(first_output(AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()),
+                               expected, atol=1e-6, rtol=0)  # fmt: skip
+    dense = load_pruned_model(tmp_path)
+    assert dense.hf_lottery_ticket.masks_equal(ticket) and dense.hf_lottery_ticket.seed == 3
+    torch.testing.assert_close(first_output(dense), expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.skipif(not HAS_CONFIG_ENTRY, reason="needs LotteryTicket.from_config_entry")
+def test_a_compacted_model_keeps_the_recorded_tickets_metadata(tmp_path):
+    model = tiny_bert()
+    ticket = structured_ticket(model).copy(task="sst2", seed=7)
+    setattr(model.config, CONFIG_TICKET_KEY, ticket.to_config_entry())
+    compact_model(model, ticket).save_pretrained(tmp_path)
+    for compact in (True, False):
+        loaded = load_pruned_model(tmp_path, compact=compact).hf_lottery_ticket
+        assert loaded.masks_equal(ticket) and (loaded.task, loaded.seed) == ("sst2", 7)
