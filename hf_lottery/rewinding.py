@@ -1,4 +1,11 @@
-"""Rewinding: a ticket applied to the *pre-trained* weights with a fresh classifier head, ready to re-fine-tune."""
+"""Rewinding: a ticket applied to the *pre-trained* weights with a fresh classifier head, ready to re-fine-tune.
+
+With ``compact=True`` the pruned heads and MLP neurons are physically removed (`compact_model`) instead of gated, so
+re-fine-tuning pays only for what the ticket keeps. Both variants load the pre-trained weights and initialise the
+classifier the same way (same seed, same random draws), and a compacted model trained with dropout off and SGD gives
+the gated model's logits to float precision (tests/test_compact_training.py). `expand_compact_model` turns a trained
+compacted model back into a dense folder with the ticket baked in.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,30 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging
 
+from .compaction import compact_model
 from .gates import TicketHandle, apply_ticket
+from .structure import EncoderStructure
 from .ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)
+
+
+def freeze_removed_mlp_biases(model: nn.Module) -> int:
+    """Stop training the output bias of every MLP compacted to width zero; return how many were frozen.
+
+    A zero-width MLP still has ``output.dense.bias`` (zeroed by `compact_model`), which would otherwise receive a
+    gradient and drift away from zero, while the gated model's MLP gate keeps that output at exactly zero.
+    """
+    frozen = 0
+    for layer in EncoderStructure(model).layers:
+        bias = layer.mlp_output.bias
+        if layer.intermediate.out_features == 0 and bias is not None:
+            with torch.no_grad():
+                bias.zero_()
+            bias.requires_grad_(False)
+            frozen += 1
+    return frozen
 
 
 def rewind(
@@ -26,12 +52,20 @@ def rewind(
     revision: str | None = None,
     model_class: type[nn.Module] | None = None,
     strict_base_model: bool = True,
+    compact: bool = False,
     **from_pretrained_kwargs: Any,
-) -> tuple[nn.Module, TicketHandle]:
+) -> tuple[nn.Module, TicketHandle | None]:
     """Load the pre-trained model a ticket came from, give it a fresh classifier, and apply the ticket.
 
-    The returned handle keeps pruned heads/MLPs off and pruned weights at exactly zero while you fine-tune (call
-    ``handle.enforce_weight_masks()`` after optimizer steps, or use `TicketCallback`, which does it for you).
+    With ``compact=False`` (default) the ticket is applied as gates and weight masks: the returned handle keeps pruned
+    heads/MLPs off and pruned weights at exactly zero while you fine-tune (call ``handle.enforce_weight_masks()``
+    after optimizer steps, or use `TicketCallback`, which does it for you).
+
+    With ``compact=True`` the pruned heads and MLP neurons are removed (`compact_model`) and the handle is `None`:
+    there is nothing left to keep off. The classifier is initialised exactly as with ``compact=False`` for the same
+    `seed`, and the output bias of each removed MLP is frozen at zero (`freeze_removed_mlp_biases`), so training the
+    compacted model follows the gated one. The ticket is kept as ``model.hf_lottery_ticket``; save the trained model
+    as a dense folder with the ticket baked in through `hf_lottery.expansion.expand_compact_model`.
 
     Args:
         ticket: the ticket to rewind.
@@ -39,14 +73,37 @@ def rewind(
             `ValueError` is raised unless `strict_base_model=False` (the masks were found on another model).
         num_labels: classifier size; `seed` makes the fresh classifier's initialisation reproducible.
         revision: defaults to ``ticket.base_model_revision``.
+        compact: remove the pruned heads and MLPs physically. Needs a structured ticket: individual weights
+            (a magnitude ticket's ``weight_masks``) cannot be removed, so such a ticket raises `ValueError`.
+
+    Returns:
+        ``(model, handle)``; ``handle`` is `None` when `compact`.
 
     Example:
 
     ```python
-    >>> model, handle = rewind(ticket, num_labels=2, seed=42)   # doctest: +SKIP
-    >>> Trainer(model=model, ..., callbacks=[TicketCallback(ticket)]).train()
+    >>> import tempfile, torch
+    >>> from transformers import BertConfig, BertModel
+    >>> from hf_lottery import LotteryTicket, rewind
+    >>> folder = tempfile.mkdtemp()
+    >>> BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                      intermediate_size=37)).save_pretrained(folder)
+    >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]), mlp_mask=torch.tensor([1, 0]),
+    ...                        base_model=folder)
+    >>> gated, handle = rewind(ticket, num_labels=2, seed=42)
+    >>> small, none = rewind(ticket, num_labels=2, seed=42, compact=True)
+    >>> small.bert.encoder.layer[1].attention.self.num_attention_heads, none
+    (1, None)
+    >>> torch.equal(small.classifier.weight, gated.classifier.weight)
+    True
+
     ```
     """
+    if compact and ticket.weight_masks:
+        raise ValueError(
+            f"rewind(compact=True) removes whole heads and MLPs, but this {ticket.method} ticket has `weight_masks` "
+            f"({len(ticket.weight_masks)} masked tensors) that cannot be removed; use compact=False for it."
+        )
     source = pretrained_model_name_or_path or ticket.base_model
     if source is None:
         raise ValueError("The ticket records no `base_model`; pass the pre-trained model to rewind to.")
@@ -65,7 +122,16 @@ def rewind(
     if seed is not None:
         torch.manual_seed(seed)  # the fresh classifier is initialised from the global RNG
     model = (model_class or AutoModelForSequenceClassification).from_pretrained(source, **kwargs)
-    handle = apply_ticket(model, ticket)
-    logger.info("Rewound the %s/%s ticket to the pre-trained weights of %s.", ticket.method, ticket.kind, source)
+    if compact:
+        model = compact_model(model, ticket, inplace=True)
+        freeze_removed_mlp_biases(model)
+        model.hf_lottery_ticket = ticket
+        handle = None
+    else:
+        handle = apply_ticket(model, ticket)
+    logger.info(
+        "Rewound the %s/%s ticket to the pre-trained weights of %s%s.",
+        ticket.method, ticket.kind, source, " (compacted)" if compact else "",
+    )  # fmt: skip
     logger.debug("Rewound %r to %s with %r.", ticket, source, type(model).__name__)
     return model, handle

@@ -54,3 +54,74 @@ def test_compaction_rows_compare_identical_models():
     rows = bench_compaction(workload, repeats=1)
     assert [r["kept"] for r in rows] == [0.75, 0.5, 0.25]
     assert max(r["max_abs_logit_error"] for r in rows) <= 1e-5
+
+
+def small_workload():
+    """The quick workload with one small batch: the structure of a figure, not its timing."""
+    workload = make_workload(quick=True)
+    workload.batches = [{k: v[:2, :32] if v.dim() == 2 else v[:2] for k, v in workload.batches[0].items()}]
+    return workload
+
+
+def test_training_flops_count_the_whole_model():
+    from benchmarks.flops import EMBEDDING_FLOPS_PER_ELEMENT, model_flops, training_flops
+
+    model = make_workload(quick=True).fresh_model()
+    structure = EncoderStructure(model)
+    hidden, seq, batch = structure.hidden_size, 32, 2
+    head = EMBEDDING_FLOPS_PER_ELEMENT * batch * seq * hidden + 2 * batch * (hidden * hidden + hidden * 2)
+    assert model_flops(model, seq, batch) == encoder_flops(model, seq, batch) + head
+    assert training_flops(model, seq, batch) == 3 * model_flops(model, seq, batch)
+    compact = compact_model(model, ticket_for(model, heads=0.25, mlps=0.25, weights=None))
+    # embeddings, pooler and classifier do not shrink: the whole-model ratio is below the encoder-only one
+    whole = model_flops(model, seq, batch) / model_flops(compact, seq, batch)
+    assert 1 < whole < encoder_flops(model, seq, batch) / encoder_flops(compact, seq, batch)
+
+
+def test_quick_run_writes_every_figure_and_target(tmp_path, monkeypatch):
+    import json
+
+    import benchmarks.run as run
+
+    monkeypatch.setattr(run, "make_workload", lambda quick, device, model: small_workload())
+    output = tmp_path / "results.json"
+    only = "compact_training,retrain_stage,onnx"
+    assert (
+        run.main(["--quick", "--repeats", "1", "--retrain-steps", "1", "--only", only, "--output", str(output)]) == 0
+    )
+    results = json.loads(output.read_text())
+    rows = results["compact_training"]
+    assert [r["kept"] for r in rows] == [0.75, 0.5, 0.25]
+    for r in rows:
+        assert set(r) >= {"kept", "measured_speedup", "predicted_speedup", "efficiency", "gated_s", "compact_s"}
+        assert r["efficiency"] == r["measured_speedup"] / r["predicted_speedup"]
+    assert rows[0]["predicted_speedup"] < rows[1]["predicted_speedup"] < rows[2]["predicted_speedup"]
+    stage = results["retrain_stage"]
+    assert set(stage["tickets"]) == {"good", "random", "bad"} and stage["steps"] == 1
+    assert stage["speedup"] == stage["gated_s"] / stage["compact_s"]
+    sizes = {(t["kept_heads"], t["kept_mlps"]) for t in stage["tickets"].values()}
+    assert len(sizes) == 1  # the random and bad tickets have the good ticket's size
+    efficiency = [t for t in results["targets"] if "training step: measured / predicted" in t["figure"]]
+    assert [t["target"] for t in efficiency] == [">= 0.7"] * 3
+    assert all(t["met"] == (t["value"] >= 0.7) for t in efficiency)
+    if "skipped" not in results["onnx"]:
+        assert results["onnx"]["dense"]["max_abs_logit_error"] <= 1e-4
+        assert results["onnx"]["compact"]["max_abs_logit_error"] <= 1e-4
+    assert "| figure | measured | target | met |" in results["table"]
+
+
+def test_targets_of_the_full_run():
+    from benchmarks.run import table, target_rows
+
+    results = {
+        "training_step": {"ratio": 1.03},
+        "compact_training": [{"kept": 0.5, "measured_speedup": 1.8, "predicted_speedup": 2.0, "efficiency": 0.9}],
+        "retrain_stage": {"speedup": 1.4, "steps": 20, "tickets": {"good": {"kept_heads": 29, "kept_mlps": 3}}},
+    }
+    rows = {r["figure"].split(" (")[0].strip(): r for r in target_rows(results, quick=False)}
+    assert rows["training step with ticket / without"]["met"] is False  # 1.03 > 1.02
+    assert rows["training step: measured / predicted at 50%"] == {
+        "figure": "  training step: measured / predicted at 50%", "value": 0.9, "target": ">= 0.85", "met": True,
+    }  # fmt: skip
+    assert rows["retrain stage, gated / compacted wall time"]["met"] is False  # 1.4 < 1.5
+    assert "| NO |" in table(target_rows(results, quick=False))

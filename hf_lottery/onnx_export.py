@@ -1,0 +1,242 @@
+"""ONNX export of pruned models: `export_onnx(model_or_folder, output_dir)` writes ``output_dir/model.onnx``.
+
+What is exported:
+
+* a dense model with a ticket applied (`apply_ticket`, `load_pruned_model`): the ticket is baked into a copy first
+  (pruned head columns, MLPs and weights written as zeros, which gives the gated outputs exactly for 0/1 gates), so
+  the graph holds no hooks; the user's model is not touched. With ``compact=True`` the copy is compacted instead.
+* a compacted model (`compact_model`, `rewind(compact=True)`, a compact folder): a different head count per layer
+  and MLPs of width zero export as they are.
+* a folder: an hf-lottery folder (compact, or with a ticket) is loaded through `load_pruned_model`, any other
+  through ``AutoModelForSequenceClassification``; its config, ticket and tokenizer files are copied beside
+  ``model.onnx`` so the folder serves ONNX runtimes (e.g. optimum's ``ORTModelForSequenceClassification``).
+
+The graph has the inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model has more than one
+token type, as BERT does), the logits as its first output ``logits``, and dynamic batch and sequence axes. It is
+written with the TorchScript exporter (``torch.onnx.export(..., dynamo=False)``), which handles the per-layer head
+counts of compacted models. Needs ``pip install hf-lottery[onnx]`` (onnx, onnxscript, onnxruntime).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModelForSequenceClassification
+from transformers.utils import logging
+
+from .atomic import atomic_path
+from .compaction import _drop_ticket_hooks, compact_model, is_compact_folder
+from .files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME
+from .gates import active_handles
+from .hub import MODEL_FILES, load_pruned_model
+from .hub_download import TicketNotFoundError
+from .structure import EncoderStructure, unwrap_model
+from .ticket import LotteryTicket
+
+
+logger = logging.get_logger(__name__)
+ONNX_MODEL_NAME = "model.onnx"
+# config, ticket and tokenizer files copied beside model.onnx when a folder is exported (not the torch weights)
+SIDE_FILES = [name for name in MODEL_FILES if name not in ("model.safetensors", COMPACT_WEIGHTS_NAME)]
+SIDE_FILES += ["generation_config.json", "added_tokens.json"]
+
+
+class _FirstOutput(nn.Module):
+    """Named tensor inputs in, the model's first output (the logits) out: what the ONNX graph computes."""
+
+    def __init__(self, model: nn.Module, with_token_types: bool):
+        super().__init__()
+        self.model = model
+        self.with_token_types = with_token_types
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ):
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.with_token_types:
+            kwargs["token_type_ids"] = token_type_ids
+        return self.model(**kwargs, return_dict=True).to_tuple()[0]
+
+
+def uses_token_type_ids(model: nn.Module) -> bool:
+    """True when the model takes ``token_type_ids`` and has more than one token type (BERT, not RoBERTa)."""
+    takes = "token_type_ids" in inspect.signature(model.forward).parameters
+    return takes and int(getattr(getattr(model, "config", None), "type_vocab_size", 0) or 0) > 1
+
+
+def _binary(gates: torch.Tensor) -> bool:
+    return bool(((gates == 0) | (gates == 1)).all())
+
+
+def _ready_for_export(model: nn.Module, compact: bool) -> nn.Module:
+    """An eval-mode copy of `model` with its applied ticket baked in (or compacted), and no ticket hooks."""
+    model = unwrap_model(model)
+    handles = active_handles(model)
+    if any(not (_binary(h.head_gates) and _binary(h.mlp_gates)) for h in handles):
+        if compact:
+            raise ValueError("compact=True needs 0/1 gates; the applied ticket has fractional head / MLP gates.")
+        logger.info("Exporting fractional gates as traced hooks (they cannot be baked into the weights).")
+        return copy.deepcopy(model).eval()
+    ready = copy.deepcopy(model)
+    _drop_ticket_hooks(ready)
+    structure = EncoderStructure(ready)
+    ticket = None
+    if handles:  # weight masks already hold zeros in the weights; the gates are written as zeros here
+        head_mask = torch.stack([h.head_gates.detach().cpu() != 0 for h in handles]).all(0)
+        mlp_mask = torch.stack([h.mlp_gates.detach().cpu() != 0 for h in handles]).all(0)
+        ticket = LotteryTicket(head_mask=head_mask, mlp_mask=mlp_mask, kind="custom")
+        ticket.bake(ready)
+    if compact and not structure.is_compacted:
+        if ticket is None:
+            ticket = getattr(model, "hf_lottery_ticket", None)
+        if ticket is None:
+            raise ValueError(
+                "compact=True needs a ticket: apply one to the model (apply_ticket) or load it with load_pruned_model."
+            )
+        ready = compact_model(ready, ticket.copy(weight_masks={}), inplace=True)
+    return ready.eval()
+
+
+def _load_folder(folder: Path, compact: bool) -> nn.Module:
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{folder} has no config.json: give a model folder saved with save_pretrained.")
+    config = json.loads(config_path.read_text())
+    if is_compact_folder(folder) or (folder / TICKET_CONFIG_NAME).is_file():
+        return load_pruned_model(folder, compact=compact)
+    if CONFIG_TICKET_KEY in config:
+        try:
+            return load_pruned_model(folder, compact=compact)
+        except TicketNotFoundError:
+            # the ticket lives only in config.json; its weights are baked, so a plain load gives the pruned outputs
+            if compact:
+                raise ValueError(
+                    f"{folder}: compact=True needs the ticket files ({TICKET_CONFIG_NAME}) beside the weights."
+                ) from None
+    if compact:
+        raise ValueError(f"{folder} holds no hf-lottery ticket: compact=True has nothing to remove.")
+    return AutoModelForSequenceClassification.from_pretrained(folder)
+
+
+def _dummy_inputs(model: nn.Module, with_token_types: bool) -> tuple[torch.Tensor, ...]:
+    device = next(model.parameters()).device
+    vocab = int(getattr(model.config, "vocab_size", 100) or 100)
+    input_ids = torch.randint(1, max(2, vocab), (2, 8), generator=torch.Generator().manual_seed(0)).to(device)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, -3:] = 0  # padding, so the traced graph keeps the masking branch
+    inputs = (input_ids, attention_mask)
+    return inputs + (torch.zeros_like(input_ids),) if with_token_types else inputs
+
+
+def export_onnx(
+    model_or_folder: nn.Module | str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    opset: int = 17,
+    compact: bool = False,
+    tokenizer: object | None = None,
+    verify: bool = False,
+) -> Path:
+    """Export a dense-with-ticket or compacted model (or a model folder) to ``output_dir/model.onnx``.
+
+    See the module docstring for what is exported and how.
+
+    Args:
+        model_or_folder: a model (dense with a ticket applied, compacted, or plain) or a local model folder.
+        output_dir: created if needed; ``model.onnx`` is written atomically.
+        opset: the ONNX opset (17 is the default of today's runtimes).
+        compact: remove the ticket's pruned heads / MLPs before exporting (a smaller, faster graph with the same
+            outputs).
+        tokenizer: saved beside ``model.onnx`` when a model is given (a folder's tokenizer files are copied).
+        verify: run the exported graph with onnxruntime on the export inputs and raise `ValueError` when its logits
+            differ from torch's by more than 1e-4.
+
+    Returns:
+        The path of ``model.onnx``.
+
+    Raises:
+        FileNotFoundError: a folder that is not a model folder.
+        ValueError: ``compact=True`` without a ticket, or a `verify` mismatch.
+        ImportError: ``onnx`` is not installed (``pip install hf-lottery[onnx]``).
+
+    Example:
+
+    ```python
+    >>> import tempfile, torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> from hf_lottery import LotteryTicket, apply_ticket, export_onnx
+    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+    ...     num_attention_heads=4, intermediate_size=37)).eval()
+    >>> handle = apply_ticket(model, LotteryTicket(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]),
+    ...                                            mlp_mask=torch.tensor([1, 0])))
+    >>> path = export_onnx(model, tempfile.mkdtemp(), compact=True, verify=True)
+    >>> path.name
+    'model.onnx'
+
+    ```
+    """
+    output_dir = Path(output_dir)
+    folder = None
+    if isinstance(model_or_folder, (str, os.PathLike)):
+        folder = Path(model_or_folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"{folder} is not a local model folder (download a Hub model first, e.g. with snapshot_download)."
+            )
+        model = _load_folder(folder, compact)
+    elif isinstance(model_or_folder, nn.Module):
+        model = model_or_folder
+    else:
+        raise TypeError(
+            f"model_or_folder must be a torch model or a folder path; got {type(model_or_folder).__name__}."
+        )
+    ready = _ready_for_export(model, compact)
+    with_token_types = uses_token_type_ids(ready)
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_token_types else [])
+    inputs = _dummy_inputs(ready, with_token_types)
+    wrapper = _FirstOutput(ready, with_token_types).eval()
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    axes["logits"] = {0: "batch"}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / ONNX_MODEL_NAME
+    try:
+        with atomic_path(target) as tmp, warnings.catch_warnings(), torch.no_grad():
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+            warnings.filterwarnings("ignore", message=".*aten::index operator of advanced indexing.*")  # no negatives
+            torch.onnx.export(wrapper, inputs, str(tmp), input_names=names, output_names=["logits"],
+                              dynamic_axes=axes, opset_version=opset, dynamo=False)  # fmt: skip
+    except ModuleNotFoundError as err:
+        raise ImportError(f"ONNX export needs {err.name}: pip install 'hf-lottery[onnx]'.") from err
+    if verify:
+        _verify(target, wrapper, names, inputs)
+    if folder is not None:
+        for name in SIDE_FILES:
+            if (folder / name).is_file() and folder.resolve() != output_dir.resolve():
+                shutil.copy2(folder / name, output_dir / name)
+    else:
+        ready.config.save_pretrained(output_dir)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(output_dir)
+    logger.info("Exported %s to %s (inputs %s).", type(ready).__name__, target, ", ".join(names))
+    return target
+
+
+def _verify(path: Path, wrapper: nn.Module, names: list[str], inputs: tuple[torch.Tensor, ...]) -> None:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {n: t.cpu().numpy() for n, t in zip(names, inputs)})[0]
+    with torch.no_grad():
+        expected = wrapper(*inputs).float().cpu().numpy()
+    error = float(abs(got - expected).max())
+    if error > 1e-4:
+        raise ValueError(f"{path}: onnxruntime's logits differ from torch's by {error:.2e} (more than 1e-4).")
