@@ -213,6 +213,8 @@ def _validate_search_fields(config: Any) -> None:
     for name in ("paper_compat", "normalize_heads_by_layer", "normalize_mlps_by_tokens", "normalize_globally"):
         if not isinstance(getattr(c, name), bool):
             _fail(name, "True or False", getattr(c, name))
+    if c.importance == "fisher" and c.paper_compat:
+        _fail("paper_compat", "False with importance='fisher' (the paper's quirk concerns its |gradient| sums)", True)
     if c.target_sparsity is not None and (not _is_number(c.target_sparsity) or not 0 < c.target_sparsity < 1):
         _fail("target_sparsity", "in (0, 1), or None for the paper's stop rule", c.target_sparsity)
     for name in ("target_heads", "target_mlps"):
