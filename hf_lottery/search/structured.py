@@ -99,6 +99,10 @@ class StructuredSearch:
         self.model, self.structure, self.dataloader, self.metric, self.config = model, structure, dataloader, metric, config
         self.head_step = heads_per_step(structure.num_layers, structure.num_heads, config.head_fraction)
         self.budget = is_budget_search(config)
+        sizes = {"target_heads": structure.num_layers * structure.num_heads, "target_mlps": structure.num_layers}
+        for name, size in sizes.items():
+            if getattr(config, name) is not None and getattr(config, name) > size:
+                raise ValueError(f"`{name}` must be at most the model's {size}; got {getattr(config, name)}.")
 
     def _score_masks(self, head: torch.Tensor, mlp: torch.Tensor) -> Scored:
         c = self.config
