@@ -71,7 +71,9 @@ class TicketSearchConfig:
     )
     on_degenerate: Literal["warn", "raise", "ignore"] = field(
         default="warn",
-        metadata={"help": "When threshold x full metric is at or below a constant predictor's score: warn, raise or ignore."},
+        metadata={
+            "help": "When threshold x full metric is at or below a constant predictor's score: warn, raise or ignore."
+        },
     )
     # --- search data -------------------------------------------------------------------------------------------
     search_data: Literal["dev", "held-out"] = field(
@@ -198,7 +200,11 @@ def _validate_search_fields(config: Any) -> None:
     ):
         if getattr(c, name) not in allowed:
             _fail(name, f"one of {list(allowed)}", getattr(c, name))
-    if not _is_number(c.held_out_size) or c.held_out_size <= 0 or (c.held_out_size >= 1 and c.held_out_size != int(c.held_out_size)):
+    if (
+        not _is_number(c.held_out_size)
+        or c.held_out_size <= 0
+        or (c.held_out_size >= 1 and c.held_out_size != int(c.held_out_size))
+    ):
         _fail("held_out_size", "a fraction in (0, 1) or a whole count >= 1", c.held_out_size)
     if c.max_search_samples is not None and (not _is_count(c.max_search_samples) or c.max_search_samples < 1):
         _fail("max_search_samples", "an integer >= 1, or None for all", c.max_search_samples)

@@ -100,7 +100,7 @@ def test_glue_metric_in_a_trainer_compute_metrics_and_as_a_search_metric():
     from hf_lottery import find_structured_ticket
     from hf_lottery.metrics import glue_metric
 
-    from .conftest import tiny_bert, tiny_batch
+    from .conftest import tiny_batch, tiny_bert
 
     metric = glue_metric("mrpc")
 
@@ -135,9 +135,9 @@ def test_importing_metrics_does_not_import_evaluate():
 def test_resolve_metric_and_metric_names():
     from hf_lottery.metrics import metric_from_compute_metrics, metric_name, resolve_metric
 
-    assert resolve_metric(lambda p, l: {"score": 0.25})(np.zeros((1, 2)), np.zeros(1)) == 0.25
+    assert resolve_metric(lambda p, y: {"score": 0.25})(np.zeros((1, 2)), np.zeros(1)) == 0.25
     with pytest.raises(ValueError, match="must include 'score'"):
-        resolve_metric(lambda p, l: {"acc": 1.0})(np.zeros((1, 2)), np.zeros(1))
+        resolve_metric(lambda p, y: {"acc": 1.0})(np.zeros((1, 2)), np.zeros(1))
     with pytest.raises(TypeError, match="`metric` must be"):
         resolve_metric(42)
     assert metric_name("stsb") == "pearson_spearman_mean"

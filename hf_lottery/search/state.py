@@ -112,7 +112,18 @@ def load_search_state(
 
 
 def save_search_state(ticket: LotteryTicket, output_dir: str | os.PathLike | None) -> None:
-    """Write the ticket-so-far atomically (main process only)."""
+    """Write the ticket-so-far atomically (main process only; nothing without `output_dir`).
+
+    ```python
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> ticket = LotteryTicket(head_mask=torch.ones(2, 4, dtype=torch.bool), mlp_mask=torch.ones(2, dtype=torch.bool))
+    >>> save_search_state(ticket, folder)
+    >>> LotteryTicket.from_pretrained(folder).masks_equal(ticket)
+    True
+
+    ```
+    """
     if output_dir is not None and distributed.is_main_process():
         ticket.save_pretrained(output_dir)
 
