@@ -62,7 +62,7 @@ def changed_settings(saved: dict[str, Any], config: TicketSearchConfig, method: 
 def _read_saved_ticket(output_dir: str | os.PathLike) -> LotteryTicket:
     try:
         return LotteryTicket.from_pretrained(output_dir)
-    except ValueError as err:
+    except (ValueError, OSError) as err:  # a bad JSON / safetensors file, or the masks file missing
         raise ValueError(
             f"The search state in {output_dir} cannot be read ({err}). It was probably torn by an interrupted write: "
             "delete that folder to start the search over, or pass another `output_dir`."
