@@ -71,7 +71,9 @@ class TicketSearchConfig:
     )
     on_degenerate: Literal["warn", "raise", "ignore"] = field(
         default="warn",
-        metadata={"help": "When threshold x full metric is at or below a constant predictor's score: warn, raise or ignore."},
+        metadata={
+            "help": "When threshold x full metric is at or below a constant predictor's score: warn, raise or ignore."
+        },
     )
     # --- search data -------------------------------------------------------------------------------------------
     search_data: Literal["dev", "held-out"] = field(
@@ -198,7 +200,11 @@ def _validate_search_fields(config: Any) -> None:
     ):
         if getattr(c, name) not in allowed:
             _fail(name, f"one of {list(allowed)}", getattr(c, name))
-    if not _is_number(c.held_out_size) or c.held_out_size <= 0 or (c.held_out_size >= 1 and c.held_out_size != int(c.held_out_size)):
+    if (
+        not _is_number(c.held_out_size)
+        or c.held_out_size <= 0
+        or (c.held_out_size >= 1 and c.held_out_size != int(c.held_out_size))
+    ):
         _fail("held_out_size", "a fraction in (0, 1) or a whole count >= 1", c.held_out_size)
     if c.max_search_samples is not None and (not _is_count(c.max_search_samples) or c.max_search_samples < 1):
         _fail("max_search_samples", "an integer >= 1, or None for all", c.max_search_samples)
@@ -213,6 +219,8 @@ def _validate_search_fields(config: Any) -> None:
     for name in ("paper_compat", "normalize_heads_by_layer", "normalize_mlps_by_tokens", "normalize_globally"):
         if not isinstance(getattr(c, name), bool):
             _fail(name, "True or False", getattr(c, name))
+    if c.importance == "fisher" and c.paper_compat:
+        _fail("paper_compat", "False with importance='fisher' (the paper's quirk concerns its |gradient| sums)", True)
     if c.target_sparsity is not None and (not _is_number(c.target_sparsity) or not 0 < c.target_sparsity < 1):
         _fail("target_sparsity", "in (0, 1), or None for the paper's stop rule", c.target_sparsity)
     for name in ("target_heads", "target_mlps"):

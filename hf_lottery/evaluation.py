@@ -1,5 +1,4 @@
-"""Forward passes over a dataloader: predictions, labels and the task metric, gathered across processes.
-"""
+"""Forward passes over a dataloader: predictions, labels and the task metric, gathered across processes."""
 
 from __future__ import annotations
 

@@ -43,8 +43,14 @@ def sample_ticket(
     Example:
 
     ```python
-    >>> random_ticket = sample_ticket(good, "random", seed=42)                        # doctest: +SKIP
-    >>> bad_ticket = sample_ticket(magnitude_good, "bad", model=finetuned_model)      # doctest: +SKIP
+    >>> good = LotteryTicket(head_mask=torch.tensor([[True, True, False, False]] * 2), mlp_mask=torch.tensor([True, False]))
+    >>> random_ticket = sample_ticket(good, "random", seed=42)
+    >>> random_ticket.kind, int(random_ticket.head_mask.sum()), int(random_ticket.mlp_mask.sum())
+    ('random', 4, 1)
+    >>> bad = sample_ticket(good, "bad", seed=42)
+    >>> bad.head_mask.tolist(), bad.mlp_mask.tolist()
+    ([[False, False, True, True], [False, False, True, True]], [False, True])
+
     ```
     """
     if kind not in ("random", "bad"):
@@ -113,9 +119,14 @@ def super_tickets(
     Example:
 
     ```python
-    >>> supers = super_tickets([ticket_seed_1337, ticket_seed_42, ticket_seed_86])   # doctest: +SKIP
-    >>> supers["good"].summary()["kept_heads"]
-    34
+    >>> def ticket(heads):
+    ...     return LotteryTicket(head_mask=torch.tensor(heads), mlp_mask=torch.tensor([True, True]))
+    >>> supers = super_tickets([ticket([[1, 1, 0, 0], [1, 0, 1, 0]]), ticket([[1, 0, 1, 0], [1, 1, 0, 0]])])
+    >>> supers["good"].head_mask.int().tolist(), supers["good"].kind
+    ([[1, 0, 0, 0], [1, 0, 0, 0]], 'super-good')
+    >>> int(supers["bad"].head_mask.sum()), int(supers["random"].head_mask.sum())
+    (2, 2)
+
     ```
     """
     tickets = list(tickets)

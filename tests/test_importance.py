@@ -143,3 +143,52 @@ def test_bad_batches_are_rejected():
         compute_importance(model, [], head_mask=torch.ones(2, 2), progress=False)
     with pytest.raises(ValueError, match="no batches"):
         compute_importance(model, [], progress=False)
+
+
+def test_fisher_equals_a_per_example_loop_in_float64():
+    model = tiny_bert().double()
+    data = batches(make_examples(12, seed=5), 5)  # padded batches of 5, 5 and 2
+    ticket = structured_ticket(model)
+    result = compute_importance(model, data, ticket=ticket, importance="fisher", progress=False)
+    assert result.raw_head_importance.dtype == torch.float64
+    head_sum = torch.zeros(ticket.head_mask.shape, dtype=torch.float64)
+    mlp_sum = torch.zeros(ticket.mlp_mask.shape, dtype=torch.float64)
+    for batch in data:
+        for b in range(batch["labels"].shape[0]):
+            example = {key: value[b : b + 1] for key, value in batch.items()}
+            head = ticket.head_mask.double().clone().requires_grad_(True)
+            mlp = ticket.mlp_mask.double().clone().requires_grad_(True)
+            handle = apply_ticket(model, None, differentiable=True)
+            handle.head_gates, handle.mlp_gates = head, mlp  # float64 leaves at the ticket's mask
+            head_grad, mlp_grad = torch.autograd.grad(model(**example).loss, [head, mlp])
+            handle.remove()
+            head_sum += head_grad**2
+            mlp_sum += mlp_grad**2
+    torch.testing.assert_close(result.raw_head_importance, head_sum, rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(result.raw_mlp_importance, mlp_sum, rtol=1e-10, atol=1e-14)
+    # a different quantity from the paper's Σ|batch gradient|
+    gradient = compute_importance(model, data, ticket=ticket, progress=False)
+    assert not torch.allclose(gradient.raw_head_importance.double(), head_sum)
+
+
+def test_fisher_metric_and_scores_come_from_one_pass():
+    model = trained_model()
+    data = search_batches()
+    forwards = []
+    hook = model.register_forward_hook(lambda *args: forwards.append(1))
+    result = compute_importance(model, data, metric=accuracy, importance="fisher", progress=False)
+    hook.remove()
+    assert len(forwards) == len(data)
+    assert result.metric == pytest.approx(accuracy(result.predictions, result.labels))
+    assert result.head_importance.min() == 0 and result.head_importance.max() == 1
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_labels_outside_num_labels_are_refused_before_torch():
+    model = tiny_bert()  # num_labels=2
+    batch = {"input_ids": torch.ones(2, 3, dtype=torch.long), "labels": torch.tensor([0, 2])}
+    with pytest.raises(ValueError, match=r"label 2, outside \[0, 2\): the model has num_labels=2"):
+        compute_importance(model, [batch], progress=False)
+    batch["labels"] = torch.tensor([-1, 1])
+    with pytest.raises(ValueError, match=r"label -1, outside \[0, 2\)"):
+        compute_importance(model, [batch], importance="fisher", progress=False)

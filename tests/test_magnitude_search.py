@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -102,3 +104,22 @@ def test_bad_arguments():
         find_magnitude_ticket(model, search_batches(), accuracy, magnitude_max_steps=0)
     with pytest.raises(ValueError, match="not in the encoder"):
         find_magnitude_ticket(model, search_batches(), accuracy, parameter_names=["layer.0.nope.weight"])
+
+
+def test_target_sparsity_is_hit_exactly_ignoring_the_stop_rule_and_step_cap():
+    model = trained_model()
+    ticket = find_magnitude_ticket(model, search_batches(), accuracy, target_sparsity=0.5, magnitude_max_steps=2,
+                                   threshold=1.0, progress=False)  # fmt: skip
+    kept, total = ticket.kept_weight_counts()
+    assert total - kept == math.ceil(0.5 * total)  # the last step trimmed to land on the budget
+    sparsities = [h["sparsity"] for h in ticket.history]
+    assert len(sparsities) - 1 == math.ceil(math.log(0.5) / math.log(0.9))  # 7 steps of 10 % of what remains
+    assert sparsities[1] == pytest.approx(0.1, abs=1e-6) and all(h["accepted"] for h in ticket.history)
+    assert ticket.metrics["metric"] == ticket.history[-1]["metric"]
+    assert isinstance(ticket.metrics["passes_stop_rule"], bool)
+    assert "metric_name" not in ticket.metrics  # a plain callable has no known name
+
+
+def test_structured_targets_are_refused():
+    with pytest.raises(ValueError, match="`target_heads` applies to the structured search only"):
+        find_magnitude_ticket(trained_model(), search_batches(), accuracy, target_heads=3)

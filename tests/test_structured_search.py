@@ -160,3 +160,83 @@ def test_bad_arguments():
         find_structured_ticket(model, search_batches(), accuracy, passes_per_step=3)
     with pytest.raises(TypeError, match="`metric` must be"):
         find_structured_ticket(model, search_batches(), 42)
+
+
+def test_config_and_metric_name_are_recorded(tmp_path):
+    from pathlib import Path
+
+    from hf_lottery import TicketSearchConfig
+    from hf_lottery.metrics import get_task_metric
+
+    config = TicketSearchConfig(threshold=0.99, structured_max_steps=1)
+    ticket = find_structured_ticket(trained_model(), search_batches(), get_task_metric("cola"), config=config,
+                                    base_model=Path("models") / "base", progress=False)  # fmt: skip
+    assert ticket.extra["search_config"] == config.to_dict()
+    assert ticket.search_data == "dev" and ticket.threshold == 0.99
+    assert ticket.metrics["metric_name"] == "matthews_correlation"
+    assert ticket.base_model == str(Path("models") / "base") and isinstance(ticket.base_model, str)
+    # keyword settings override the config; an unknown one is a TypeError naming it
+    assert find_structured_ticket(trained_model(), search_batches(), "sst2", config=config, threshold=0.5, on_degenerate="ignore",
+                                  progress=False).threshold == 0.5  # fmt: skip
+    with pytest.raises(TypeError, match="thresold"):
+        find_structured_ticket(trained_model(), search_batches(), "sst2", config=config, thresold=0.5)
+
+
+def test_resume_with_other_settings_lists_the_changes(tmp_path):
+    run(output_dir=tmp_path, structured_max_steps=1)
+    with pytest.raises(ValueError, match=r"threshold: 0\.99 -> 0\.8; head_fraction: 0\.1 -> 0\.2"):
+        run(threshold=0.8, head_fraction=0.2, output_dir=tmp_path, structured_max_steps=1)
+
+
+def test_torn_state_names_the_folder_and_the_way_out(tmp_path):
+    run(output_dir=tmp_path, structured_max_steps=1)
+    (tmp_path / "ticket_masks.safetensors").write_bytes(b"torn")
+    with pytest.raises(ValueError, match=rf"{tmp_path}.*delete that folder.*another `output_dir`"):
+        run(output_dir=tmp_path, structured_max_steps=1)
+
+
+def test_target_heads_and_mlps_are_met_exactly_whatever_the_metric():
+    model = tiny_bert(seed=1)  # 3 layers × 4 heads, untrained: the stop rule would refuse most steps
+    data = search_batches()[:2]
+    ticket = find_structured_ticket(model, data, accuracy, target_heads=5, target_mlps=1, head_fraction=0.25,
+                                    progress=False)  # fmt: skip
+    assert (int(ticket.head_mask.sum()), int(ticket.mlp_mask.sum())) == (5, 1)
+    steps = ticket.history[1:]
+    assert all(h["accepted"] and h["phase"] == "budget" for h in steps)
+    assert [len(h["masked_heads"]) for h in steps] == [3, 3, 1]  # 25 % of 12 heads a step, the last one trimmed
+    assert [len(h["masked_mlps"]) for h in steps] == [1, 1, 0]
+    assert ticket.metrics["metric"] == steps[-1]["metric"] and "passes_stop_rule" in ticket.metrics
+    only_heads = find_structured_ticket(model, data, accuracy, target_heads=10, progress=False)
+    assert int(only_heads.head_mask.sum()) == 10 and bool(only_heads.mlp_mask.all())  # no MLP target: none pruned
+
+
+def test_fisher_importance_drives_the_search():
+    ticket = run(importance="fisher", structured_max_steps=2)
+    assert ticket.extra["search_config"]["importance"] == "fisher"
+    assert len(ticket.history) == 3
+
+
+@pytest.mark.slow
+def test_target_sparsity_on_minilm_lands_within_one_step():
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from .conftest import minilm_path
+
+    path = minilm_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = BertForSequenceClassification.from_pretrained(path, num_labels=2).eval()
+    words = ["good", "bad", "fine", "awful", "great", "poor", "nice", "dull"]
+    sentences = [f"a {w} film with {v} acting" for w in words for v in words[:4]]
+    encoded = tokenizer(sentences, padding=True, return_tensors="pt")
+    labels = torch.tensor([i % 2 for i in range(len(sentences))])
+    data = [{**{k: v[i : i + 16] for k, v in encoded.items()}, "labels": labels[i : i + 16]} for i in range(0, 32, 16)]
+    ticket = find_structured_ticket(model, data, accuracy, target_sparsity=0.5, progress=False)
+    structure_step = ticket.extra["search"]["head_step"]
+    sparsities = [h["sparsity"] for h in ticket.history]
+    assert sparsities[-1] >= 0.5 > sparsities[-2]  # stops at the first step that reaches the budget
+    dims = ticket.model_dims
+    from hf_lottery.structure import prunable_parameter_counts
+
+    counts = prunable_parameter_counts(dims)
+    one_step = (structure_step * counts["per_head"] + counts["per_mlp"]) / counts["total"]
+    assert ticket.sparsity - 0.5 < one_step

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -17,7 +16,14 @@ from ..structure import unwrap_model
 
 
 def shard_bounds(num_examples: int, num_shards: int, index: int) -> tuple[int, int]:
-    """Contiguous, non-overlapping shard `index` of `num_examples` (sizes differ by at most one; nothing repeated)."""
+    """Contiguous, non-overlapping shard `index` of `num_examples` (sizes differ by at most one; nothing repeated).
+
+    ```python
+    >>> [shard_bounds(10, 3, i) for i in range(3)]
+    [(0, 4), (4, 7), (7, 10)]
+
+    ```
+    """
     base, extra = divmod(num_examples, num_shards)
     start = index * base + min(index, extra)
     return start, start + base + (1 if index < extra else 0)
@@ -43,6 +49,17 @@ def search_dataloader(
     processes, so summed importance scores and gathered metrics equal a single-process run over the same batches.
     Columns the model's forward does not take (raw text, ids) are dropped from a `datasets.Dataset`. An existing
     `DataLoader` or list of batches is returned unchanged (shard it yourself under a distributed launch).
+
+    ```python
+    >>> import datasets
+    >>> dev = datasets.Dataset.from_dict({"input_ids": [[5, 6, 7]] * 5, "label": [0, 1, 0, 1, 0]}).with_format("torch")
+    >>> [batch["label"].tolist() for batch in search_dataloader(dev, batch_size=2)]
+    [[0, 1], [0, 1], [0]]
+    >>> batches = [{"input_ids": dev["input_ids"], "labels": dev["label"]}]
+    >>> search_dataloader(batches) is batches  # a list of batches is used as it is
+    True
+
+    ```
     """
     if isinstance(dataset, DataLoader) or isinstance(dataset, list) and dataset and isinstance(dataset[0], dict):
         return dataset

@@ -41,6 +41,17 @@ class ImportanceResult:
             over processes (float64 for a float64 model, else float32).
         metric: the task metric of the same forward pass (None without a metric).
         num_tokens: non-padding tokens seen (all processes).
+
+    ```python
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> batches = [{"input_ids": torch.randint(0, 99, (3, 5)), "labels": torch.tensor([0, 1, 1])}]
+    >>> result = compute_importance(model, batches, progress=False)
+    >>> result.raw_head_importance.shape, result.num_tokens, result.predictions.shape
+    (torch.Size([2, 4]), 15, (3, 2))
+
+    ```
     """
 
     head_importance: torch.Tensor
@@ -56,13 +67,27 @@ class ImportanceResult:
 
 
 def normalize_by_layer(head_importance: torch.Tensor, exponent: float = 2.0) -> torch.Tensor:
-    """Divide each layer's head scores by their L-`exponent` norm (the paper adds 1e-20 to avoid 0/0)."""
+    """Divide each layer's head scores by their L-`exponent` norm (the paper adds 1e-20 to avoid 0/0).
+
+    ```python
+    >>> normalize_by_layer(torch.tensor([[3.0, 4.0]]))
+    tensor([[0.6000, 0.8000]])
+
+    ```
+    """
     norm = head_importance.pow(exponent).sum(-1).pow(1.0 / exponent)
     return head_importance / (norm.unsqueeze(-1) + 1e-20)
 
 
 def min_max(scores: torch.Tensor) -> torch.Tensor:
-    """Rescale to [0, 1] globally; a constant tensor maps to zeros (the paper's code would divide by zero)."""
+    """Rescale to [0, 1] globally; a constant tensor maps to zeros (the paper's code would divide by zero).
+
+    ```python
+    >>> min_max(torch.tensor([2.0, 4.0, 3.0])), min_max(torch.ones(2))
+    (tensor([0.0000, 1.0000, 0.5000]), tensor([0., 0.]))
+
+    ```
+    """
     low, high = scores.min(), scores.max()
     if high == low:
         return torch.zeros_like(scores)
@@ -78,7 +103,15 @@ def normalize_importance(
     normalize_mlps_by_tokens: bool = True,
     normalize_globally: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The paper's normalisations of raw Σ|∂L/∂ξ| scores (a pure function)."""
+    """The paper's normalisations of raw Σ|∂L/∂ξ| scores (a pure function).
+
+    ```python
+    >>> head, mlp = normalize_importance(torch.tensor([[3.0, 4.0], [1.0, 0.0]]), torch.tensor([2.0, 6.0]), num_tokens=4)
+    >>> head, mlp
+    (tensor([[0.6000, 0.8000], [1.0000, 0.0000]]), tensor([0., 1.]))
+
+    ```
+    """
     head, mlp = raw_head.clone(), raw_mlp.clone()
     if normalize_mlps_by_tokens:
         mlp = mlp / max(num_tokens, 1)
@@ -91,7 +124,18 @@ def normalize_importance(
 
 @contextlib.contextmanager
 def frozen_parameters(model: nn.Module) -> Iterator[None]:
-    """Set ``requires_grad=False`` on every parameter for the duration, so backward skips weight gradients."""
+    """Set ``requires_grad=False`` on every parameter for the duration, so backward skips weight gradients.
+
+    ```python
+    >>> layer = nn.Linear(2, 2)
+    >>> with frozen_parameters(layer):
+    ...     layer.weight.requires_grad
+    False
+    >>> layer.weight.requires_grad
+    True
+
+    ```
+    """
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
     for p in params:
@@ -119,7 +163,18 @@ def _neutralised(handles: list[TicketHandle]) -> Iterator[None]:
 def current_masks(
     model: nn.Module, head_mask: torch.Tensor | None, mlp_mask: torch.Tensor | None, ticket: LotteryTicket | None
 ) -> tuple[torch.Tensor, torch.Tensor, list[TicketHandle]]:
-    """The head/MLP masks in effect: explicit masks, else `ticket`, else the tickets applied to `model`."""
+    """The head/MLP masks in effect: explicit masks, else `ticket`, else the tickets applied to `model`.
+
+    ```python
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> head, mlp, handles = current_masks(model, None, torch.tensor([True, False]), None)
+    >>> head.tolist(), mlp.tolist(), handles
+    ([[True, True, True, True], [True, True, True, True]], [True, False], [])
+
+    ```
+    """
     structure = EncoderStructure(model)
     shape = (structure.num_layers, structure.num_heads)
     handles = active_handles(structure.model)

@@ -30,7 +30,14 @@ logger = logging.get_logger(__name__)
 
 @dataclass
 class Scored:
-    """The metric of one pass over the search data, and what else the method computed in it (e.g. importance)."""
+    """The metric of one pass over the search data, and what else the method computed in it (e.g. importance).
+
+    ```python
+    >>> Scored(0.75).metric
+    0.75
+
+    ```
+    """
 
     metric: float
     predictions: np.ndarray | None = None
@@ -40,7 +47,16 @@ class Scored:
 
 @dataclass
 class Proposal:
-    """A candidate ticket, the phase it belongs to and the history fields it adds."""
+    """A candidate ticket, the phase it belongs to and the history fields it adds.
+
+    ```python
+    >>> import torch
+    >>> candidate = LotteryTicket(head_mask=torch.ones(2, 4, dtype=torch.bool), mlp_mask=torch.tensor([True, False]))
+    >>> Proposal("mlp", candidate, {"masked_mlps": [1]}).record
+    {'masked_mlps': [1]}
+
+    ```
+    """
 
     phase: str
     ticket: LotteryTicket
@@ -48,7 +64,17 @@ class Proposal:
 
 
 class SearchMethod(Protocol):
-    """What a search supplies to `run_search`."""
+    """What a search supplies to `run_search` (`StructuredSearch` and `MagnitudeSearch` are the two).
+
+    ```python
+    >>> from hf_lottery.search.magnitude import MagnitudeSearch
+    >>> sorted(name for name in vars(SearchMethod) if not name.startswith("_"))
+    ['accept', 'describe', 'max_steps', 'propose', 'reject', 'score', 'start', 'total_steps']
+    >>> all(callable(getattr(MagnitudeSearch, name)) for name in ("start", "propose", "score", "accept", "reject"))
+    True
+
+    ```
+    """
 
     name: str  # "structured" | "magnitude": the ticket's method
 
@@ -60,7 +86,9 @@ class SearchMethod(Protocol):
 
     def accept(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored) -> LotteryTicket: ...
 
-    def reject(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored, state: dict[str, Any]) -> LotteryTicket: ...
+    def reject(
+        self, ticket: LotteryTicket, proposal: Proposal, scored: Scored, state: dict[str, Any]
+    ) -> LotteryTicket: ...
 
     def total_steps(self, ticket: LotteryTicket) -> int | None: ...  # for the progress bar (an upper bound is fine)
 
@@ -83,7 +111,14 @@ def is_budget_search(config: TicketSearchConfig) -> bool:
 
 @dataclass
 class SearchMetadata:
-    """What the caller says about the model and data, recorded in the ticket."""
+    """What the caller says about the model and data, recorded in the ticket (a path is recorded as a string).
+
+    ```python
+    >>> SearchMetadata(base_model="bert-base-uncased", task="sst2", seed=42).task
+    'sst2'
+
+    ```
+    """
 
     base_model: str | os.PathLike | None = None
     base_model_revision: str | None = None
@@ -157,7 +192,31 @@ def run_search(
     metadata: SearchMetadata | None = None,
     progress: bool = True,
 ) -> LotteryTicket:
-    """Run `method` to the end (stop rule, budget or step cap), resuming from and saving to `output_dir`."""
+    """Run `method` to the end (stop rule, budget or step cap), resuming from and saving to `output_dir`.
+
+    Each step proposes a candidate, scores it with one pass, records it in the history and keeps it when it passes
+    the stop rule (always, in a budget search); the state is saved after every step, and a tqdm bar with a total and
+    an ETA shows progress on the main process.
+
+    ```python
+    >>> import tempfile, torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> from hf_lottery.search.structured import StructuredSearch
+    >>> from hf_lottery.structure import EncoderStructure
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+    ...                                                  num_attention_heads=4, intermediate_size=37)).eval()
+    >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}]
+    >>> config = TicketSearchConfig(target_heads=6)
+    >>> search = StructuredSearch(model, EncoderStructure(model), batches, "sst2", config)
+    >>> folder = tempfile.mkdtemp()
+    >>> ticket = run_search(search, model, "sst2", config, output_dir=folder, progress=False)
+    >>> int(ticket.head_mask.sum()), [h["phase"] for h in ticket.history]
+    (6, ['full', 'budget', 'budget'])
+    >>> run_search(search, model, "sst2", config, output_dir=folder, progress=False) == ticket  # finished: as is
+    True
+
+    ```
+    """
     started = time.perf_counter()
     ticket = load_search_state(output_dir, model, method.name, config)
     if ticket is not None and ticket.extra["search"]["finished"]:

@@ -143,7 +143,9 @@ class MagnitudeSearch:
     def accept(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored) -> LotteryTicket:
         return proposal.ticket
 
-    def reject(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored, state: dict[str, Any]) -> LotteryTicket:
+    def reject(
+        self, ticket: LotteryTicket, proposal: Proposal, scored: Scored, state: dict[str, Any]
+    ) -> LotteryTicket:
         state["finished"] = True
         return ticket
 

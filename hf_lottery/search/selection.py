@@ -9,12 +9,26 @@ STRUCTURED_PHASES = ("heads+mlp", "heads", "mlp")
 
 
 def heads_per_step(num_layers: int, num_heads: int, fraction: float = 0.1) -> int:
-    """Heads masked per step of the first phase: 10 % of all heads (14 of bert-base's 144), at least one."""
+    """Heads masked per step of the first phase: 10 % of all heads (14 of bert-base's 144), at least one.
+
+    ```python
+    >>> heads_per_step(12, 12), heads_per_step(2, 4)
+    (14, 1)
+
+    ```
+    """
     return max(1, int(fraction * num_layers * num_heads))
 
 
 def phase_step_sizes(head_step: int) -> dict[str, tuple[int, int]]:
-    """(heads, MLPs) masked per step in each phase: joint, heads only at half the step, MLPs only one at a time."""
+    """(heads, MLPs) masked per step in each phase: joint, heads only at half the step, MLPs only one at a time.
+
+    ```python
+    >>> phase_step_sizes(14)
+    {'heads+mlp': (14, 1), 'heads': (7, 0), 'mlp': (0, 1)}
+
+    ```
+    """
     return {"heads+mlp": (head_step, 1), "heads": (max(1, head_step // 2), 0), "mlp": (0, 1)}
 
 
@@ -44,7 +58,14 @@ def budget_step_sizes(
 
 
 def least_important(importance: torch.Tensor, kept: torch.Tensor, count: int) -> torch.Tensor:
-    """Bool mask of the `count` least important entries among the `kept` ones (ties: lowest flat index first)."""
+    """Bool mask of the `count` least important entries among the `kept` ones (ties: lowest flat index first).
+
+    ```python
+    >>> least_important(torch.tensor([0.5, 0.1, 0.3]), torch.tensor([True, False, True]), 1).tolist()
+    [False, False, True]
+
+    ```
+    """
     if count <= 0 or not bool(kept.any()):
         return torch.zeros_like(kept, dtype=torch.bool)
     scores = importance.detach().double().flatten().clone()
@@ -63,6 +84,14 @@ def select_global(
 
     One global ranking, not per tensor. Ties at the boundary are broken by tensor order, then flat index, so the
     result is deterministic (identical on every process).
+
+    ```python
+    >>> values = {"a": torch.tensor([3.0, 1.0]), "b": torch.tensor([2.0, 0.5])}
+    >>> eligible = {"a": torch.tensor([True, True]), "b": torch.tensor([True, False])}
+    >>> {name: mask.tolist() for name, mask in select_global(values, eligible, 2).items()}
+    {'a': [False, True], 'b': [True, False]}
+
+    ```
     """
     selected = {name: torch.zeros_like(mask, dtype=torch.bool) for name, mask in eligible.items()}
     total = sum(int(mask.sum()) for mask in eligible.values())
@@ -97,6 +126,13 @@ def resize_selection(
 
     Too many: keep a uniformly random subset of the selected ones. Too few: add random entries, first from
     `prefer` (not yet selected), then from everything else.
+
+    ```python
+    >>> mask = resize_selection(torch.tensor([True, False, False, False]), 3, torch.Generator().manual_seed(0))
+    >>> int(mask.sum()), bool(mask[0])
+    (3, True)
+
+    ```
     """
     flat = selected.flatten().clone()
     have = int(flat.sum())

@@ -62,7 +62,7 @@ def changed_settings(saved: dict[str, Any], config: TicketSearchConfig, method: 
 def _read_saved_ticket(output_dir: str | os.PathLike) -> LotteryTicket:
     try:
         return LotteryTicket.from_pretrained(output_dir)
-    except ValueError as err:
+    except (ValueError, OSError) as err:  # a bad JSON / safetensors file, or the masks file missing
         raise ValueError(
             f"The search state in {output_dir} cannot be read ({err}). It was probably torn by an interrupted write: "
             "delete that folder to start the search over, or pass another `output_dir`."
@@ -112,7 +112,18 @@ def load_search_state(
 
 
 def save_search_state(ticket: LotteryTicket, output_dir: str | os.PathLike | None) -> None:
-    """Write the ticket-so-far atomically (main process only)."""
+    """Write the ticket-so-far atomically (main process only; nothing without `output_dir`).
+
+    ```python
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> ticket = LotteryTicket(head_mask=torch.ones(2, 4, dtype=torch.bool), mlp_mask=torch.ones(2, dtype=torch.bool))
+    >>> save_search_state(ticket, folder)
+    >>> LotteryTicket.from_pretrained(folder).masks_equal(ticket)
+    True
+
+    ```
+    """
     if output_dir is not None and distributed.is_main_process():
         ticket.save_pretrained(output_dir)
 

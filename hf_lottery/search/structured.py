@@ -94,11 +94,26 @@ class StructuredSearch:
     name = "structured"
 
     def __init__(
-        self, model: nn.Module, structure: EncoderStructure, dataloader: Iterable, metric: Any, config: TicketSearchConfig
+        self,
+        model: nn.Module,
+        structure: EncoderStructure,
+        dataloader: Iterable,
+        metric: Any,
+        config: TicketSearchConfig,
     ):
-        self.model, self.structure, self.dataloader, self.metric, self.config = model, structure, dataloader, metric, config
+        self.model, self.structure, self.dataloader, self.metric, self.config = (
+            model,
+            structure,
+            dataloader,
+            metric,
+            config,
+        )
         self.head_step = heads_per_step(structure.num_layers, structure.num_heads, config.head_fraction)
         self.budget = is_budget_search(config)
+        sizes = {"target_heads": structure.num_layers * structure.num_heads, "target_mlps": structure.num_layers}
+        for name, size in sizes.items():
+            if getattr(config, name) is not None and getattr(config, name) > size:
+                raise ValueError(f"`{name}` must be at most the model's {size}; got {getattr(config, name)}.")
 
     def _score_masks(self, head: torch.Tensor, mlp: torch.Tensor) -> Scored:
         c = self.config
@@ -145,7 +160,9 @@ class StructuredSearch:
     def accept(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored) -> LotteryTicket:
         return _with_importance(proposal.ticket, scored.payload)
 
-    def reject(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored, state: dict[str, Any]) -> LotteryTicket:
+    def reject(
+        self, ticket: LotteryTicket, proposal: Proposal, scored: Scored, state: dict[str, Any]
+    ) -> LotteryTicket:
         state["phase"] += 1
         if self.config.paper_compat:  # the paper's code kept the failed mask's importance
             return _with_importance(ticket, scored.payload)
