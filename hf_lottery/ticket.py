@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from copy import deepcopy
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -192,7 +193,7 @@ class LotteryTicket:
 
         ```
         """
-        entry: dict[str, Any] = {name: getattr(self, name) for name in METADATA_FIELDS}
+        entry: dict[str, Any] = {name: deepcopy(getattr(self, name)) for name in METADATA_FIELDS}
         entry.update(
             format_version=FORMAT_VERSION,
             library="hf-lottery",

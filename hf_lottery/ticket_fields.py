@@ -225,7 +225,7 @@ def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor 
     if value is None:
         return None
     try:
-        value = torch.as_tensor(value, dtype=torch.float32).detach().cpu()
+        value = torch.as_tensor(value, dtype=torch.float32).detach().cpu().clone()
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"`{name}` must be a float tensor of shape {shape}; {err}") from err
     if tuple(value.shape) != shape:
