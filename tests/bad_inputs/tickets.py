@@ -125,7 +125,10 @@ def _magnitude_entry_then(change_weights: bool, pass_model: bool = True):
         model = _tiny_model()
         structure = EncoderStructure(model)
         generator = torch.Generator().manual_seed(0)
-        masks = {name: torch.rand(p.shape, generator=generator) > 0.5 for name, p in structure.magnitude_parameters().items()}
+        masks = {
+            name: torch.rand(p.shape, generator=generator) > 0.5
+            for name, p in structure.magnitude_parameters().items()
+        }
         ticket = LotteryTicket.full(model, method="magnitude").copy(weight_masks=masks)
         ticket.bake(model)
         entry = json.loads(json.dumps(ticket.to_config_entry(model)))
