@@ -115,7 +115,20 @@ def write_text(target: str | os.PathLike, text: str) -> None:
 
 
 def write_json(target: str | os.PathLike, data: Any) -> None:
-    """Write sorted, indented JSON atomically (see the module example)."""
+    """Write sorted, indented JSON atomically.
+
+    Example:
+
+    ```python
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> target = Path(tempfile.mkdtemp()) / "run_config.json"
+    >>> write_json(target, {"seed": 42, "task": "sst2"})
+    >>> json.loads(target.read_text())
+    {'seed': 42, 'task': 'sst2'}
+
+    ```
+    """
     write_text(target, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 

@@ -33,15 +33,42 @@ from huggingface_hub.utils import validate_repo_id
 
 
 class HubFileNotFoundError(FileNotFoundError):
-    """Not a local folder, and the Hub has no such repo, revision or file (or the id is not a valid repo id)."""
+    """Not a local folder, and the Hub has no such repo, revision or file (or the id is not a valid repo id).
+
+    Example:
+
+    ```python
+    >>> issubclass(HubFileNotFoundError, FileNotFoundError)
+    True
+
+    ```
+    """
 
 
 class HubAccessError(PermissionError):
-    """The repo exists but is gated: its conditions must be accepted on the Hub, and a token passed."""
+    """The repo exists but is gated: its conditions must be accepted on the Hub, and a token passed.
+
+    Example:
+
+    ```python
+    >>> issubclass(HubAccessError, PermissionError)
+    True
+
+    ```
+    """
 
 
 class HubConnectionError(ConnectionError):
-    """Offline (``HF_HUB_OFFLINE=1``) or no connection to the Hub, and the files are not in the local cache."""
+    """Offline (``HF_HUB_OFFLINE=1``) or no connection to the Hub, and the files are not in the local cache.
+
+    Example:
+
+    ```python
+    >>> issubclass(HubConnectionError, ConnectionError)
+    True
+
+    ```
+    """
 
 
 # Kept for callers that name the "no ticket here" case.

@@ -156,6 +156,20 @@ def write_ticket_files(folder: str | os.PathLike, config: dict[str, Any], tensor
     Raises:
         NotADirectoryError: `folder` is a file.
         TypeError: `config` holds a value JSON cannot write (nothing is changed then).
+
+    Example:
+
+    ```python
+    >>> import tempfile, torch
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "model.safetensors").write_bytes(b"weights")  # other files are kept
+    >>> tensors = {"head_mask": torch.ones(1, 2, dtype=torch.bool), "mlp_mask": torch.ones(1, dtype=torch.bool)}
+    >>> _ = write_ticket_files(folder, {"format_version": 1}, tensors)
+    >>> sorted(p.name for p in folder.iterdir())
+    ['model.safetensors', 'ticket_config.json', 'ticket_masks.safetensors']
+
+    ```
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -233,7 +247,21 @@ def _count(config: dict[str, Any], key: str, config_file: Path) -> Any:
 
 
 def check_counts(config: dict[str, Any], tensors: dict[str, torch.Tensor], config_file: Path) -> None:
-    """Refuse masks that contradict the summary counts their config records (masks replaced, checksum removed)."""
+    """Refuse masks that contradict the summary counts their config records (masks replaced, checksum removed).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from pathlib import Path
+    >>> tensors = {"head_mask": torch.tensor([[True, False]]), "mlp_mask": torch.tensor([True])}
+    >>> check_counts({"kept_heads": 1, "kept_mlps": 1}, tensors, Path("ticket_config.json"))
+    >>> check_counts({"kept_heads": 2}, tensors, Path("ticket_config.json"))
+    Traceback (most recent call last):
+    ValueError: ticket_config.json records `kept_heads` = 2 but the masks file holds 1: the two files are from different tickets (masks replaced or damaged).
+
+    ```
+    """
     head, mlp = tensors["head_mask"], tensors["mlp_mask"]
     found = {
         "num_layers": int(head.shape[0]) if head.ndim == 2 else None,
@@ -278,6 +306,16 @@ def read_ticket_files(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[s
         FileNotFoundError: a file is missing.
         ValueError: invalid JSON, unreadable format version, checksum mismatch (with the way out), unreadable
             safetensors, a missing mask, or masks that contradict the config's counts.
+
+    Example:
+
+    ```python
+    >>> import tempfile
+    >>> read_ticket_files(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    FileNotFoundError: ... is not a ticket folder: missing ticket_config.json, ticket_masks.safetensors (a ticket folder holds ticket_config.json and ticket_masks.safetensors).
+
+    ```
     """
     folder = Path(folder)
     config_file, masks_file = folder / TICKET_CONFIG_NAME, folder / TICKET_MASKS_NAME

@@ -44,7 +44,20 @@ MAGNITUDE_WEIGHT_SET: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class LayerModules:
-    """The linear maps of one encoder layer that tickets act on."""
+    """The linear maps of one encoder layer that tickets act on (see `EncoderStructure.layers`).
+
+    Example:
+
+    ```python
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+    ...     num_attention_heads=4, intermediate_size=37))
+    >>> layer = EncoderStructure(model).layers[1]
+    >>> layer.index, layer.num_heads, layer.mlp_output is model.bert.encoder.layer[1].output.dense
+    (1, 4, True)
+
+    ```
+    """
 
     index: int
     attention_self: nn.Module
@@ -61,7 +74,18 @@ class LayerModules:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """Return the module inside `DistributedDataParallel` / `DataParallel` / accelerate wrappers."""
+    """Return the module inside `DistributedDataParallel` / `DataParallel` / accelerate / `torch.compile` wrappers.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> model = torch.nn.Linear(2, 2)
+    >>> unwrap_model(torch.nn.DataParallel(model)) is model
+    True
+
+    ```
+    """
     while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) or (
         hasattr(model, "module") and type(model).__name__ in ("DistributedDataParallel", "FullyShardedDataParallel")
     ):
@@ -179,7 +203,19 @@ class EncoderStructure:
         )
 
     def dims(self) -> dict[str, int]:
-        """The dense dimensions a ticket for this model records."""
+        """The dense dimensions a ticket for this model records.
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> EncoderStructure(model).dims()
+        {'num_layers': 2, 'num_heads': 4, 'head_size': 8, 'hidden_size': 32, 'intermediate_size': 37}
+
+        ```
+        """
         return {
             "num_layers": self.num_layers,
             "num_heads": self.num_heads,
@@ -194,7 +230,20 @@ class EncoderStructure:
         return dict(self.encoder.named_parameters())
 
     def magnitude_parameter_names(self) -> list[str]:
-        """Names (relative to the encoder) of the paper's magnitude-pruning weight set, in layer order."""
+        """Names (relative to the encoder) of the paper's magnitude-pruning weight set, in layer order.
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> names = EncoderStructure(model).magnitude_parameter_names()
+        >>> len(names), names[0], names[-1]
+        (22, 'layer.0.attention.self.query.weight', 'layer.1.output.dense.weight')
+
+        ```
+        """
         return [f"layer.{i}.{path}.{param}" for i in range(self.num_layers) for path, param in MAGNITUDE_WEIGHT_SET]
 
     def magnitude_parameters(self) -> dict[str, nn.Parameter]:
@@ -210,6 +259,15 @@ def prunable_parameter_counts(dims: dict[str, int]) -> dict[str, int]:
 
     A head owns its rows of Q/K/V (weights and biases) and its columns of the attention output projection; an MLP
     owns the intermediate projection (weight and bias) and the output projection's weight.
+
+    Example:
+
+    ```python
+    >>> prunable_parameter_counts({"num_layers": 2, "num_heads": 4, "head_size": 8, "hidden_size": 32,
+    ...     "intermediate_size": 37})
+    {'per_head': 1048, 'per_mlp': 2405, 'total': 13258}
+
+    ```
     """
     hidden, head, inter = dims["hidden_size"], dims["head_size"], dims["intermediate_size"]
     per_head = 3 * (hidden * head + head) + hidden * head

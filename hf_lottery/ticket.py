@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from copy import deepcopy
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -192,7 +193,7 @@ class LotteryTicket:
 
         ```
         """
-        entry: dict[str, Any] = {name: getattr(self, name) for name in METADATA_FIELDS}
+        entry: dict[str, Any] = {name: deepcopy(getattr(self, name)) for name in METADATA_FIELDS}
         entry.update(
             format_version=FORMAT_VERSION,
             library="hf-lottery",
@@ -402,7 +403,21 @@ class LotteryTicket:
         return int(self.head_mask.shape[1])
 
     def validate(self, model: nn.Module | EncoderStructure) -> None:
-        """Check that this ticket fits `model`; raise `ValueError` naming the expected and the found shapes/names."""
+        """Check that this ticket fits `model`; raise `ValueError` naming the expected and the found shapes/names.
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> LotteryTicket.full(model).validate(model)
+        >>> LotteryTicket(head_mask=torch.ones(3, 4), mlp_mask=torch.ones(3)).validate(model)
+        Traceback (most recent call last):
+        ValueError: Ticket does not fit the model: head_mask has shape (3, 4) (layers × heads) but the model has 2 layers × 4 heads.
+
+        ```
+        """
         structure = _structure(model)
         if structure.is_compacted:
             raise ValueError(
@@ -488,7 +503,20 @@ class LotteryTicket:
         return problems
 
     def structural_mask(self, name: str) -> torch.Tensor:
-        """The kept-entries mask that `head_mask` / `mlp_mask` imply for one weight-set parameter (broadcastable)."""
+        """The kept-entries mask that `head_mask` / `mlp_mask` imply for one weight-set parameter (broadcastable).
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1]]))
+        >>> ticket.structural_mask("layer.0.attention.self.query.weight").flatten()[:16].int().tolist()
+        [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+
+        ```
+        """
         if self.model_dims is None:
             raise ValueError(
                 "This ticket has no `model_dims`; create it with `LotteryTicket.full(model)` or pass them."
@@ -511,7 +539,20 @@ class LotteryTicket:
         return torch.ones(1, dtype=torch.bool)
 
     def kept_weight_counts(self) -> tuple[int, int] | None:
-        """(kept, total) entries of the paper's magnitude weight set under this ticket, or None without dims."""
+        """(kept, total) entries of the paper's magnitude weight set under this ticket, or None without dims.
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> ticket = LotteryTicket.full(model).copy(mlp_mask=torch.tensor([1, 0]))
+        >>> ticket.kept_weight_counts(), round(ticket.sparsity, 4)
+        ((10853, 13258), 0.1814)
+
+        ```
+        """
         if self.model_dims is None:
             return None
         dims = self.model_dims
@@ -534,7 +575,17 @@ class LotteryTicket:
         return None if counts is None else 1.0 - counts[0] / counts[1]
 
     def summary(self) -> dict[str, Any]:
-        """Kept heads, kept MLPs and the share of encoder weights (the paper's weight set) kept."""
+        """Kept heads, kept MLPs and the share of encoder weights (the paper's weight set) kept.
+
+        Example:
+
+        ```python
+        >>> summary = LotteryTicket(head_mask=torch.tensor([[1, 0], [1, 1]]), mlp_mask=torch.tensor([1, 0])).summary()
+        >>> summary["kept_heads"], summary["heads_kept_per_layer"], summary["kept_mlps"], summary["weights_kept"]
+        (3, [1, 2], 1, None)
+
+        ```
+        """
         counts = self.kept_weight_counts()
         return {
             "method": self.method,
@@ -574,7 +625,17 @@ class LotteryTicket:
         return True
 
     def masks_equal(self, other: LotteryTicket) -> bool:
-        """True when both tickets keep exactly the same heads, MLPs and weights (metadata ignored)."""
+        """True when both tickets keep exactly the same heads, MLPs and weights (metadata ignored).
+
+        Example:
+
+        ```python
+        >>> ticket = LotteryTicket(head_mask=torch.ones(2, 2), mlp_mask=torch.ones(2))
+        >>> ticket.masks_equal(ticket.copy(seed=1, kind="random")), ticket == ticket.copy(seed=1)
+        (True, False)
+
+        ```
+        """
         return (
             torch.equal(self.head_mask, other.head_mask)
             and torch.equal(self.mlp_mask, other.mlp_mask)
@@ -590,6 +651,19 @@ class LotteryTicket:
         A pruned head zeroes its columns of ``attention.output.dense.weight``; a pruned MLP zeroes ``output.dense``
         weight and bias; weight masks zero their entries. A plain ``from_pretrained`` of the saved weights then gives
         the pruned outputs without hf-lottery installed.
+
+        Example:
+
+        ```python
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
+        ...     num_attention_heads=4, intermediate_size=37))
+        >>> ticket = LotteryTicket.full(model).copy(mlp_mask=torch.tensor([1, 0]))
+        >>> _ = ticket.bake(model)
+        >>> model.bert.encoder.layer[1].output.dense.weight.abs().sum().item()
+        0.0
+
+        ```
         """
         structure = _structure(model)
         self.validate(structure)
@@ -607,7 +681,20 @@ class LotteryTicket:
         return model
 
     def copy(self, **changes: Any) -> LotteryTicket:
-        """A deep copy with some fields replaced."""
+        """A deep copy with some fields replaced (checked like a new ticket).
+
+        Example:
+
+        ```python
+        >>> ticket = LotteryTicket(head_mask=torch.ones(2, 2), mlp_mask=torch.ones(2))
+        >>> ticket.copy(seed=7, task="sst2").seed
+        7
+        >>> ticket.copy(seed="seven")
+        Traceback (most recent call last):
+        TypeError: `seed` must be an integer or None; got str 'seven'.
+
+        ```
+        """
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["weight_masks"] = {k: v.clone() for k, v in self.weight_masks.items()}
         values["history"] = [dict(step) for step in self.history]

@@ -116,7 +116,22 @@ def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor
 
 
 def check_metadata(self: Any) -> None:
-    """Type and range checks of a ticket's metadata fields (in place), so a bad value fails at once, naming it."""
+    """Type and range checks of a ticket's metadata fields (in place), so a bad value fails at once, naming it.
+
+    Example:
+
+    ```python
+    >>> from types import SimpleNamespace
+    >>> fields = SimpleNamespace(base_model=None, base_model_revision=None, task="sst2", search_data=None, seed=42,
+    ...     threshold=0.9, history=[], metrics={}, extra={}, library_versions={}, model_dims=None)
+    >>> check_metadata(fields)
+    >>> fields.seed = "42"
+    >>> check_metadata(fields)
+    Traceback (most recent call last):
+    TypeError: `seed` must be an integer or None; got str '42'.
+
+    ```
+    """
     for name in ("base_model", "base_model_revision"):
         value = getattr(self, name)
         if isinstance(value, os.PathLike):
@@ -178,6 +193,17 @@ def metadata_from_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_to_tensor(value: Any, name: str, where: str) -> torch.Tensor:
+    """A nested list from a JSON record as a float tensor, or a `ValueError` naming the field and `where`.
+
+    Example:
+
+    ```python
+    >>> list_to_tensor([[1, 0], [1, 1]], "head_mask", "entry")
+    tensor([[1., 0.],
+            [1., 1.]])
+
+    ```
+    """
     try:
         return torch.tensor(value, dtype=torch.float32)
     except (TypeError, ValueError, RuntimeError) as err:
@@ -185,10 +211,21 @@ def list_to_tensor(value: Any, name: str, where: str) -> torch.Tensor:
 
 
 def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """Importance scores as a float32 tensor of `shape`, finite, or a `ValueError` naming the field.
+
+    Example:
+
+    ```python
+    >>> check_scores("mlp_importance", [0.5, float("nan")], (2,))
+    Traceback (most recent call last):
+    ValueError: `mlp_importance` must hold finite scores; it holds 1 NaN or infinite value(s) (a damaged importance pass or file).
+
+    ```
+    """
     if value is None:
         return None
     try:
-        value = torch.as_tensor(value, dtype=torch.float32).detach().cpu()
+        value = torch.as_tensor(value, dtype=torch.float32).detach().cpu().clone()
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"`{name}` must be a float tensor of shape {shape}; {err}") from err
     if tuple(value.shape) != shape:
@@ -202,7 +239,17 @@ def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor 
 
 
 def json_value(value: Any, where: str) -> Any:
-    """`value` with numpy / 0-d torch scalars and dataclasses made plain JSON, or a `TypeError` naming `where`."""
+    """`value` with numpy / 0-d torch scalars and dataclasses made plain JSON, or a `TypeError` naming `where`.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> json_value({"accuracy": np.float32(0.5), "steps": (1, 2)}, "metrics")
+    {'accuracy': 0.5, 'steps': [1, 2]}
+
+    ```
+    """
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, dict):
@@ -223,6 +270,17 @@ def json_value(value: Any, where: str) -> Any:
 
 
 def check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
+    """`model_dims` checked (a dict of the five positive dimensions agreeing with the head mask's shape).
+
+    Example:
+
+    ```python
+    >>> check_dims({"num_layers": 1, "num_heads": 2, "head_size": 8, "hidden_size": -16, "intermediate_size": 37}, (1, 2))
+    Traceback (most recent call last):
+    ValueError: `model_dims['hidden_size']` must be a positive integer; got -16.
+
+    ```
+    """
     if not isinstance(dims, dict):
         raise ValueError(
             f"`model_dims` must be a dict with the keys {list(DIM_KEYS)} (see `EncoderStructure.dims()`); got "
@@ -244,13 +302,34 @@ def check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
 
 
 def model_id(model: Any) -> str | None:
-    """The pre-trained model `model` comes from: its config's ``hf_lottery_base_model``, else ``_name_or_path``."""
+    """The pre-trained model `model` comes from: its config's ``hf_lottery_base_model``, else ``_name_or_path``.
+
+    Example:
+
+    ```python
+    >>> from types import SimpleNamespace
+    >>> config = SimpleNamespace(_name_or_path="/runs/fine-tuned", hf_lottery_base_model="google-bert/bert-base-uncased")
+    >>> model_id(SimpleNamespace(config=config))
+    'google-bert/bert-base-uncased'
+
+    ```
+    """
     config = getattr(model, "config", None)
     name = getattr(config, CONFIG_BASE_MODEL_KEY, None) or getattr(config, "_name_or_path", None) or None
     return os.fspath(name) if isinstance(name, os.PathLike) else name
 
 
 def is_hub_id(name: str) -> bool:
+    """Whether `name` reads as a Hub repo id rather than a local path (no file system or network access but `exists`).
+
+    Example:
+
+    ```python
+    >>> is_hub_id("google-bert/bert-base-uncased"), is_hub_id("/data/models/bert"), is_hub_id("./bert")
+    (True, False, False)
+
+    ```
+    """
     if os.path.isabs(name) or name.startswith(".") or os.path.exists(name) or name.count("/") > 1:
         return False
     try:
