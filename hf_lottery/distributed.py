@@ -19,6 +19,7 @@ True
 >>> transformers.logging.set_verbosity_warning()
 >>> logging.getLogger("hf_lottery.search").isEnabledFor(logging.INFO)
 False
+
 ```
 """
 

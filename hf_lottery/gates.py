@@ -405,6 +405,7 @@ def apply_ticket(
     >>> handle.remove()                           # the model is exactly as before
     >>> all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     True
+
     ```
     """
     return TicketHandle(model, ticket, differentiable=differentiable)

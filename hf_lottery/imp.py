@@ -107,10 +107,13 @@ def find_imp_ticket(
     ...                          use_cpu=True, disable_tqdm=True, save_strategy="no")
     >>> collate = lambda rows: {"input_ids": torch.tensor([r["input_ids"] for r in rows]),
     ...                         "labels": torch.tensor([r["labels"] for r in rows])}
-    >>> ticket = find_imp_ticket(model, args, data, data, lambda logits, labels: 1.0, rounds=2,
-    ...                          data_collator=collate, on_degenerate="ignore")
+    >>> dev = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
+    >>> ticket = find_imp_ticket(model, args, data, dev, "sst2", rounds=2, data_collator=collate, threshold=0.1,
+    ...                          on_degenerate="ignore", base_model="bert-base-uncased")
+    {...}
     >>> [round(step["sparsity"], 2) for step in ticket.history]
     [0.0, 0.1, 0.19]
+
     ```
     """
     config = resolve_search_config(config, **settings)

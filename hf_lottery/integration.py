@@ -38,6 +38,7 @@ _EXAMPLE_SETUP = """
     >>> data = [{"input_ids": [1, 5, 7, 2], "labels": i % 2} for i in range(8)]
     >>> collate = lambda rows: {"input_ids": torch.tensor([r["input_ids"] for r in rows]),
     ...                         "labels": torch.tensor([r["labels"] for r in rows])}
+    >>> dev = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)   # or a tokenised datasets.Dataset
     >>> args = TrainingArguments(tempfile.mkdtemp(), max_steps=2, per_device_train_batch_size=4, report_to="none",
     ...                          use_cpu=True, disable_tqdm=True, save_strategy="no")"""
 
@@ -95,9 +96,11 @@ class TicketCallback(TrainerCallback):
     >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[True, False], [True, True]]), kind="custom")
     >>> trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate,
     ...                   callbacks=[TicketCallback(ticket)])
-    >>> _ = trainer.train()
+    >>> _ = trainer.train()   # the Trainer prints its logs when disable_tqdm=True
+    {...}
     >>> int(model.bert.encoder.layer[0].attention.output.dense.weight[:, 8:].abs().sum())   # head 1 of layer 0
     0
+
     ```
     """
 
@@ -207,16 +210,17 @@ class StructuredPruningCallback(_SearchCallback):
     ```python
     {setup}
     >>> accuracy = lambda logits, labels: float((logits.argmax(-1) == labels).mean())
-    >>> pruning = StructuredPruningCallback(eval_dataset=data, metric=accuracy, data_collator=collate,
-    ...                                     structured_max_steps=1, on_degenerate="ignore",
-    ...                                     output_dir=tempfile.mkdtemp())
+    >>> pruning = StructuredPruningCallback(eval_dataset=dev, metric=accuracy, structured_max_steps=1,
+    ...                                     on_degenerate="ignore", base_model="bert-base-uncased")
     >>> _ = Trainer(model=model, args=args, train_dataset=data, data_collator=collate, callbacks=[pruning]).train()
+    {...}
     >>> pruning.ticket.method, pruning.ticket.seed
     ('structured', 42)
     >>> StructuredPruningCallback(eval_dataset=data, metric="sst2", thresold=0.8)
     Traceback (most recent call last):
     ...
     TypeError: Unknown search setting(s) ['thresold']; ...
+
     ```
     """
 
@@ -234,12 +238,14 @@ class MagnitudePruningCallback(_SearchCallback):
     ```python
     {setup}
     >>> accuracy = lambda logits, labels: float((logits.argmax(-1) == labels).mean())
-    >>> pruning = MagnitudePruningCallback(eval_dataset=data, metric=accuracy, data_collator=collate,
-    ...                                    magnitude_max_steps=2, on_degenerate="ignore")
+    >>> pruning = MagnitudePruningCallback(eval_dataset=dev, metric=accuracy, magnitude_max_steps=2,
+    ...                                    on_degenerate="ignore", base_model="bert-base-uncased")
     >>> trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate, callbacks=[pruning])
     >>> _ = trainer.train()
+    {...}
     >>> sorted(k for k in trainer.state.log_history[-1] if k.startswith("lottery/"))[:2]
     ['lottery/magnitude_full_metric', 'lottery/magnitude_heads_kept']
+
     ```
     """
 
@@ -272,6 +278,7 @@ class PushToHubCallback(TrainerCallback):
     >>> push = PushToHubCallback("me/bert-sst2-ticket", ticket=pruning)
     >>> push.repo_id
     'me/bert-sst2-ticket'
+
     ```
     """
 

@@ -47,7 +47,8 @@ class LotteryArguments(TicketSearchConfig, TrainingArguments):
     >>> (args,) = HfArgumentParser(LotteryArguments).parse_args_into_dataclasses(
     ...     ["--output_dir", tempfile.mkdtemp(), "--threshold", "0.8", "--warmup_steps", "3"])
     >>> args.threshold, args.warmup_steps, args.learning_rate, args.search_config().threshold
-    (0.8, 3, 2e-05, 0.8)
+    (0.8, 3.0, 2e-05, 0.8)
+
     ```
     """
 
@@ -108,15 +109,18 @@ class LotteryTrainer(Trainer):
     >>> data = [{"input_ids": [1, 5, 7, 2], "labels": i % 2} for i in range(8)]
     >>> collate = lambda rows: {"input_ids": torch.tensor([r["input_ids"] for r in rows]),
     ...                         "labels": torch.tensor([r["labels"] for r in rows])}
+    >>> dev = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
     >>> args = LotteryArguments(tempfile.mkdtemp(), max_steps=2, per_device_train_batch_size=4, report_to="none",
-    ...     use_cpu=True, disable_tqdm=True, save_strategy="no", on_degenerate="ignore", structured_max_steps=1)
-    >>> trainer = LotteryTrainer(model=model, args=args, train_dataset=data, eval_dataset=data, data_collator=collate,
-    ...                          compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())})
-    >>> trainer.args.lottery_metric_key = "accuracy"
-    >>> _ = trainer.train()
+    ...     use_cpu=True, disable_tqdm=True, save_strategy="no", lottery_metric="sst2", on_degenerate="ignore",
+    ...     structured_max_steps=1, base_model_name_or_path="bert-base-uncased")
+    >>> trainer = LotteryTrainer(model=model, args=args, train_dataset=data, search_dataset=dev, data_collator=collate)
+    >>> _ = trainer.train()   # the Trainer prints its logs when disable_tqdm=True
+    {...}
     >>> ticket = trainer.find_structured_ticket()
-    >>> ticket.method, ticket.seed, "lottery/structured_metric" in trainer.state.log_history[-1]
-    ('structured', 42, True)
+    {...}
+    >>> ticket.method, ticket.seed, ticket.task, ticket.base_model, "lottery/structured_metric" in trainer.state.log_history[-1]
+    ('structured', 42, 'sst2', 'bert-base-uncased', True)
+
     ```
     """
 

@@ -12,6 +12,7 @@ Example:
 >>> from hf_lottery.training import metric_name
 >>> metric_name("sst2"), metric_name(None, "f1")
 ('sst2', 'f1')
+
 ```
 """
 
@@ -68,6 +69,7 @@ class TicketTraining:
     >>> training.enforce()                       # pruned weights exactly zero again
     >>> int(model.bert.encoder.layer[0].output.dense.weight.abs().sum())
     0
+
     ```
     """
 

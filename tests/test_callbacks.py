@@ -97,8 +97,9 @@ def test_resume_with_another_ticket_is_refused(tmp_path):
 def test_pruning_callbacks_find_and_save_a_ticket_at_train_end(tmp_path, callback_cls):
     model = tiny_bert()
     dev = to_dataset(48, 3)
+    steps = {"structured_max_steps": 2} if callback_cls is StructuredPruningCallback else {"magnitude_max_steps": 2}
     callback = callback_cls(
-        eval_dataset=dev, metric=accuracy, on_degenerate="ignore", batch_size=16, max_steps=2, data_collator=collate
+        eval_dataset=dev, metric=accuracy, on_degenerate="ignore", search_batch_size=16, data_collator=collate, **steps
     )
     trainer = Trainer(
         model=model, args=training_args(tmp_path), train_dataset=to_dataset(64, 1), data_collator=collate,
@@ -120,7 +121,7 @@ def test_pruning_callback_takes_the_trainers_compute_metrics(tmp_path):
 
     callback = StructuredPruningCallback(
         eval_dataset=to_dataset(32, 3), compute_metrics=compute_metrics, metric_key="accuracy", on_degenerate="ignore",
-        max_steps=1, data_collator=collate,
+        structured_max_steps=1, data_collator=collate,
     )  # fmt: skip
     Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=2), train_dataset=to_dataset(32, 1),
             data_collator=collate, callbacks=[callback]).train()  # fmt: skip

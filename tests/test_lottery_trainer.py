@@ -28,7 +28,7 @@ def compute_metrics(prediction):
 def test_paper_defaults_and_validation(tmp_path):
     args = LotteryArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
     assert (args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (2e-5, 32, 3)
-    assert (args.adam_epsilon, args.weight_decay, args.max_grad_norm, args.lottery_threshold) == (1e-8, 0.0, 1.0, 0.9)
+    assert (args.adam_epsilon, args.weight_decay, args.max_grad_norm, args.threshold) == (1e-8, 0.0, 1.0, 0.9)
     with pytest.raises(ValueError, match="search_data"):
         LotteryArguments(output_dir=str(tmp_path), search_data="test", report_to="none")
     with pytest.raises(TypeError, match="LotteryArguments"):
@@ -48,8 +48,8 @@ def test_find_tickets_then_retrain_from_rewound_weights(tmp_path):
         data_collator=collate, compute_metrics=compute_metrics,
     )  # fmt: skip
     trainer.train()
-    structured = trainer.find_structured_ticket(max_steps=2)
-    magnitude = trainer.find_magnitude_ticket(max_steps=2)
+    structured = trainer.find_structured_ticket(structured_max_steps=2)
+    magnitude = trainer.find_magnitude_ticket(magnitude_max_steps=2)
     assert structured.base_model == str(tmp_path / "pretrained") and structured.seed == 7
     assert LotteryTicket.from_pretrained(tmp_path / "run" / "structured_ticket") == structured
     assert LotteryTicket.from_pretrained(tmp_path / "run" / "magnitude_ticket") == magnitude
