@@ -99,3 +99,24 @@ def test_the_stop_rule_keeps_the_last_passing_round(tmp_path, monkeypatch):
     assert ticket.metrics["metric"] == 0.95 and ticket.sparsity == pytest.approx(ticket.history[1]["sparsity"])
     assert ticket.threshold == 0.9 and ticket.base_model is None
     torch.testing.assert_close(torch.tensor(ticket.metrics["full_metric"]), torch.tensor(1.0))
+
+
+def test_late_rewinding_restarts_from_the_weights_after_k_steps(tmp_path):
+    class StartWeights(TrainerCallback):
+        def __init__(self):
+            self.starts = []
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self.starts.append(model.classifier.weight.detach().clone())
+
+    starts = StartWeights()
+    args = training_args(tmp_path, max_steps=2, gradient_accumulation_steps=1, save_strategy="no")
+    find_imp_ticket(
+        tiny_bert(seed=3), args, to_dataset(16, 1), to_dataset(16, 2), accuracy, rounds=1, rewind_step=1,
+        data_collator=collate, on_degenerate="ignore", threshold=0.01, callbacks=[starts],
+    )  # fmt: skip
+    from safetensors.torch import load_file
+
+    point = load_file(str(tmp_path / "imp_ticket" / "round_0" / "rewind_point.safetensors"))
+    assert torch.equal(starts.starts[1], point["classifier.weight"])  # round 1 starts from step 1 of round 0
+    assert not torch.equal(starts.starts[0], point["classifier.weight"])

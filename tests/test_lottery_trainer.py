@@ -174,3 +174,15 @@ def test_search_results_go_through_the_trainers_log(tmp_path):
     assert recorded[-1]["lottery/magnitude_metric"] == ticket.metrics["metric"]
     with pytest.raises(TypeError, match="thresold"):
         trainer.find_structured_ticket(thresold=0.5)
+
+
+def test_find_imp_ticket_from_the_trainer(tmp_path):
+    args = lottery_args(tmp_path, max_steps=2, threshold=0.01, base_model_name_or_path="tiny-pretrained")
+    trainer = LotteryTrainer(model=tiny_bert(), args=args,
+                             train_dataset=to_dataset(16, 1), eval_dataset=to_dataset(16, 2), data_collator=collate,
+                             compute_metrics=compute_metrics)  # fmt: skip
+    ticket = trainer.find_imp_ticket(rounds=1)
+    assert ticket.base_model == "tiny-pretrained"
+    assert [round(h["sparsity"], 2) for h in ticket.history] == [0.0, 0.1]
+    assert (tmp_path / "imp_ticket" / "round_1" / "result.json").is_file()
+    assert trainer.state.log_history[-1]["lottery/magnitude_sparsity"] == pytest.approx(ticket.sparsity)
