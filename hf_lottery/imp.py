@@ -31,7 +31,7 @@ from transformers import AutoModelForSequenceClassification, TrainerCallback
 from transformers.utils import logging
 
 from . import distributed
-from .atomic import write_json
+from .atomic import atomic_path, write_json
 from .config import TicketSearchConfig, resolve_search_config
 from .evaluation import evaluate
 from .files import CONFIG_BASE_MODEL_KEY
@@ -227,8 +227,6 @@ class _ImpRun:
     def _save_rewind_point(self, weights: dict[str, torch.Tensor]) -> None:
         if distributed.is_main_process():
             from safetensors.torch import save_file
-
-            from .atomic import atomic_path
 
             (self.output_dir / "round_0").mkdir(parents=True, exist_ok=True)
             with atomic_path(self.output_dir / "round_0" / "rewind_point.safetensors") as tmp:

@@ -6,6 +6,7 @@ re-exports them, and `LotteryTrainer` adds the same callbacks to itself.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -256,6 +257,15 @@ for _cls in (StructuredPruningCallback, MagnitudePruningCallback):
     _cls.__doc__ = _cls.__doc__.replace("    {setup}", _EXAMPLE_SETUP.strip("\n"))
 
 
+def _latest_eval_metrics(state: Any) -> dict[str, float] | None:
+    """The last evaluation of the trained weights in ``state.log_history`` (``eval_*`` keys), or None."""
+    for entry in reversed(state.log_history):
+        found = {k[len("eval_") :]: v for k, v in entry.items() if k.startswith("eval_") and isinstance(v, float)}
+        if found:
+            return found
+    return None
+
+
 class PushToHubCallback(TrainerCallback):
     r"""Push a ticket (and optionally the masked model, card and plots) to the Hub when training ends.
 
@@ -335,6 +345,8 @@ class PushToHubCallback(TrainerCallback):
             commit_message=self.commit_message,
         )  # fmt: skip
         if self.push_model:
+            if "metrics" in inspect.signature(hub.push_to_hub).parameters:
+                common["metrics"] = _latest_eval_metrics(state)  # of the weights pushed, not of the search
             self.pushed_url = hub.push_to_hub(
                 unwrap_model(model), ticket, settings["repo_id"], tokenizer=processing_class,
                 staging_dir=os.path.join(args.output_dir, "hub_staging"), **common,

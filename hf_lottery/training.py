@@ -32,7 +32,7 @@ from transformers.utils import logging
 from . import distributed
 from .config import TicketSearchConfig
 from .files import CHECKPOINT_TICKET_DIR, CONFIG_BASE_MODEL_KEY
-from .gates import TicketHandle, apply_ticket
+from .gates import TicketHandle, active_handles, apply_ticket
 from .search.data import resolve_search_metric, search_dataloader
 from .search.magnitude import find_magnitude_ticket
 from .search.structured import find_structured_ticket
@@ -87,8 +87,6 @@ class TicketTraining:
             return self.handle
         if self.handle is not None:
             self.handle.remove(restore_weights=False)
-        from .gates import active_handles
-
         same = [h for h in active_handles(model) if h.ticket is not None and h.ticket.masks_equal(self.ticket)]
         self.handle = same[-1] if same else apply_ticket(model, self.ticket)
         self._model = model
