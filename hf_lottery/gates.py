@@ -94,6 +94,7 @@ class TicketHandle:
         self._masked_params: list[nn.Parameter] = []
         self._keep_list: list[torch.Tensor] = []
         self._grad_pending = False
+        self._grad_hooked: set[int] = set()
         self._config_previous: Any = _MISSING
         self._removed = False
         self._set_gate_values(ticket)
@@ -104,7 +105,7 @@ class TicketHandle:
             self._hooks.append(layer.attention_output.register_forward_pre_hook(self._head_hook(layer.index)))
             self._hooks.append(layer.mlp_output.register_forward_hook(self._mlp_hook(layer.index)))
         if ticket is not None:
-            self._apply_weight_masks(self._ticket_keep_masks(ticket))
+            self._bake(self._keep_masks_for(ticket.head_mask, ticket.mlp_mask, ticket.weight_masks))
             self._record_in_config(ticket)
         _ACTIVE.setdefault(self.model, []).append(weakref.ref(self))
 
@@ -129,7 +130,11 @@ class TicketHandle:
 
     @torch.no_grad()
     def set_masks(self, head_mask: torch.Tensor | None = None, mlp_mask: torch.Tensor | None = None) -> None:
-        """Change the head / MLP gates in place (e.g. between search steps) without reinstalling hooks."""
+        """Change the head / MLP gates in place (e.g. between search steps) without reinstalling hooks.
+
+        On a handle of a ticket, the baked zeros follow the gates: a head or MLP opened again gets the values it had
+        before the ticket was applied, a newly closed one is zeroed (magnitude weight masks stay as they are).
+        """
         if head_mask is not None:
             if tuple(head_mask.shape) != tuple(self.head_gates.shape):
                 raise ValueError(
@@ -143,6 +148,9 @@ class TicketHandle:
                 )
             self.mlp_gates.copy_(mlp_mask.to(self.mlp_gates.device, torch.float32))
         self._refresh_layer_flags()
+        if self.ticket is not None and not self._removed:
+            gates_closed = (self.head_gates.detach() == 0).cpu(), (self.mlp_gates.detach() == 0).cpu()
+            self._bake(self._keep_masks_for(~gates_closed[0], ~gates_closed[1], self.ticket.weight_masks))
 
     def zero_grad(self) -> None:
         """Reset the gates' accumulated gradients (differentiable mode)."""
@@ -176,8 +184,10 @@ class TicketHandle:
         return hook
 
     # ------------------------------------------------------------------ weight masks
-    def _ticket_keep_masks(self, ticket: LotteryTicket) -> dict[str, torch.Tensor]:
-        """Kept-entry bool masks of every parameter the ticket zeroes: structured (baked) and magnitude masks."""
+    def _keep_masks_for(
+        self, head_mask: torch.Tensor, mlp_mask: torch.Tensor, weight_masks: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Kept-entry bool masks of every parameter to hold at zero: structured (baked) and magnitude masks."""
         params = self.structure.named_encoder_parameters()
         keep: dict[str, torch.Tensor] = {}
 
@@ -185,35 +195,43 @@ class TicketHandle:
             mask = mask.expand(params[name].shape).cpu()
             keep[name] = keep[name] & mask if name in keep else mask.clone()
 
-        prefix = {layer.index: f"layer.{layer.index}." for layer in self.structure.layers}
         for layer in self.structure.layers:
-            heads = ticket.head_mask[layer.index]
+            prefix = f"layer.{layer.index}."
+            heads = head_mask[layer.index].cpu()
             if not bool(heads.all()):
-                columns = heads.repeat_interleave(self.head_size)
-                add(prefix[layer.index] + "attention.output.dense.weight", columns[None, :])
-            if not bool(ticket.mlp_mask[layer.index]):
-                add(prefix[layer.index] + "output.dense.weight", torch.zeros(1, 1, dtype=torch.bool))
+                add(prefix + "attention.output.dense.weight", heads.repeat_interleave(self.head_size)[None, :])
+            if not bool(mlp_mask[layer.index]):
+                add(prefix + "output.dense.weight", torch.zeros(1, 1, dtype=torch.bool))
                 if layer.mlp_output.bias is not None:
-                    add(prefix[layer.index] + "output.dense.bias", torch.zeros(1, dtype=torch.bool))
-        for name, mask in ticket.weight_masks.items():
+                    add(prefix + "output.dense.bias", torch.zeros(1, dtype=torch.bool))
+        for name, mask in weight_masks.items():
             add(name, mask)
         return {name: mask for name, mask in keep.items() if not bool(mask.all())}
 
     @torch.no_grad()
-    def _apply_weight_masks(self, weight_masks: dict[str, torch.Tensor]) -> None:
+    def _bake(self, keep_masks: dict[str, torch.Tensor]) -> None:
+        """Hold exactly the entries `keep_masks` prunes at zero: entries kept again get their saved values back,
+        newly pruned ones are saved (for `remove()`) and zeroed."""
         params = self.structure.named_encoder_parameters()
-        for name, mask in weight_masks.items():
+        for name in [*self._saved_weights, *(n for n in keep_masks if n not in self._saved_weights)]:
             param = params[name]
-            mask = mask.to(param.device)
-            pruned = ~mask
-            self._saved_weights[name] = (pruned, param.detach()[pruned].clone())
-            self._weight_masks[name] = mask
-            self._keep_masks[name] = mask.to(param.dtype)
-            self._masked_params.append(param)
-            if param.requires_grad:
-                self._hooks.append(param.register_post_accumulate_grad_hook(self._on_grad_accumulated))
+            original = param.detach().clone()
+            if name in self._saved_weights:
+                old_pruned, values = self._saved_weights.pop(name)
+                original[old_pruned] = values
+            if name in keep_masks:
+                pruned = ~keep_masks[name].to(param.device)
+                self._saved_weights[name] = (pruned, original[pruned].clone())
+                original.masked_fill_(pruned, 0)
+            param.copy_(original)
+        self._weight_masks = {name: keep_masks[name].to(params[name].device) for name in keep_masks}
+        self._keep_masks = {name: mask.to(params[name].dtype) for name, mask in self._weight_masks.items()}
+        self._masked_params = [params[name] for name in self._keep_masks]
         self._keep_list = list(self._keep_masks.values())
-        self.enforce_weight_masks()
+        for param in self._masked_params:
+            if param.requires_grad and id(param) not in self._grad_hooked:
+                self._grad_hooked.add(id(param))
+                self._hooks.append(param.register_post_accumulate_grad_hook(self._on_grad_accumulated))
 
     def _keeps_matching(self) -> list[torch.Tensor]:
         """The keep masks, re-made in the parameters' dtype / device when the model was moved or cast."""
