@@ -1,12 +1,31 @@
-"""Small helpers over `torch.distributed` so the library behaves the same on 1 or N processes.
+"""Small helpers over `torch.distributed` so the library behaves the same on 1 or N processes, and its logging.
 
 The library never creates an accelerate `PartialState` itself: one created before the user's
 `Accelerator(cpu=True)` pins the world size to 1 (see DESIGN.md §3). It only reads the process group that the
-launcher (accelerate, torchrun, Trainer) already initialised.
+launcher (accelerate, torchrun, Trainer) already initialised, or the launcher's ``RANK`` before that.
+
+Logging: the ``hf_lottery`` loggers (obtained with ``transformers.utils.logging.get_logger(__name__)``) hang below
+transformers' library logger, so they follow ``transformers.logging.set_verbosity_*`` and the Trainer's
+``log_level`` / ``log_level_replica`` and print through transformers' handler; on a non-main process of a launch
+they show errors only.
+
+Example:
+
+```python
+>>> import logging, transformers
+>>> transformers.logging.set_verbosity_info()
+>>> logging.getLogger("hf_lottery.search").isEnabledFor(logging.INFO)
+True
+>>> transformers.logging.set_verbosity_warning()
+>>> logging.getLogger("hf_lottery.search").isEnabledFor(logging.INFO)
+False
+
+```
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -23,11 +42,41 @@ def world_size() -> int:
 
 
 def rank() -> int:
+    """Rank in the process group (0 without one): use it to shard data."""
     return dist.get_rank() if is_distributed() else 0
 
 
+def process_rank() -> int:
+    """This process's rank for I/O and logging: torch.distributed's, else the launcher's ``RANK``, else 0."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    try:
+        return int(os.environ.get("RANK", "0") or 0)
+    except ValueError:
+        return 0
+
+
 def is_main_process() -> bool:
-    return rank() == 0
+    """True on the process that writes files, logs and shows progress bars."""
+    return process_rank() == 0
+
+
+class MainProcessFilter(logging.Filter):
+    """A logging filter that drops records on every process but the main one (for handlers of launched scripts)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return is_main_process()
+
+
+def follow_transformers_logging() -> None:
+    """Hang the ``hf_lottery`` logger below transformers' library logger (see the module docstring); idempotent."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.get_verbosity()  # configures transformers' library logger and its handler
+    package = logging.getLogger("hf_lottery")
+    package.parent = logging.getLogger("transformers")
+    if not is_main_process() and package.level == logging.NOTSET:
+        package.setLevel(logging.ERROR)
 
 
 def _comm_device(tensor: torch.Tensor) -> torch.device:
@@ -103,3 +152,6 @@ def check_world_size(trainer_world_size: int | None = None) -> None:
             "`use_cpu=True` in TrainingArguments), and do not create an accelerate `PartialState` before the "
             "`Accelerator`/`Trainer`."
         )
+
+
+follow_transformers_logging()

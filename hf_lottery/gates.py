@@ -7,9 +7,16 @@ transformers 5 ignores `head_mask`, so gates are hooks:
   ``h*D:(h+1)*D`` of ``attention.output.dense.weight``; it works with every attention implementation.
 * MLP gate: a forward hook that scales the output of ``output.dense`` (projection + bias), before the residual and
   LayerNorm, so a pruned MLP leaves ``LayerNorm(attention_output)``.
-* weight masks: pruned entries are zeroed in place (their values are kept to restore on `remove()`), and a gradient
-  hook zeroes their gradient so optimizers with zero-initialised state (SGD, Adam, AdamW with weight decay) keep them
-  at exactly zero; `TicketHandle.enforce_weight_masks()` re-zeroes them after an optimizer step for any optimizer.
+* baked zeros: while a ticket is applied, every weight it prunes is held at exactly zero in the parameters
+  themselves — the attention-output columns ``h*D:(h+1)*D`` of pruned heads, ``output.dense`` weight and bias of
+  pruned MLPs, and magnitude-pruned entries — and the ticket is recorded in ``model.config.hf_lottery_ticket``, so
+  any ``save_pretrained`` of the model writes the pruned model (zero columns are exactly a closed gate). Original
+  values are kept to restore on `remove()`. Gradients of pruned entries are zeroed at the end of every backward pass
+  and `TicketHandle.enforce_weight_masks()` re-zeroes the weights after an optimizer step, each as one fused
+  ``torch._foreach_mul_`` over all masked parameters.
+
+A model holds one weight-changing ticket at a time (a second is refused: remove the first), and a ticket must be
+applied before ``torch.compile`` (a compiled model is refused).
 
 With ``differentiable=True`` the gates are leaf tensors with ``requires_grad``: after ``loss.backward()``,
 ``handle.head_gates.grad`` and ``handle.mlp_gates.grad`` hold ∂L/∂ξ, the Michel et al. importance signal.
@@ -18,17 +25,21 @@ With ``differentiable=True`` the gates are leaf tensors with ``requires_grad``: 
 from __future__ import annotations
 
 import weakref
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from transformers.utils import logging
 
-from .structure import EncoderStructure
+from .files import CONFIG_TICKET_KEY
+from .structure import EncoderStructure, unwrap_model
 
 
 if TYPE_CHECKING:
     from .ticket import LotteryTicket
+
+logger = logging.get_logger(__name__)
+_MISSING = object()
 
 # model -> weak references to its live handles, so other parts of the library can find an applied ticket. Weak on
 # both sides: the hooks installed on the model keep a handle alive, and nothing here keeps a model alive.
@@ -53,9 +64,19 @@ class TicketHandle:
         differentiable: bool = False,
         structure: EncoderStructure | None = None,
     ):
+        if structure is None:
+            how = _compiled(model)
+            if how is not None:
+                raise ValueError(
+                    f"Cannot apply a ticket to a compiled model ({how}): torch.compile does not see hooks added "
+                    "after compiling, so the gates would be silently ignored. Apply the ticket before compiling: "
+                    "`handle = apply_ticket(model, ticket); model = torch.compile(model)`."
+                )
         self.structure = structure or EncoderStructure(model)
         if ticket is not None:
+            _warn_compatibility(ticket, self.structure.model)
             ticket.validate(self.structure)
+            _refuse_stacking(self.structure.model, ticket)
         self.model = self.structure.model
         self.ticket = ticket
         self.differentiable = differentiable
@@ -67,8 +88,14 @@ class TicketHandle:
         self._hooks: list[Any] = []
         self._saved_weights: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._weight_masks: dict[str, torch.Tensor] = {}
-        # masks in the parameter's dtype: multiplying by them is vectorised (masked_fill_ on CPU is ~10-100x slower)
+        # kept-entry masks in the parameter's dtype, in the same order as `_masked_params`: the per-step re-zeroing
+        # and gradient masking are one `torch._foreach_mul_` each (masked_fill_ on CPU is ~10-100x slower)
         self._keep_masks: dict[str, torch.Tensor] = {}
+        self._masked_params: list[nn.Parameter] = []
+        self._keep_list: list[torch.Tensor] = []
+        self._grad_pending = False
+        self._grad_hooked: set[int] = set()
+        self._config_previous: Any = _MISSING
         self._removed = False
         self._set_gate_values(ticket)
         if differentiable:
@@ -77,8 +104,9 @@ class TicketHandle:
         for layer in self.structure.layers:
             self._hooks.append(layer.attention_output.register_forward_pre_hook(self._head_hook(layer.index)))
             self._hooks.append(layer.mlp_output.register_forward_hook(self._mlp_hook(layer.index)))
-        if ticket is not None and ticket.weight_masks:
-            self._apply_weight_masks(ticket.weight_masks)
+        if ticket is not None:
+            self._bake(self._keep_masks_for(ticket.head_mask, ticket.mlp_mask, ticket.weight_masks))
+            self._record_in_config(ticket)
         _ACTIVE.setdefault(self.model, []).append(weakref.ref(self))
 
     # ------------------------------------------------------------------ gate values
@@ -102,7 +130,11 @@ class TicketHandle:
 
     @torch.no_grad()
     def set_masks(self, head_mask: torch.Tensor | None = None, mlp_mask: torch.Tensor | None = None) -> None:
-        """Change the head / MLP gates in place (e.g. between search steps) without reinstalling hooks."""
+        """Change the head / MLP gates in place (e.g. between search steps) without reinstalling hooks.
+
+        On a handle of a ticket, the baked zeros follow the gates: a head or MLP opened again gets the values it had
+        before the ticket was applied, a newly closed one is zeroed (magnitude weight masks stay as they are).
+        """
         if head_mask is not None:
             if tuple(head_mask.shape) != tuple(self.head_gates.shape):
                 raise ValueError(
@@ -116,6 +148,9 @@ class TicketHandle:
                 )
             self.mlp_gates.copy_(mlp_mask.to(self.mlp_gates.device, torch.float32))
         self._refresh_layer_flags()
+        if self.ticket is not None and not self._removed:
+            gates_closed = (self.head_gates.detach() == 0).cpu(), (self.mlp_gates.detach() == 0).cpu()
+            self._bake(self._keep_masks_for(~gates_closed[0], ~gates_closed[1], self.ticket.weight_masks))
 
     def zero_grad(self) -> None:
         """Reset the gates' accumulated gradients (differentiable mode)."""
@@ -149,43 +184,125 @@ class TicketHandle:
         return hook
 
     # ------------------------------------------------------------------ weight masks
-    @torch.no_grad()
-    def _apply_weight_masks(self, weight_masks: dict[str, torch.Tensor]) -> None:
+    def _keep_masks_for(
+        self, head_mask: torch.Tensor, mlp_mask: torch.Tensor, weight_masks: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Kept-entry bool masks of every parameter to hold at zero: structured (baked) and magnitude masks."""
         params = self.structure.named_encoder_parameters()
+        keep: dict[str, torch.Tensor] = {}
+
+        def add(name: str, mask: torch.Tensor) -> None:
+            mask = mask.expand(params[name].shape).cpu()
+            keep[name] = keep[name] & mask if name in keep else mask.clone()
+
+        for layer in self.structure.layers:
+            prefix = f"layer.{layer.index}."
+            heads = head_mask[layer.index].cpu()
+            if not bool(heads.all()):
+                add(prefix + "attention.output.dense.weight", heads.repeat_interleave(self.head_size)[None, :])
+            if not bool(mlp_mask[layer.index]):
+                add(prefix + "output.dense.weight", torch.zeros(1, 1, dtype=torch.bool))
+                if layer.mlp_output.bias is not None:
+                    add(prefix + "output.dense.bias", torch.zeros(1, dtype=torch.bool))
         for name, mask in weight_masks.items():
+            add(name, mask)
+        return {name: mask for name, mask in keep.items() if not bool(mask.all())}
+
+    @torch.no_grad()
+    def _bake(self, keep_masks: dict[str, torch.Tensor]) -> None:
+        """Hold exactly the entries `keep_masks` prunes at zero: entries kept again get their saved values back,
+        newly pruned ones are saved (for `remove()`) and zeroed."""
+        params = self.structure.named_encoder_parameters()
+        for name in [*self._saved_weights, *(n for n in keep_masks if n not in self._saved_weights)]:
             param = params[name]
-            mask = mask.to(param.device)
-            pruned = ~mask
-            self._saved_weights[name] = (pruned, param.detach()[pruned].clone())
-            param.masked_fill_(pruned, 0)
-            self._weight_masks[name] = mask
-            keep = self._keep_masks[name] = mask.to(param.dtype)
-            # zero the pruned entries of .grad in place once backward has accumulated it (no new gradient tensors)
-            self._hooks.append(param.register_post_accumulate_grad_hook(partial(_zero_pruned_grad, keep=[keep])))
+            original = param.detach().clone()
+            if name in self._saved_weights:
+                old_pruned, values = self._saved_weights.pop(name)
+                original[old_pruned] = values
+            if name in keep_masks:
+                pruned = ~keep_masks[name].to(param.device)
+                self._saved_weights[name] = (pruned, original[pruned].clone())
+                original.masked_fill_(pruned, 0)
+            param.copy_(original)
+        self._weight_masks = {name: keep_masks[name].to(params[name].device) for name in keep_masks}
+        self._keep_masks = {name: mask.to(params[name].dtype) for name, mask in self._weight_masks.items()}
+        self._masked_params = [params[name] for name in self._keep_masks]
+        self._keep_list = list(self._keep_masks.values())
+        for param in self._masked_params:
+            if param.requires_grad and id(param) not in self._grad_hooked:
+                self._grad_hooked.add(id(param))
+                self._hooks.append(param.register_post_accumulate_grad_hook(self._on_grad_accumulated))
+
+    def _keeps_matching(self) -> list[torch.Tensor]:
+        """The keep masks, re-made in the parameters' dtype / device when the model was moved or cast."""
+        first, keep = self._masked_params[0], self._keep_list[0]
+        if keep.dtype != first.dtype or keep.device != first.device:
+            self._keep_masks = {
+                name: k.to(p.device, p.dtype) for (name, k), p in zip(self._keep_masks.items(), self._masked_params)
+            }
+            self._keep_list = list(self._keep_masks.values())
+        return self._keep_list
 
     @torch.no_grad()
     def enforce_weight_masks(self) -> None:
-        """Re-zero every pruned weight (call after an optimizer step; cheap, in place)."""
-        if not self._weight_masks:
+        """Re-zero every pruned weight (call after an optimizer step): one fused in-place multiply."""
+        self._grad_pending = False  # a backward that failed midway never ran its queued masking
+        if self._masked_params and not self._removed:
+            torch._foreach_mul_([p.data for p in self._masked_params], self._keeps_matching())
+
+    @torch.no_grad()
+    def mask_gradients(self) -> None:
+        """Zero the gradients of pruned weights (one fused multiply); runs by itself at the end of every backward."""
+        self._grad_pending = False
+        if self._removed:
             return
-        params = self.structure.named_encoder_parameters()
-        for name, keep in self._keep_masks.items():
-            param = params[name]
-            if keep.dtype != param.dtype or keep.device != param.device:  # the model was moved or cast
-                keep = self._keep_masks[name] = keep.to(param.device, param.dtype)
-            param.mul_(keep)
+        pairs = [(p.grad, k) for p, k in zip(self._masked_params, self._keeps_matching()) if p.grad is not None]
+        if pairs:
+            grads, keeps = zip(*pairs)
+            if keeps[0].dtype != grads[0].dtype:  # e.g. fp32 master weights with low-precision gradients
+                keeps = [k.to(g.dtype) for k, g in zip(keeps, grads)]
+            torch._foreach_mul_(list(grads), list(keeps))
+
+    def _on_grad_accumulated(self, param: torch.Tensor) -> None:
+        # Each masked parameter's hook fires during backward; the first one queues a single fused masking of all
+        # gradients for the end of this backward pass (after every gradient has been accumulated).
+        if self._grad_pending:
+            return
+        self._grad_pending = True
+        try:
+            torch.autograd.Variable._execution_engine.queue_callback(self.mask_gradients)
+        except RuntimeError:  # not inside a backward pass
+            self.mask_gradients()
 
     def pruned_weights_are_zero(self) -> bool:
         """True when every weight the ticket prunes is exactly zero right now."""
         params = self.structure.named_encoder_parameters()
         return all(bool((params[name].detach()[~mask] == 0).all()) for name, mask in self._weight_masks.items())
 
+    # ------------------------------------------------------------------ the ticket in the model's config
+    def _record_in_config(self, ticket: LotteryTicket) -> None:
+        config = getattr(self.model, "config", None)
+        if config is None:
+            return
+        self._config_previous = getattr(config, CONFIG_TICKET_KEY, _MISSING)
+        setattr(config, CONFIG_TICKET_KEY, config_entry(ticket))
+
+    def _forget_in_config(self) -> None:
+        config = getattr(self.model, "config", None)
+        if config is None or not hasattr(self, "_config_previous") or self.ticket is None:
+            return
+        if self._config_previous is _MISSING:
+            if hasattr(config, CONFIG_TICKET_KEY):
+                delattr(config, CONFIG_TICKET_KEY)
+        else:
+            setattr(config, CONFIG_TICKET_KEY, self._config_previous)
+
     # ------------------------------------------------------------------ removal
     @torch.no_grad()
     def remove(self, restore_weights: bool = True) -> None:
-        """Remove every hook; with `restore_weights`, put back the values of weights the ticket zeroed.
+        """Remove every hook and the config entry; with `restore_weights`, put back the values the ticket zeroed.
 
-        Handles on the same model should be removed in reverse order of application.
+        Use ``restore_weights=False`` after training with the ticket: the trained model keeps its (baked) zeros.
         """
         if self._removed:
             return
@@ -195,8 +312,11 @@ class TicketHandle:
         if restore_weights:
             params = self.structure.named_encoder_parameters()
             for name, (pruned, values) in self._saved_weights.items():
-                params[name][pruned] = values.to(params[name].dtype)
+                params[name][pruned.to(params[name].device)] = values.to(params[name].device, params[name].dtype)
         self._saved_weights.clear()
+        self._masked_params.clear()
+        self._keep_list.clear()
+        self._forget_in_config()
         refs = _ACTIVE.get(self.model, [])
         refs[:] = [ref for ref in refs if ref() is not None and ref() is not self]
         self._removed = True
@@ -220,14 +340,49 @@ class TicketHandle:
         )
 
 
-@torch.no_grad()
-def _zero_pruned_grad(param: torch.Tensor, keep: list[torch.Tensor]) -> None:
-    """`keep` is a one-element cache, re-made in the gradient's dtype and device if the model was moved or cast."""
-    grad = param.grad
-    if grad is not None:
-        if keep[0].dtype != grad.dtype or keep[0].device != grad.device:
-            keep[0] = keep[0].to(grad.device, grad.dtype)
-        grad.mul_(keep[0])
+def config_entry(ticket: LotteryTicket) -> dict[str, Any]:
+    """What a model's config records of an applied ticket (``config.hf_lottery_ticket``): `to_config_entry()`."""
+    if hasattr(ticket, "to_config_entry"):
+        return ticket.to_config_entry()
+    # Until tickets serialise themselves into a config: the structured masks and the identity of the ticket.
+    return {
+        "method": ticket.method,
+        "kind": ticket.kind,
+        "base_model": None if ticket.base_model is None else str(ticket.base_model),
+        "head_mask": ticket.head_mask.int().tolist(),
+        "mlp_mask": ticket.mlp_mask.int().tolist(),
+        "weight_masks": sorted(ticket.weight_masks),
+    }
+
+
+def _warn_compatibility(ticket: LotteryTicket, model: nn.Module) -> None:
+    check = getattr(ticket, "compatibility_problems", None)
+    problems = check(model) if callable(check) else []
+    if problems:
+        logger.warning("The ticket may not belong to this model: %s", "; ".join(problems))
+
+
+def _refuse_stacking(model: nn.Module, ticket: LotteryTicket) -> None:
+    for handle in active_handles(model):
+        if handle.ticket is not None:
+            raise ValueError(
+                f"A ticket is already applied to this model ({handle!r}); applying a second one would stack baked "
+                "zeros whose removal cannot restore the weights in every order. Call `.remove()` on the first "
+                "handle, or merge the masks into one ticket."
+            )
+
+
+def _compiled(model: nn.Module) -> str | None:
+    """How `model` was compiled by torch.compile, or None: hooks added now would be ignored by the compiled code.
+
+    A compile wrapper made earlier around the *original* module is not detected (that would need a heap scan), and
+    needs not be: the ticket is baked into the weights, which the compiled code reads, so its outputs are pruned.
+    """
+    if type(model).__name__ == "OptimizedModule" or hasattr(model, "_orig_mod"):
+        return "it is a torch.compile wrapper (OptimizedModule)"
+    if any(getattr(m, "_compiled_call_impl", None) is not None for m in model.modules()):
+        return "it was compiled in place with `module.compile()`"
+    return None
 
 
 def apply_ticket(
@@ -241,16 +396,34 @@ def apply_ticket(
         differentiable: make the gates leaf tensors with ``requires_grad`` so ``loss.backward()`` gives ∂L/∂ξ in
             ``handle.head_gates.grad`` / ``handle.mlp_gates.grad``.
 
+    While applied, the ticket is baked into the weights (pruned weights held at exactly zero) and recorded in
+    ``model.config.hf_lottery_ticket``: ``model.save_pretrained(folder)`` writes the pruned model.
+
     Raises:
-        ValueError: the ticket does not fit the model (see `LotteryTicket.validate`).
+        ValueError: the ticket does not fit the model (see `LotteryTicket.validate`); another ticket that changes
+            weights is already applied (remove it first); the model was compiled (apply the ticket before
+            ``torch.compile``).
         TypeError: the model is not a supported BERT-style encoder.
 
     Example:
 
     ```python
-    >>> handle = apply_ticket(model, ticket)          # doctest: +SKIP
-    >>> logits = model(**batch).logits                # pruned heads / MLPs / weights are off
-    >>> handle.remove()                               # the model is exactly as before
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> from hf_lottery import LotteryTicket
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2,
+    ...     num_attention_heads=2, intermediate_size=20)).eval()
+    >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[True, False], [True, True]]), kind="custom")
+    >>> before = {k: v.clone() for k, v in model.state_dict().items()}
+    >>> handle = apply_ticket(model, ticket)      # head 1 of layer 0 is off, its output columns are zero
+    >>> int(model.bert.encoder.layer[0].attention.output.dense.weight[:, 8:].abs().sum())
+    0
+    >>> "hf_lottery_ticket" in model.config.to_dict()
+    True
+    >>> handle.remove()                           # the model is exactly as before
+    >>> all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    True
+
     ```
     """
     return TicketHandle(model, ticket, differentiable=differentiable)
@@ -258,7 +431,5 @@ def apply_ticket(
 
 def active_handles(model: nn.Module) -> list[TicketHandle]:
     """Handles of tickets currently applied to `model` (oldest first)."""
-    from .structure import unwrap_model
-
     handles = [ref() for ref in _ACTIVE.get(unwrap_model(model), [])]
     return [handle for handle in handles if handle is not None and handle.is_active]

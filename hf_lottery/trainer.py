@@ -1,42 +1,59 @@
-"""`LotteryTrainer`: a `Trainer` that finds tickets and trains with them, for users who prefer a subclass to callbacks."""
+"""`LotteryTrainer`: a `Trainer` that finds tickets and trains with them, for users who prefer a subclass to callbacks.
+
+It runs on the same code path as the callbacks of `hf_lottery.integration`: it adds a `TicketCallback` to itself
+and overrides no private `Trainer` method (only the public `train()`).
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from torch import nn
 from transformers import Trainer, TrainingArguments
 from transformers.utils import logging
 
 from . import distributed
+from .compaction import compact_model
+from .config import TicketSearchConfig, _validate_search_fields, resolve_search_config
+from .imp import find_imp_ticket
+from .integration import TicketCallback, _log
 from .rewinding import rewind
 from .ticket import LotteryTicket
-from .training import TicketSearch, TicketTraining
+from .training import TicketSearch, record_base_model, search_log_entry
 
 
 logger = logging.get_logger(__name__)
 
+__all__ = ["LotteryArguments", "LotteryTrainer"]
 
-@dataclass
-class LotteryArguments(TrainingArguments):
-    r"""`TrainingArguments` with the paper's fine-tuning defaults and the ticket-search settings.
+
+@dataclass(repr=False)
+class LotteryArguments(TicketSearchConfig, TrainingArguments):
+    r"""`TrainingArguments` plus every `TicketSearchConfig` field (inherited, declared once), with the paper's defaults.
 
     Defaults differing from `TrainingArguments`: ``learning_rate=2e-5`` and ``per_device_train_batch_size=32``
     (the paper: 3 epochs, AdamW eps 1e-8, no weight decay, no warm-up, linear decay, gradient clipping 1.0 — the
-    Trainer's own defaults).
+    Trainer's own defaults). `__post_init__` validates both the Trainer's and the search's fields;
+    `search_config()` returns the plain `TicketSearchConfig`. Parses with `transformers.HfArgumentParser`.
 
     Example:
 
     ```python
-    >>> args = LotteryArguments(output_dir="out", lottery_metric="mrpc", learning_rate=1e-4)   # doctest: +SKIP
+    >>> import tempfile
+    >>> from transformers import HfArgumentParser
+    >>> (args,) = HfArgumentParser(LotteryArguments).parse_args_into_dataclasses(
+    ...     ["--output_dir", tempfile.mkdtemp(), "--threshold", "0.8", "--warmup_steps", "3"])
+    >>> args.threshold, args.warmup_steps, args.learning_rate, args.search_config().threshold
+    (0.8, 3.0, 2e-05, 0.8)
+
     ```
     """
 
     learning_rate: float = field(default=2e-5, metadata={"help": "Peak learning rate (the paper: 2e-5)."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size (the paper: 32)."})
-    # --- ticket search -------------------------------------------------------------------------------------------
     lottery_metric: str | None = field(
         default=None,
         metadata={
@@ -47,65 +64,63 @@ class LotteryArguments(TrainingArguments):
     lottery_metric_key: str | None = field(
         default=None, metadata={"help": "Key of compute_metrics' result used by the stop rule (e.g. 'accuracy')."}
     )
-    lottery_threshold: float = field(
-        default=0.9, metadata={"help": "Stop rule: keep masking while metric >= threshold x full-model metric."}
-    )
-    head_fraction: float = field(
-        default=0.1,
-        metadata={"help": "Heads masked per structured step, as a fraction of all heads (the paper: 0.1)."},
-    )
-    magnitude_prune_fraction: float = field(
-        default=0.1, metadata={"help": "Share of the remaining weights pruned per magnitude step (the paper: 0.1)."}
-    )
-    magnitude_max_steps: int = field(default=10, metadata={"help": "Maximum magnitude pruning steps (the paper: 10)."})
-    search_data: Literal["dev", "held-out"] = field(
-        default="dev",
-        metadata={"help": "Which data the search uses, recorded in the ticket: 'dev' (the paper) or 'held-out'."},
-    )
-    paper_compat: bool = field(
-        default=False, metadata={"help": "Reproduce the paper code's cumulative-gradient importance quirk."}
-    )
-    on_degenerate: Literal["warn", "raise", "ignore"] = field(
-        default="warn",
-        metadata={
-            "help": "When threshold x full metric is at or below a constant predictor's score: warn/raise/ignore."
-        },
-    )
-    search_batch_size: int = field(default=32, metadata={"help": "Batch size of the importance / evaluation passes."})
     base_model_name_or_path: str | None = field(
-        default=None, metadata={"help": "The pre-trained model tickets rewind to (recorded in the tickets)."}
+        default=None,
+        metadata={"help": "The pre-trained model tickets rewind to (recorded in the model config and the tickets)."},
     )
 
     def __post_init__(self):
-        super().__post_init__()
-        if self.search_data not in ("dev", "held-out"):
-            raise ValueError(f"`search_data` must be 'dev' or 'held-out'; got {self.search_data!r}.")
-        if self.on_degenerate not in ("warn", "raise", "ignore"):
-            raise ValueError(f"`on_degenerate` must be 'warn', 'raise' or 'ignore'; got {self.on_degenerate!r}.")
-        if not 0 < self.lottery_threshold <= 1:
-            raise ValueError(f"`lottery_threshold` must be in (0, 1]; got {self.lottery_threshold}.")
+        TrainingArguments.__post_init__(self)
+        _validate_search_fields(self)
+
+    __str__ = TrainingArguments.__str__  # redacts `*_token` fields
+    __repr__ = TrainingArguments.__str__
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, the Trainer's and the search's (what the Trainer logs as hyper-parameters)."""
+        return TrainingArguments.to_dict(self)
 
 
 class LotteryTrainer(Trainer):
-    r"""A `Trainer` with `find_structured_ticket()`, `find_magnitude_ticket()` and training with a ticket.
+    r"""A `Trainer` with `find_structured_ticket()`, `find_magnitude_ticket()`, `find_imp_ticket()` and training with
+    a ticket.
 
     Args:
-        ticket: train with this ticket applied (pruned heads/MLPs off, pruned weights exactly zero after every
-            optimizer step, ticket saved in every checkpoint and restored on resume).
+        ticket: train with this ticket applied (a `TicketCallback` is added: pruned heads/MLPs off, pruned weights
+            baked as exact zeros after every optimizer step — so checkpoints and ``save_model()`` hold the pruned
+            model — and the ticket saved in every checkpoint and restored on resume).
         search_dataset: data for the searches (default: `eval_dataset`); with ``search_data="held-out"`` pass
             a held-out slice of train here.
-        Other arguments are the `Trainer`'s; `args` should be `LotteryArguments`.
+        Other arguments are the `Trainer`'s; `args` must be `LotteryArguments`.
+
+    When training starts the pre-trained model is recorded in ``model.config.hf_lottery_base_model``
+    (``args.base_model_name_or_path``, else the folder the model was loaded from), and searches record it as the
+    ticket's base model. Search results go through `Trainer.log` (``log_history``, ``report_to``).
 
     Example:
 
     ```python
-    >>> trainer = LotteryTrainer(model=model, args=LotteryArguments("out", lottery_metric="mrpc"),
-    ...                          train_dataset=train, eval_dataset=dev, processing_class=tokenizer)  # doctest: +SKIP
-    >>> trainer.train()                                                                              # doctest: +SKIP
-    >>> ticket = trainer.find_structured_ticket()                                                    # doctest: +SKIP
-    >>> retrain = LotteryTrainer.from_ticket(ticket, args, train_dataset=train, eval_dataset=dev,
-    ...                                      processing_class=tokenizer, num_labels=2)               # doctest: +SKIP
-    >>> retrain.train()                                                                              # doctest: +SKIP
+    >>> import tempfile, torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2,
+    ...     num_attention_heads=2, intermediate_size=20))
+    >>> data = [{"input_ids": [1, 5, 7, 2], "labels": i % 2} for i in range(8)]
+    >>> collate = lambda rows: {"input_ids": torch.tensor([r["input_ids"] for r in rows]),
+    ...                         "labels": torch.tensor([r["labels"] for r in rows])}
+    >>> dev = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
+    >>> args = LotteryArguments(tempfile.mkdtemp(), max_steps=2, per_device_train_batch_size=4, report_to="none",
+    ...     use_cpu=True, disable_tqdm=True, save_strategy="no", lottery_metric="sst2", on_degenerate="ignore",
+    ...     structured_max_steps=1, base_model_name_or_path="bert-base-uncased")
+    >>> trainer = LotteryTrainer(model=model, args=args, train_dataset=data, search_dataset=dev, data_collator=collate)
+    >>> _ = trainer.train()   # the Trainer prints its logs when disable_tqdm=True
+    {...}
+    >>> ticket = trainer.find_structured_ticket()
+    {...}
+    >>> ticket.method, ticket.seed, ticket.task, ticket.base_model, "lottery/structured_metric" in trainer.state.log_history[-1]
+    ('structured', 42, 'sst2', 'bert-base-uncased', True)
+
     ```
     """
 
@@ -120,11 +135,17 @@ class LotteryTrainer(Trainer):
     ):
         if args is not None and not isinstance(args, LotteryArguments):
             raise TypeError(f"LotteryTrainer takes `LotteryArguments`; got {type(args).__name__}.")
-        super().__init__(model=model, args=args, **kwargs)
+        self.ticket_callback = TicketCallback(ticket, required=False)
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        if ticket is not None:
+            callbacks.append(self.ticket_callback)
+        super().__init__(model=model, args=args, callbacks=callbacks, **kwargs)
         self.search_dataset = search_dataset
-        self.ticket_training = TicketTraining(ticket)
-        if self.model is not None:
-            self.ticket_training.attach(self.model)
+
+    @property
+    def ticket_training(self):
+        """The `TicketTraining` behind this trainer's `TicketCallback`."""
+        return self.ticket_callback.training
 
     # ------------------------------------------------------------------ training with a ticket
     @classmethod
@@ -133,75 +154,115 @@ class LotteryTrainer(Trainer):
         ticket: LotteryTicket,
         args: LotteryArguments,
         *,
-        pretrained_model_name_or_path: str | None = None,
+        pretrained_model_name_or_path: str | os.PathLike | None = None,
         num_labels: int | None = None,
         strict_base_model: bool = True,
+        compact: bool = False,
         **trainer_kwargs: Any,
     ) -> LotteryTrainer:
-        """A trainer that re-fine-tunes `ticket` rewound to the pre-trained weights (fresh classifier, `args.seed`)."""
-        model, handle = rewind(
-            ticket, pretrained_model_name_or_path or args.base_model_name_or_path, num_labels=num_labels,
-            seed=args.seed, strict_base_model=strict_base_model,
-        )  # fmt: skip
-        handle.remove(restore_weights=False)  # the trainer installs its own
-        return cls(model=model, args=args, ticket=ticket, **trainer_kwargs)
+        """A trainer that re-fine-tunes `ticket` rewound to the pre-trained weights (fresh classifier, `args.seed`).
 
-    def create_optimizer(self, model=None):
-        optimizer = super().create_optimizer(model)
-        if not getattr(optimizer, "_hf_lottery_hooked", False):
-            optimizer.register_step_post_hook(lambda *_: self.ticket_training.enforce())
-            optimizer._hf_lottery_hooked = True
-        return optimizer
+        With ``compact=True`` the pruned heads and MLP neurons are removed physically (`rewind(compact=True)`) and
+        the smaller model is trained: no gates, nothing to keep at zero (structured tickets only).
+        """
+        source = pretrained_model_name_or_path or args.base_model_name_or_path
+        if compact:
+            model = _rewind(ticket, source, num_labels=num_labels, seed=args.seed, compact=True,
+                            strict_base_model=strict_base_model)  # fmt: skip
+            record_base_model(model, source or ticket.base_model)
+            return cls(model=model, args=args, **trainer_kwargs)
+        model, handle = _rewind(ticket, source, num_labels=num_labels, seed=args.seed,
+                                strict_base_model=strict_base_model)  # fmt: skip
+        record_base_model(model, source or ticket.base_model)
+        trainer = cls(model=model, args=args, **trainer_kwargs)
+        trainer.ticket_training.adopt(handle)  # the ticket rewind applied stays: not removed and re-applied
+        trainer.add_callback(trainer.ticket_callback)
+        return trainer
 
     def train(self, *args: Any, **kwargs: Any):
         distributed.check_world_size(self.args.world_size)
-        self.ticket_training.attach(self.model)
-        self.ticket_training.enforce()
-        output = super().train(*args, **kwargs)
-        if self.ticket_training.ticket is not None:
-            self.ticket_training.save_to_checkpoint(self.args.output_dir)
-        return output
-
-    def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
-        self.ticket_training.save_to_checkpoint(folder)
-
-    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        self.ticket_training.restore_from_checkpoint(resume_from_checkpoint, model or self.model)
+        if self.model is not None:
+            record_base_model(self.model, self.args.base_model_name_or_path)
+        if kwargs.get("resume_from_checkpoint") and self.ticket_callback not in self.callback_handler.callbacks:
+            self.add_callback(self.ticket_callback)  # the checkpoint may hold a ticket: the callback restores it
+        return super().train(*args, **kwargs)
 
     # ------------------------------------------------------------------ searches
-    def _search(self, method: str, dataset: Any, output_dir: str | None, **overrides: Any) -> LotteryTicket:
-        args: LotteryArguments = self.args
+    def _search_data(self, dataset: Any) -> Any:
         data = dataset if dataset is not None else self.search_dataset
         if data is None:
-            if args.search_data == "held-out":
+            if self.args.search_data == "held-out":
                 raise ValueError("search_data='held-out' needs `search_dataset` (a held-out slice of train).")
             data = self.eval_dataset
-        kwargs = {"on_degenerate": args.on_degenerate}
-        if method == "structured":
-            kwargs.update(head_fraction=args.head_fraction, paper_compat=args.paper_compat)
-        else:
-            kwargs.update(prune_fraction=args.magnitude_prune_fraction, max_steps=args.magnitude_max_steps)
-        kwargs.update(overrides)
+        return data
+
+    def _metric(self) -> dict[str, Any]:
+        args: LotteryArguments = self.args
+        if args.lottery_metric:
+            return {"metric": args.lottery_metric}
+        return {"compute_metrics": self.compute_metrics, "metric_key": args.lottery_metric_key}
+
+    def _search(self, method: str, dataset: Any, output_dir: str | None, **settings: Any) -> LotteryTicket:
+        args: LotteryArguments = self.args
+        config = resolve_search_config(args.search_config(), **settings)
         search = TicketSearch(
-            method=method, dataset=data, metric=args.lottery_metric,
-            compute_metrics=None if args.lottery_metric else self.compute_metrics, metric_key=args.lottery_metric_key,
-            data_collator=self.data_collator, batch_size=args.search_batch_size, threshold=args.lottery_threshold,
-            search_data=args.search_data, output_dir=output_dir,
-            base_model=args.base_model_name_or_path, seed=args.seed, search_kwargs=kwargs,
+            method=method, dataset=self._search_data(dataset), data_collator=self.data_collator, config=config,
+            output_dir=output_dir, base_model=args.base_model_name_or_path, seed=args.seed, **self._metric(),
         )  # fmt: skip
-        return search.run(self.model, self.processing_class, default_output_dir=args.output_dir)
+        ticket = search.run(
+            self.model, self.processing_class, default_output_dir=args.output_dir, progress=not args.disable_tqdm
+        )
+        _log(args, self.state, self.control, search_log_entry(ticket), self.log)
+        return ticket
 
     def find_structured_ticket(
-        self, dataset: Any = None, output_dir: str | None = None, **overrides: Any
+        self, dataset: Any = None, output_dir: str | None = None, **settings: Any
     ) -> LotteryTicket:
-        """Structured search (heads + MLPs) on the current model; saved in ``output_dir/structured_ticket``."""
-        return self._search("structured", dataset, output_dir, **overrides)
+        """Structured search (heads + MLPs) on the current model; saved in ``output_dir/structured_ticket``.
+
+        `settings` override `TicketSearchConfig` fields of ``args`` by name (an unknown name is a `TypeError`).
+        """
+        return self._search("structured", dataset, output_dir, **settings)
 
     def find_magnitude_ticket(
-        self, dataset: Any = None, output_dir: str | None = None, **overrides: Any
+        self, dataset: Any = None, output_dir: str | None = None, **settings: Any
     ) -> LotteryTicket:
         """Magnitude search on the current model; saved in ``output_dir/magnitude_ticket``."""
-        return self._search("magnitude", dataset, output_dir, **overrides)
+        return self._search("magnitude", dataset, output_dir, **settings)
+
+    def find_imp_ticket(
+        self,
+        dataset: Any = None,
+        output_dir: str | None = None,
+        *,
+        rounds: int | None = None,
+        rewind_step: int = 0,
+        **settings: Any,
+    ) -> LotteryTicket:
+        """Iterative magnitude pruning with rewinding (`hf_lottery.imp.find_imp_ticket`) from the current weights.
+
+        Call it on the *pre-trained* model (before `train()`): its weights are the rewind point. Every round trains
+        on ``train_dataset`` with these arguments; `dataset` (default: the search data) drives the stop rule.
+        Rounds are saved in ``output_dir`` (default ``args.output_dir/imp_ticket``) and a re-run resumes.
+        """
+        args: LotteryArguments = self.args
+        record_base_model(self.model, args.base_model_name_or_path)
+        ticket = find_imp_ticket(
+            self.model, args, self.train_dataset, self._search_data(dataset), rounds=rounds, rewind_step=rewind_step,
+            config=resolve_search_config(args.search_config(), **settings), data_collator=self.data_collator,
+            processing_class=self.processing_class, output_dir=output_dir, **self._metric(),
+        )  # fmt: skip
+        _log(args, self.state, self.control, search_log_entry(ticket), self.log)
+        return ticket
+
+
+def _rewind(ticket: LotteryTicket, source: Any, *, compact: bool = False, **kwargs: Any) -> Any:
+    """`rewind` with ``compact=`` (the compacted re-fine-tuning); without it, structured compaction by hand."""
+    if not compact:
+        return rewind(ticket, source, **kwargs)
+    if "compact" in inspect.signature(rewind).parameters:
+        result = rewind(ticket, source, compact=True, **kwargs)
+        return result[0] if isinstance(result, tuple) else result
+    model, handle = rewind(ticket, source, **kwargs)  # until rewind takes compact=: compact the rewound model
+    handle.remove(restore_weights=False)
+    return compact_model(model, ticket, inplace=True)

@@ -9,8 +9,17 @@ from trainer_callbacks import MagnitudePruningCallback, StructuredPruningCallbac
 
 from .conftest import tiny_bert
 from .science_helpers import accuracy
-from .test_gates import magnitude_ticket, structured_ticket
+from .test_gates import magnitude_ticket, structured_entries, structured_ticket
 from .trainer_helpers import collate, to_dataset, training_args
+
+
+@pytest.fixture
+def tiny_pretrained_classifier(tmp_path):
+    """A tiny classifier loaded from a folder, as a user's fine-tune starts from a pre-trained model."""
+    from transformers import AutoModelForSequenceClassification
+
+    tiny_bert().save_pretrained(tmp_path / "pretrained")
+    return AutoModelForSequenceClassification.from_pretrained(tmp_path / "pretrained", attn_implementation="eager")
 
 
 def mixed_ticket(model):
@@ -97,8 +106,9 @@ def test_resume_with_another_ticket_is_refused(tmp_path):
 def test_pruning_callbacks_find_and_save_a_ticket_at_train_end(tmp_path, callback_cls):
     model = tiny_bert()
     dev = to_dataset(48, 3)
+    steps = {"structured_max_steps": 2} if callback_cls is StructuredPruningCallback else {"magnitude_max_steps": 2}
     callback = callback_cls(
-        eval_dataset=dev, metric=accuracy, on_degenerate="ignore", batch_size=16, max_steps=2, data_collator=collate
+        eval_dataset=dev, metric=accuracy, on_degenerate="ignore", search_batch_size=16, data_collator=collate, **steps
     )
     trainer = Trainer(
         model=model, args=training_args(tmp_path), train_dataset=to_dataset(64, 1), data_collator=collate,
@@ -120,7 +130,7 @@ def test_pruning_callback_takes_the_trainers_compute_metrics(tmp_path):
 
     callback = StructuredPruningCallback(
         eval_dataset=to_dataset(32, 3), compute_metrics=compute_metrics, metric_key="accuracy", on_degenerate="ignore",
-        max_steps=1, data_collator=collate,
+        structured_max_steps=1, data_collator=collate,
     )  # fmt: skip
     Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=2), train_dataset=to_dataset(32, 1),
             data_collator=collate, callbacks=[callback]).train()  # fmt: skip
@@ -150,3 +160,160 @@ def test_ticket_callback_applies_during_evaluation_only_runs(tmp_path):
     reference = tiny_bert()
     with apply_ticket(reference, ticket), torch.no_grad():
         torch.testing.assert_close(gated, reference(**inputs).logits)
+
+
+# ---------------------------------------------------------------------- settings, saved models, provenance, logs
+def test_search_settings_are_checked_at_construction():
+    dev = to_dataset(8, 1)
+    with pytest.raises(TypeError, match="thresold"):
+        StructuredPruningCallback(eval_dataset=dev, metric="sst2", thresold=0.8)
+    with pytest.raises(ValueError, match=r"`threshold` must be in \(0, 1\]"):
+        MagnitudePruningCallback(eval_dataset=dev, metric="sst2", threshold=1.5)
+    from hf_lottery import TicketSearchConfig
+
+    callback = StructuredPruningCallback(eval_dataset=dev, metric="sst2", config=TicketSearchConfig(head_fraction=0.2),
+                                         threshold=0.8)  # fmt: skip
+    assert (callback.config.head_fraction, callback.config.threshold) == (0.2, 0.8)
+
+
+def test_save_model_and_checkpoints_hold_the_pruned_model(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from hf_lottery.files import CONFIG_TICKET_KEY
+
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    callback = TicketCallback(ticket)
+    trainer = Trainer(model=model, args=training_args(tmp_path), train_dataset=to_dataset(64, 1),
+                      data_collator=collate, callbacks=[callback])  # fmt: skip
+    trainer.train()
+    trainer.save_model(tmp_path / "out")  # fires no callback: the weights themselves hold the ticket
+    batch = collate(to_dataset(8, 2).to_list())
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    model.eval()
+    with torch.no_grad():
+        gated = model(**inputs).logits
+        reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out").eval()
+        torch.testing.assert_close(reloaded(**inputs).logits, gated, atol=1e-5, rtol=0)
+        callback.handle.remove(restore_weights=True)  # the pre-training values come back: other logits
+        assert not torch.allclose(model(**inputs).logits, gated, atol=1e-4)
+    assert CONFIG_TICKET_KEY in reloaded.config.to_dict()
+    assert CONFIG_TICKET_KEY not in model.config.to_dict()  # remove() took the entry out
+    for step in (4, 8):
+        saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / f"checkpoint-{step}")
+        assert all(bool((w == 0).all()) for w in structured_entries(saved, ticket)), step
+
+
+def test_resume_finds_the_checkpoint_by_its_trainer_state(tmp_path):
+    model = tiny_bert()
+    ticket = mixed_ticket(model)
+    Trainer(model=model, args=training_args(tmp_path, max_steps=8), train_dataset=to_dataset(64, 1),
+            data_collator=collate, callbacks=[TicketCallback(ticket), _StopAt(4)]).train()  # fmt: skip
+    (tmp_path / "checkpoint-4").rename(tmp_path / "checkpoint-0004")  # still the Trainer's last checkpoint
+    callback = TicketCallback()  # no ticket given: it must come from checkpoint-0004
+    Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=8), train_dataset=to_dataset(64, 1),
+            data_collator=collate, callbacks=[callback]).train(resume_from_checkpoint=True)  # fmt: skip
+    assert callback.ticket.masks_equal(ticket)
+    # a checkpoint outside output_dir is found through args.resume_from_checkpoint
+    elsewhere = tmp_path / "moved"
+    (tmp_path / "checkpoint-0004").rename(elsewhere)
+    callback = TicketCallback()
+    args = training_args(tmp_path / "other", max_steps=8, resume_from_checkpoint=str(elsewhere))
+    Trainer(model=tiny_bert(), args=args, train_dataset=to_dataset(64, 1), data_collator=collate,
+            callbacks=[callback]).train(resume_from_checkpoint=str(elsewhere))  # fmt: skip
+    assert callback.ticket.masks_equal(ticket)
+
+
+class _Recorder(TrainerCallback):  # stands for a report_to integration
+    def __init__(self):
+        self.logs = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self.logs.append(dict(logs))
+
+
+def test_search_results_reach_log_history_report_to_and_the_ticket(tmp_path, tiny_pretrained_classifier, caplog):
+    import logging
+
+    import transformers
+
+    from hf_lottery.files import CONFIG_BASE_MODEL_KEY
+
+    recorder = _Recorder()
+    model = tiny_pretrained_classifier
+    callback = StructuredPruningCallback(eval_dataset=to_dataset(32, 3), metric="sst2", data_collator=collate,
+                                         structured_max_steps=1, on_degenerate="ignore")  # fmt: skip
+    package = logging.getLogger("hf_lottery")
+    package.addHandler(caplog.handler)
+    transformers.logging.set_verbosity_info()
+    try:
+        trainer = Trainer(model=model, args=training_args(tmp_path, max_steps=2), train_dataset=to_dataset(32, 1),
+                          data_collator=collate, callbacks=[recorder, callback])  # fmt: skip
+        trainer.train()
+        assert "Structured ticket saved in" in caplog.text  # info lines follow transformers' verbosity
+        caplog.clear()
+        transformers.logging.set_verbosity_warning()
+        callback.on_train_end(trainer.args, trainer.state, trainer.control, model=model)
+        assert "Structured ticket saved in" not in caplog.text
+    finally:
+        transformers.logging.set_verbosity_warning()
+        package.removeHandler(caplog.handler)
+    entry = trainer.state.log_history[-1]
+    assert entry["lottery/structured_metric"] == callback.ticket.metrics["metric"]
+    assert entry["lottery/structured_heads_kept"] == callback.ticket.head_mask.sum().item()
+    assert any("lottery/structured_metric" in logs for logs in recorder.logs)
+    ticket = callback.ticket
+    pretrained = model.config.to_dict()[CONFIG_BASE_MODEL_KEY]
+    assert (ticket.seed, ticket.task, ticket.extra["metric_name"], ticket.base_model) == (
+        7,
+        "sst2",
+        "sst2",
+        pretrained,
+    )
+    assert LotteryTicket.from_pretrained(callback.ticket_dir).extra["metric_name"] == "sst2"
+
+
+def test_a_search_without_a_known_base_model_warns_and_records_none(tmp_path, caplog):
+    import logging
+
+    callback = MagnitudePruningCallback(eval_dataset=to_dataset(32, 3), metric=accuracy, data_collator=collate,
+                                        magnitude_max_steps=1, on_degenerate="ignore")  # fmt: skip
+    logging.getLogger("hf_lottery").addHandler(caplog.handler)
+    try:
+        Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=2), train_dataset=to_dataset(32, 1),
+                data_collator=collate, callbacks=[callback]).train()  # fmt: skip
+    finally:
+        logging.getLogger("hf_lottery").removeHandler(caplog.handler)
+    assert callback.ticket.base_model is None
+    assert "records no base_model" in caplog.text
+
+
+def test_progress_bars_follow_disable_tqdm(tmp_path, capsys):
+    for disable in (True, False):
+        callback = StructuredPruningCallback(eval_dataset=to_dataset(32, 3), metric=accuracy, data_collator=collate,
+                                             structured_max_steps=1, on_degenerate="ignore",
+                                             output_dir=tmp_path / f"ticket{disable}")  # fmt: skip
+        Trainer(model=tiny_bert(), args=training_args(tmp_path / str(disable), max_steps=1, disable_tqdm=disable),
+                train_dataset=to_dataset(16, 1), data_collator=collate, callbacks=[callback]).train()  # fmt: skip
+        shown = "structured search" in capsys.readouterr().err
+        assert shown is not disable
+
+
+def test_push_callback_falls_back_to_the_trainers_hub_arguments(tmp_path, monkeypatch):
+    from hf_lottery import integration
+    from trainer_callbacks import PushToHubCallback
+
+    pushed = {}
+    monkeypatch.setattr(integration.hub, "push_to_hub", lambda model, ticket, repo_id, **kw: pushed.update(
+        repo_id=repo_id, **kw) or "https://hub/commit")  # fmt: skip
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    args = training_args(tmp_path, max_steps=1, hub_model_id="me/ticket", hub_token="hf_fake", hub_private_repo=True)
+    push = PushToHubCallback(ticket=ticket)
+    Trainer(model=model, args=args, train_dataset=to_dataset(8, 1), data_collator=collate,
+            callbacks=[TicketCallback(ticket), push]).train()  # fmt: skip
+    assert (pushed["repo_id"], pushed["token"], pushed["private"]) == ("me/ticket", "hf_fake", True)
+    assert pushed["staging_dir"] == str(tmp_path / "hub_staging")
+    assert "hf_fake" not in repr(push)
+    with pytest.raises(ValueError, match="hub_model_id"):
+        PushToHubCallback(ticket=ticket).hub_settings(training_args(tmp_path))

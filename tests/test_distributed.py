@@ -116,3 +116,19 @@ def test_recipe_runs_with_two_cpu_processes(tmp_path, tiny_pretrained):
         "magnitude/random",
     }
     assert "Report:" in proc.stdout
+
+
+def test_library_logs_only_on_the_main_process():
+    code = (
+        "import logging, hf_lottery.distributed as d; "
+        "print(logging.getLogger('hf_lottery.search').getEffectiveLevel(), d.is_main_process())"
+    )
+    env = dict(os.environ, PYTHONPATH=str(SCRIPT.parents[1]))
+    seen = {}
+    for rank in ("0", "1"):
+        env["RANK"] = rank
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        seen[rank] = proc.stdout.split()
+    assert seen["0"] == ["30", "True"]  # transformers' default verbosity (warning)
+    assert seen["1"] == ["40", "False"]  # errors only on other ranks

@@ -242,3 +242,115 @@ def test_weight_masks_follow_a_cast_model():
     handle.enforce_weight_masks()
     assert handle.pruned_weights_are_zero()
     assert all(params[name].dtype == torch.float64 for name in ticket.weight_masks)
+
+
+# ---------------------------------------------------------------------- baked structured masks, fused updates
+def structured_entries(model, ticket):
+    """The weights a structured ticket bakes: pruned heads' output columns, pruned MLPs' output weight and bias."""
+    structure = EncoderStructure(model)
+    size = structure.head_size
+    entries = []
+    for layer in structure.layers:
+        for head in torch.nonzero(~ticket.head_mask[layer.index]).flatten().tolist():
+            entries.append(layer.attention_output.weight[:, head * size : (head + 1) * size])
+        if not ticket.mlp_mask[layer.index]:
+            entries += [layer.mlp_output.weight, layer.mlp_output.bias]
+    return entries
+
+
+def test_structured_ticket_is_baked_recorded_and_restored():
+    from hf_lottery.files import CONFIG_TICKET_KEY
+
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    handle = apply_ticket(model, ticket)
+    assert all(bool((w == 0).all()) for w in structured_entries(model, ticket))
+    assert CONFIG_TICKET_KEY in model.config.to_dict()
+    handle.remove()
+    assert CONFIG_TICKET_KEY not in model.config.to_dict()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_pruned_heads_and_mlps_stay_zero_through_training_with_one_fused_multiply(monkeypatch):
+    model = tiny_bert().train()
+    ticket = structured_ticket(model).copy(weight_masks=magnitude_ticket(model).weight_masks, method="magnitude")
+    handle = apply_ticket(model, ticket)
+    calls = []
+    real = torch._foreach_mul_
+    monkeypatch.setattr(torch, "_foreach_mul_", lambda *a, **k: (calls.append(len(a[0])), real(*a, **k))[1])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    for step in range(3):
+        for micro in range(2):
+            model(**tiny_batch(seed=10 * step + micro)).loss.backward()
+        for name, mask in handle._weight_masks.items():  # every masked gradient entry is zero
+            param = EncoderStructure(model).named_encoder_parameters()[name]
+            assert (param.grad[~mask] == 0).all(), name
+        optimizer.step()
+        handle.enforce_weight_masks()
+        optimizer.zero_grad()
+        assert all(bool((w == 0).all()) for w in structured_entries(model, ticket))
+        assert handle.pruned_weights_are_zero()
+    masked = len(handle._masked_params)
+    # per step: one gradient masking per backward (2 micro-batches) and one re-zeroing, each over all parameters
+    assert calls == [masked] * 9
+
+
+def test_a_second_ticket_is_refused_and_removal_restores_bit_for_bit():
+    model = tiny_bert()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    first, second = magnitude_ticket(model, seed=0), magnitude_ticket(model, seed=1)
+    for a, b in ((first, second), (second, first)):
+        handle = apply_ticket(model, a)
+        with pytest.raises(ValueError, match="already applied"):
+            apply_ticket(model, b)
+        assert active_handles(model) == [handle]
+        handle.remove()
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with apply_ticket(model), apply_ticket(model, first):  # all-ones gates (importance) stack with a ticket
+        pass
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_compiled_models_are_refused_with_the_way_out():
+    model = tiny_bert()
+    compiled = torch.compile(model, backend="eager")
+    with pytest.raises(ValueError, match="before compiling"):
+        apply_ticket(compiled, structured_ticket(model))
+    in_place = tiny_bert()
+    in_place.compile(backend="eager")
+    with pytest.raises(ValueError, match=r"compiled in place.*before compiling"):
+        apply_ticket(in_place, structured_ticket(in_place))
+
+
+def test_a_compile_wrapper_made_earlier_gives_the_pruned_outputs():
+    model = tiny_bert()
+    batch = tiny_batch()
+    ticket = structured_ticket(model).copy(weight_masks=magnitude_ticket(model).weight_masks, method="magnitude")
+    compiled = torch.compile(model, backend="eager")
+    with torch.no_grad():
+        dense = logits(compiled, batch)  # compiled (and cached) before the ticket exists
+        handle = apply_ticket(model, ticket)  # the original module: allowed, the ticket is baked into the weights
+        gated = logits(model, batch)
+        torch.testing.assert_close(logits(compiled, batch), gated, atol=1e-6, rtol=0)
+        assert not torch.allclose(dense, gated, atol=1e-4)
+    handle.remove()
+
+
+def test_compatibility_problems_are_warned(caplog):
+    import logging
+
+    class Checked(LotteryTicket):
+        def compatibility_problems(self, model):
+            return ["found on bert-large, applied to a 3-layer model"]
+
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    checked = Checked(**{f: getattr(ticket, f) for f in ticket.__dataclass_fields__})
+    logging.getLogger("hf_lottery").addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hf_lottery"):
+            apply_ticket(model, checked).remove()
+    finally:
+        logging.getLogger("hf_lottery").removeHandler(caplog.handler)
+    assert "found on bert-large" in caplog.text

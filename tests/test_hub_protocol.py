@@ -219,7 +219,7 @@ def test_protocol_push_to_hub_callback_after_a_trainer_run(hub, tmp_path):
     from .trainer_helpers import collate, to_dataset, training_args
 
     pruning = StructuredPruningCallback(eval_dataset=to_dataset(32, 3), metric=accuracy, data_collator=collate,
-                                        on_degenerate="ignore", max_steps=2)  # fmt: skip
+                                        on_degenerate="ignore", structured_max_steps=2)  # fmt: skip
     push_model = PushToHubCallback("user/from-trainer", ticket=pruning, token=TOKEN)
     push_ticket = PushToHubCallback("user/from-trainer-ticket", ticket=pruning, push_model=False, token=TOKEN)
     model = tiny_bert()

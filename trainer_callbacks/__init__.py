@@ -9,6 +9,7 @@ Example:
 >>> from trainer_callbacks import TicketCallback
 >>> TicketCallback.__module__
 'hf_lottery.integration'
+
 ```
 """
 
