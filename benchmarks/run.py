@@ -367,4 +367,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()  # no load reports of fresh classifiers among the figures
+    transformers_logging.disable_progress_bar()
     sys.exit(main())

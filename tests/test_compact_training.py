@@ -188,3 +188,15 @@ def test_compact_rewind_refuses_a_magnitude_ticket(pretrained):
     ticket = magnitude_ticket(base).copy(base_model=path)
     with pytest.raises(ValueError, match="compact=True.*weight_masks"):
         rewind(ticket, num_labels=2, compact=True)
+
+
+def test_expand_takes_a_reloaded_compact_folder(pretrained, tmp_path):
+    from hf_lottery import load_pruned_model
+
+    _, _, _, small, _ = both(pretrained)
+    small.save_pretrained(tmp_path / "compact")
+    reloaded = load_pruned_model(tmp_path / "compact")
+    dense = expand_compact_model(reloaded)
+    assert EncoderStructure(dense).heads_per_layer == [4, 4, 4]
+    batch = tiny_batch(num_labels=3)
+    torch.testing.assert_close(logits(dense, batch), logits(small, batch), rtol=0, atol=1e-5)
