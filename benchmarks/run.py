@@ -110,7 +110,7 @@ def bench_search(w: Workload, repeats: int, max_steps: int) -> dict[str, float]:
     def run(passes: int):
         def go():
             tickets[passes] = find_structured_ticket(
-                w.model, w.batches, w.metric, passes_per_step=passes, max_steps=max_steps, on_degenerate="ignore",
+                w.model, w.batches, w.metric, passes_per_step=passes, structured_max_steps=max_steps, on_degenerate="ignore",
                 progress=False,
             )  # fmt: skip
 

@@ -33,7 +33,8 @@ from . import distributed
 from .config import TicketSearchConfig
 from .files import CHECKPOINT_TICKET_DIR, CONFIG_BASE_MODEL_KEY
 from .gates import TicketHandle, active_handles, apply_ticket
-from .search.data import resolve_search_metric, search_dataloader
+from .metrics import resolve_search_metric
+from .search.data import search_dataloader
 from .search.magnitude import find_magnitude_ticket
 from .search.structured import find_structured_ticket
 from .structure import unwrap_model

@@ -83,7 +83,7 @@ def test_same_ticket_as_one_process_over_the_same_global_batches(two_process_run
     torch.testing.assert_close(single.head_importance, torch.tensor(rank0["head_importance"]), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(single.mlp_importance, torch.tensor(rank0["mlp_importance"]), rtol=1e-5, atol=1e-6)
     assert [h["metric"] for h in single.history] == [h["metric"] for h in rank0["structured_history"]]
-    magnitude = find_magnitude_ticket(model, loader, accuracy, threshold=0.95, on_degenerate="ignore", max_steps=3,
+    magnitude = find_magnitude_ticket(model, loader, accuracy, threshold=0.95, on_degenerate="ignore", magnitude_max_steps=3,
                                       progress=False)  # fmt: skip
     assert [h["metric"] for h in magnitude.history] == [h["metric"] for h in rank0["magnitude_history"]]
 

@@ -14,7 +14,7 @@ from transformers.utils import logging
 
 from .. import __version__, distributed
 from ..atomic import write_json
-from ..search.stop_rule import constant_predictor_score, resolve_metric
+from ..metrics import constant_predictor_score, resolve_metric
 from . import stages
 from .config import DEFAULT_MODEL, PipelineConfig, check_resume
 from .context import RunContext
