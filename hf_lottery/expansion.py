@@ -156,10 +156,6 @@ def expand_compact_model(
     delattr(config, SPEC_KEY)
     config.num_attention_heads = num_heads
     model.__class__ = _dense_class(type(model))
-    to_entry = getattr(ticket, "to_config_entry", None)
-    if to_entry is not None:
-        setattr(config, CONFIG_TICKET_KEY, to_entry())
-    else:  # a LotteryTicket without `to_config_entry` (older hf-lottery): the weights still carry the ticket
-        logger.warning("This LotteryTicket cannot write a config entry; %s is not recorded.", CONFIG_TICKET_KEY)
+    setattr(config, CONFIG_TICKET_KEY, ticket.to_config_entry(model))
     model.hf_lottery_ticket = ticket
     return model

@@ -285,7 +285,7 @@ class TicketHandle:
         if config is None:
             return
         self._config_previous = getattr(config, CONFIG_TICKET_KEY, _MISSING)
-        setattr(config, CONFIG_TICKET_KEY, config_entry(ticket))
+        setattr(config, CONFIG_TICKET_KEY, config_entry(ticket, self.structure.model))
 
     def _forget_in_config(self) -> None:
         config = getattr(self.model, "config", None)
@@ -340,19 +340,10 @@ class TicketHandle:
         )
 
 
-def config_entry(ticket: LotteryTicket) -> dict[str, Any]:
-    """What a model's config records of an applied ticket (``config.hf_lottery_ticket``): `to_config_entry()`."""
-    if hasattr(ticket, "to_config_entry"):
-        return ticket.to_config_entry()
-    # Until tickets serialise themselves into a config: the structured masks and the identity of the ticket.
-    return {
-        "method": ticket.method,
-        "kind": ticket.kind,
-        "base_model": None if ticket.base_model is None else str(ticket.base_model),
-        "head_mask": ticket.head_mask.int().tolist(),
-        "mlp_mask": ticket.mlp_mask.int().tolist(),
-        "weight_masks": sorted(ticket.weight_masks),
-    }
+def config_entry(ticket: LotteryTicket, model: nn.Module | None = None) -> dict[str, Any]:
+    """What a model's config records of an applied ticket (``config.hf_lottery_ticket``); see
+    `LotteryTicket.to_config_entry` (with the model, kept weights that are exactly zero are recorded too)."""
+    return ticket.to_config_entry(model)
 
 
 def _warn_compatibility(ticket: LotteryTicket, model: nn.Module) -> None:

@@ -195,7 +195,7 @@ def test_expand_takes_a_reloaded_compact_folder(pretrained, tmp_path):
 
     _, _, _, small, _ = both(pretrained)
     small.save_pretrained(tmp_path / "compact")
-    reloaded = load_pruned_model(tmp_path / "compact")
+    reloaded = load_pruned_model(tmp_path / "compact", compact=True)
     dense = expand_compact_model(reloaded)
     assert EncoderStructure(dense).heads_per_layer == [4, 4, 4]
     batch = tiny_batch(num_labels=3)
