@@ -28,7 +28,6 @@ from transformers.utils import logging
 
 from .card import build_card
 from .compaction import _drop_ticket_hooks, compact_model
-from .loading import load_pruned_model  # noqa: F401  (kept importable from here: `hf_lottery.hub.load_pruned_model`)
 from .structure import unwrap_model
 from .ticket import LotteryTicket
 

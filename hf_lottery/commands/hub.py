@@ -54,7 +54,7 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from ..hub import load_pruned_model
+    from ..loading import load_pruned_model
 
     model = load_pruned_model(args.repo_id_or_path, revision=args.revision, compact=args.compact, token=args.token)
     output = Path(args.output_dir)
