@@ -107,10 +107,22 @@ def pattern_survival_table(
 
 
 def survival_markdown(table: Mapping[str, dict[str, Any]]) -> str:
+    """Pattern shares of all heads and of the surviving ones, one row each (no row for an empty group).
+
+    Example:
+
+    ```python
+    >>> row = {"num_heads": 2, "num_surviving": 0, "all": dict.fromkeys(PATTERNS, 0.5), "surviving": {}}
+    >>> print(survival_markdown({"demo": row}).splitlines()[-1])
+    | demo | all (2) | 50% | 50% | 50% | 50% | 50% |
+    ```
+    """
     lines = ["| task | heads | " + " | ".join(PATTERNS) + " |", "|---|---|" + "---|" * len(PATTERNS)]
     for task, row in table.items():
         for group in ("all", "surviving"):
             count = row["num_heads"] if group == "all" else row["num_surviving"]
+            if not count:
+                continue  # no head survived in every seed: no shares to show
             shares = " | ".join(f"{row[group][p]:.0%}" for p in PATTERNS)
             lines.append(f"| {task} | {group} ({count}) | {shares} |")
     return "\n".join(lines)
@@ -128,8 +140,9 @@ def plot_pattern_survival(table: Mapping[str, dict[str, Any]], path: str | os.Pa
         ax.bar(
             x - 0.2, [table[task]["all"][p] for p in PATTERNS], 0.4, label=f"all heads ({table[task]['num_heads']})"
         )
-        ax.bar(x + 0.2, [table[task]["surviving"][p] for p in PATTERNS], 0.4,
-               label=f"kept in all seeds ({table[task]['num_surviving']})")  # fmt: skip
+        if table[task]["num_surviving"]:
+            ax.bar(x + 0.2, [table[task]["surviving"][p] for p in PATTERNS], 0.4,
+                   label=f"kept in all seeds ({table[task]['num_surviving']})")  # fmt: skip
         ax.set_xticks(x, PATTERNS, rotation=25, ha="right", fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("share of heads")
