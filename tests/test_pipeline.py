@@ -287,3 +287,34 @@ def test_cli_evaluate_find_and_predict_on_a_finished_run(full_run, tmp_path, cap
     assert main([*args, "--tickets", *tickets, "--output", str(output)]) == 0
     assert "| demo | all (8) |" in capsys.readouterr().out
     assert len(json.loads(output.read_text())["patterns"]["labels"]) == 2
+
+
+def test_regression_tasks_get_no_majority_baseline_and_missing_tickets_no_verdict():
+    from hf_lottery.pipeline.tables import main_table, seeds_table
+
+    data = {
+        "seeds": [1, 2], "run": {"metric_name": "pearson_spearman", "is_regression": True, "constant_baseline": None},
+        "full": {1: {"score": 0.8}}, "pruned": {}, "retrained": {}, "tickets": {1: {}, 2: {}},
+    }  # fmt: skip
+    table, rows = main_table(data)
+    assert [row["subnetwork"] for row in rows] == ["full model"] and "majority" not in table
+    lines = seeds_table(data).splitlines()
+    assert lines[2] == "| 1 | 0.8000 | – | – | – | – | – | – |" and lines[3].startswith("| 2 | – |")
+
+
+def test_imp_method_is_checked_before_any_work():
+    import importlib.util
+
+    if importlib.util.find_spec("hf_lottery.imp") is not None:
+        pytest.skip("hf_lottery.imp is installed: the imp stage runs (see test_imp_pipeline)")
+    with pytest.raises(ValueError, match="`methods` imp needs hf_lottery.imp"):
+        RunSettings.from_kwargs(task_name="demo", output_dir="x", methods=["structured", "imp"])
+
+
+def test_imp_pipeline(tiny_pretrained, tmp_path):
+    pytest.importorskip("hf_lottery.imp", reason="hf_lottery.imp (iterative magnitude pruning) is not merged yet")
+    report = run_pipeline(
+        config(tiny_pretrained, tmp_path, seeds=[1], methods=["imp"], stages=["finetune", "search", "report"])
+    )
+    assert (tmp_path / "seed_1" / "tickets" / "imp" / "good" / "ticket_config.json").is_file()
+    assert report.is_file()
