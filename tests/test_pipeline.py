@@ -108,7 +108,7 @@ def test_structured_tickets_are_retrained_compacted_and_timed(full_run):
         done = json.loads((root / "seed_1" / "retrained" / name / "result.json").read_text())
         assert done["compacted"] is compacted and done["seconds"] >= done["train_seconds"] > 0
     text = (root / "report" / "report.md").read_text()
-    assert "## Time per stage" in text and "| retrain | 18 |" in text and "(compacted)" in text
+    assert "## Time per stage" in text and "| retrain | 18 | " in text and "(compacted)" in text
 
 
 def test_report_captions_once_and_no_empty_rows(full_run):
@@ -150,7 +150,9 @@ def test_another_model_over_a_run_without_run_config_is_refused(full_run, tmp_pa
     root = tmp_path / "run"
     shutil.copytree(full_run[0], root)
     (root / "run_config.json").unlink()
-    with pytest.raises(ValueError, match=r"seed_1 was fine-tuned from .*tiny_pretrained.*, not from .*minilm"):
+    with pytest.raises(
+        ValueError, match=r"seed_1 was fine-tuned from .*tiny_pretrained.*, not from --model_name_or_path .*MiniLM"
+    ):
         run_pipeline(config("minilm", root))
 
 

@@ -146,7 +146,9 @@ class PipelineConfig:
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise ValueError(f"`data_dir` {self.data_dir!r} is not a folder.")
         if "imp" in self.methods and importlib.util.find_spec("hf_lottery.imp") is None:
-            raise ValueError("`methods` imp needs hf_lottery.imp (iterative magnitude pruning), missing from this install.")
+            raise ValueError(
+                "`methods` imp needs hf_lottery.imp (iterative magnitude pruning), missing from this install."
+            )
         if self.pattern_classifier is not None and not Path(self.pattern_classifier).is_dir():
             raise ValueError(f"`pattern_classifier` {self.pattern_classifier!r} is not a folder.")
         if _looks_like_path(self.model_name_or_path) and not Path(self.model_name_or_path).expanduser().exists():

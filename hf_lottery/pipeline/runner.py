@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -148,6 +149,8 @@ def run_pipeline(settings: RunSettings, command: str | None = None) -> Path | No
             stages.retrain(ctx, seed)
     if "patterns" in wanted:
         stages.patterns(ctx)
+    if distributed.is_main_process():
+        shutil.rmtree(layout.work_dir(), ignore_errors=True)  # Trainer scratch folders, all units done
     report = None
     if "report" in wanted and distributed.is_main_process():
         report = build_report(layout.root)

@@ -24,6 +24,16 @@ logger = logging.get_logger(__name__)
 MAGNITUDE_LIKE = ("magnitude", "imp")  # unstructured weight masks
 
 
+class _Clock:
+    """Wall and CPU time of a unit (CPU time stays meaningful on a machine shared with other work)."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def elapsed(self) -> dict[str, float]:
+        return {"seconds": time.perf_counter() - self.wall, "cpu_seconds": time.process_time() - self.cpu}
+
+
 def _train(ctx: RunContext, seed: int, workdir, ticket: LotteryTicket | None):
     """One fine-tune (``ticket=None``) or re-fine-tune of a ticket; tests count the calls."""
     return train_model(ctx, seed, workdir, ticket)
@@ -35,10 +45,10 @@ def finetune(ctx: RunContext, seed: int) -> dict[str, Any]:
     folder = layout.finetuned_dir(seed)
     if (done := layout.done(folder)) is not None:
         return done
-    started = time.perf_counter()
+    clock = _Clock()
     workdir = layout.work_dir("finetune", seed)
     model, _ = _train(ctx, seed, workdir, ticket=None)
-    train_seconds = time.perf_counter() - started
+    train_seconds = time.perf_counter() - clock.wall
     metrics = evaluate_model(ctx, model)
     if distributed.is_main_process():
         setattr(model.config, CONFIG_BASE_MODEL_KEY, ctx.base_model_id)  # the pre-trained model, for `find`/rewind
@@ -47,7 +57,7 @@ def finetune(ctx: RunContext, seed: int) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
     result = {
         "seed": seed, "dev": metrics, "base_model": ctx.base_model_id, "task": ctx.task.name,
-        "train_seconds": train_seconds, "seconds": time.perf_counter() - started,
+        "train_seconds": train_seconds, **clock.elapsed(),
     }  # fmt: skip
     mark_done(folder, result)
     logger.info("Fine-tuned seed %d: %s", seed, metrics)
@@ -64,13 +74,13 @@ def search(ctx: RunContext, seed: int) -> dict[str, LotteryTicket]:
         if layout.done(folder) is not None and layout.has_ticket(folder):
             found[method] = ctx.ticket(folder)
             continue
-        started = time.perf_counter()
+        clock = _Clock()
         if method != "imp":
             model = model or load_finetuned(ctx, seed)
         ticket = run_search(ctx, method, seed, model, folder)
         distributed.barrier()
         ctx.remember_ticket(folder, ticket)
-        mark_done(folder, {"seed": seed, "method": method, "seconds": time.perf_counter() - started})
+        mark_done(folder, {"seed": seed, "method": method, **clock.elapsed()})
         found[method] = ticket
     return found
 
@@ -82,7 +92,7 @@ def sample(ctx: RunContext) -> None:
         marker = layout.seed_dir(seed) / "tickets"
         if layout.done(marker) is not None:
             continue
-        started = time.perf_counter()
+        clock = _Clock()
         for method in config.methods:
             good = ctx.ticket(layout.ticket_dir(seed, method, "good"))
             model = None
@@ -96,18 +106,18 @@ def sample(ctx: RunContext) -> None:
                 if distributed.is_main_process():
                     ticket.save_pretrained(folder)
                 ctx.remember_ticket(folder, ticket)
-        mark_done(marker, {"seed": seed, "seconds": time.perf_counter() - started})
+        mark_done(marker, {"seed": seed, **clock.elapsed()})
     if "structured" in config.methods and len(config.seeds) > 1:
         marker = layout.root / "super" / "tickets"
         if layout.done(marker) is None:
-            started = time.perf_counter()
+            clock = _Clock()
             goods = [ctx.ticket(layout.ticket_dir(s, "structured", "good")) for s in config.seeds]
             for kind, ticket in super_tickets(goods, seed=config.seeds[0]).items():
                 folder = layout.ticket_dir("super", "structured", kind)
                 if distributed.is_main_process() and not layout.has_ticket(folder):
                     ticket.save_pretrained(folder)
                 ctx.remember_ticket(folder, ticket)
-            mark_done(marker, {"seconds": time.perf_counter() - started})
+            mark_done(marker, clock.elapsed())
     distributed.barrier()
 
 
@@ -132,13 +142,13 @@ def evaluate_pruned(ctx: RunContext, seed: int) -> dict[str, Any]:
     folder = ctx.layout.pruned_dir(seed)
     if (done := ctx.layout.done(folder)) is not None:
         return done
-    started = time.perf_counter()
+    clock = _Clock()
     model = load_finetuned(ctx, seed)
     results = {}
     for name, ticket in tickets_of(ctx, seed).items():
         with apply_ticket(model, ticket):
             results[name] = {"dev": evaluate_model(ctx, model), "summary": ticket.summary()}
-    result = {"seed": seed, "tickets": results, "seconds": time.perf_counter() - started}
+    result = {"seed": seed, "tickets": results, **clock.elapsed()}
     mark_done(folder, result)
     return result
 
@@ -153,10 +163,10 @@ def retrain(ctx: RunContext, seed: int) -> dict[str, Any]:
         if (done := layout.done(folder)) is not None:
             results[name] = done
             continue
-        started = time.perf_counter()
+        clock = _Clock()
         workdir = layout.work_dir("retrain", seed, folder.name)
         model, _ = _train(ctx, seed, workdir, ticket=ticket)
-        train_seconds = time.perf_counter() - started
+        train_seconds = time.perf_counter() - clock.wall
         metrics = evaluate_model(ctx, model)
         if distributed.is_main_process():
             if ctx.config.save_retrained_models:
@@ -164,8 +174,7 @@ def retrain(ctx: RunContext, seed: int) -> dict[str, Any]:
             shutil.rmtree(workdir, ignore_errors=True)
         results[name] = {
             "seed": seed, "ticket": name, "dev": metrics, "summary": ticket.summary(),
-            "compacted": compacts(ctx, ticket), "train_seconds": train_seconds,
-            "seconds": time.perf_counter() - started,
+            "compacted": compacts(ctx, ticket), "train_seconds": train_seconds, **clock.elapsed(),
         }  # fmt: skip
         mark_done(folder, results[name])
         logger.info("Re-fine-tuned %s (seed %d): %s", name, seed, metrics)
@@ -186,7 +195,7 @@ def patterns(ctx: RunContext) -> dict[str, Any] | None:
     if done is not None and (not done or (done.get("classifier"), done.get("norm_based", False)) == wanted):
         return done  # finished with the same classifier and maps; another choice re-runs only this stage
     result: dict[str, Any] | None = None
-    started = time.perf_counter()
+    clock = _Clock()
     if distributed.is_main_process():
         seed = ctx.config.seeds[0]
         model = load_finetuned(ctx, seed)
@@ -210,6 +219,6 @@ def patterns(ctx: RunContext) -> dict[str, Any] | None:
             result["survival"] = pattern_survival_table(
                 {ctx.task.name: head_patterns.labels}, {ctx.task.name: survivors}
             )
-        result["seconds"] = time.perf_counter() - started
+        result.update(clock.elapsed())
     mark_done(folder, result or {})
     return result

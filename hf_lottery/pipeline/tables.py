@@ -117,13 +117,13 @@ def to_csv(data: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ timing
-def unit_timings(layout: RunLayout, seeds: Sequence[int]) -> list[tuple[str, str, float]]:
-    """``(stage, unit, seconds)`` of every finished unit, read from the done markers."""
-    found: list[tuple[str, str, float]] = []
+def unit_timings(layout: RunLayout, seeds: Sequence[int]) -> list[tuple[str, str, float, float | None]]:
+    """``(stage, unit, wall seconds, CPU seconds)`` of every finished unit, read from the done markers."""
+    found: list[tuple[str, str, float, float | None]] = []
 
     def add(stage: str, unit: str, done: dict[str, Any] | None) -> None:
         if done and isinstance(done.get("seconds"), (int, float)):
-            found.append((stage, unit, float(done["seconds"])))
+            found.append((stage, unit, float(done["seconds"]), done.get("cpu_seconds")))
 
     for seed in seeds:
         add("finetune", f"seed {seed}", layout.done(layout.finetuned_dir(seed)))
@@ -141,17 +141,24 @@ def unit_timings(layout: RunLayout, seeds: Sequence[int]) -> list[tuple[str, str
 
 
 def timing_markdown(layout: RunLayout, seeds: Sequence[int], per_unit: bool = False) -> str:
-    """Wall time per stage (units, total, share of the recorded total), and optionally per unit."""
+    """Wall and CPU time per stage (units, totals, shares of the recorded totals), and optionally per unit. CPU
+    time (all threads of the process) is the steadier figure on a machine shared with other work."""
     timings = unit_timings(layout, seeds)
-    total = sum(t for _, _, t in timings) or 1.0
-    stages: dict[str, list[float]] = {}
-    for stage, _, seconds in timings:
-        stages.setdefault(stage, []).append(seconds)
-    lines = ["| stage | units | seconds | share |", "|---|---|---|---|"]
+    wall_total = sum(t[2] for t in timings) or 1.0
+    cpu_total = sum(t[3] or 0.0 for t in timings) or 1.0
+    stages: dict[str, list[tuple[float, float]]] = {}
+    for stage, _, wall, cpu in timings:
+        stages.setdefault(stage, []).append((wall, cpu or 0.0))
+    lines = ["| stage | units | wall s | wall share | CPU s | CPU share |", "|---|---|---|---|---|---|"]
     for stage, values in stages.items():
-        lines.append(f"| {stage} | {len(values)} | {sum(values):.1f} | {sum(values) / total:.0%} |")
-    lines.append(f"| all | {len(timings)} | {sum(t for _, _, t in timings):.1f} | 100% |")
+        wall, cpu = sum(v[0] for v in values), sum(v[1] for v in values)
+        lines.append(
+            f"| {stage} | {len(values)} | {wall:.1f} | {wall / wall_total:.0%} | {cpu:.1f} | {cpu / cpu_total:.0%} |"
+        )
+    lines.append(
+        f"| all | {len(timings)} | {sum(t[2] for t in timings):.1f} | 100% | {sum(t[3] or 0 for t in timings):.1f} | 100% |"
+    )
     if per_unit:
-        lines += ["", "| stage | unit | seconds |", "|---|---|---|"]
-        lines += [f"| {stage} | {unit} | {seconds:.1f} |" for stage, unit, seconds in timings]
+        lines += ["", "| stage | unit | wall s | CPU s |", "|---|---|---|---|"]
+        lines += [f"| {stage} | {unit} | {wall:.1f} | {_fmt(cpu)} |" for stage, unit, wall, cpu in timings]
     return "\n".join(lines)
