@@ -157,3 +157,13 @@ def test_export_onnx_command(tmp_path, capsys):
     tiny_bert().save_pretrained(tmp_path / "model")
     assert main(["export", "--onnx", str(tmp_path / "model"), "--output_dir", str(tmp_path / "onnx")]) == 0
     assert (tmp_path / "onnx" / "model.onnx").is_file() and "Exported" in capsys.readouterr().out
+
+
+def test_demo_defaults_and_overrides():
+    from hf_lottery.commands.pipeline import DEMO_SETTINGS
+
+    settings = parse_run_args([], defaults=DEMO_SETTINGS)
+    assert settings.pipeline.seeds == [42, 1337] and settings.training["learning_rate"] == 2e-4
+    assert settings.output_dir == Path("outputs/demo") and settings.search.search_batch_size == 128
+    settings = parse_run_args(["--seeds", "7", "--compact_retrain", "false"], defaults=DEMO_SETTINGS)
+    assert settings.pipeline.seeds == [7] and settings.pipeline.compact_retrain is False

@@ -308,7 +308,7 @@ def make_parser(prog: str | None = None, description: str | None = None, default
         prog=prog,
         description=description or "The paper's pipeline on a GLUE task (fine-tune, find, re-fine-tune, report).",
     )
-    parser.set_defaults(**PAPER_TRAINING_DEFAULTS, **(defaults or {}))
+    parser.set_defaults(**{**PAPER_TRAINING_DEFAULTS, **(defaults or {})})
     return parser
 
 
