@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     >>> args = make_parser().parse_args(["find", "--model", "my-model", "--task_name", "sst2"])
     >>> args.command, args.args
     ('find', ['--model', 'my-model', '--task_name', 'sst2'])
+
     ```
     """
     parser = make_parser()

@@ -33,6 +33,7 @@ def positionals_to_flags(argv: Sequence[str], names: Sequence[str], variadic: bo
     ['--ticket', 'a', '--repo_id', 'b', '--k', 'v']
     >>> positionals_to_flags(["x", "y", "--output_dir", "o"], ["folders"], variadic=True)
     ['--folders', 'x', 'y', '--output_dir', 'o']
+
     ```
     """
     argv = list(argv)

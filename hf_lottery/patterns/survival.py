@@ -49,9 +49,15 @@ def predict_head_patterns(
     Example:
 
     ```python
-    >>> patterns = predict_head_patterns(model, dev_loader, num_examples=50)   # doctest: +SKIP
-    >>> patterns.labels[0][:3]
-    ['vertical', 'diagonal', 'heterogeneous']
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                                                  intermediate_size=37, vocab_size=50))
+    >>> batch = {"input_ids": torch.tensor([[2, 7, 9, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    >>> patterns = predict_head_patterns(model, [batch], num_examples=1, progress=False)
+    >>> len(patterns.labels), len(patterns.labels[0]), patterns.labels[0][0] in PATTERNS
+    (2, 4, True)
+
     ```
     """
     classifier = classifier or PatternClassifier.from_pretrained()
@@ -115,6 +121,7 @@ def survival_markdown(table: Mapping[str, dict[str, Any]]) -> str:
     >>> row = {"num_heads": 2, "num_surviving": 0, "all": dict.fromkeys(PATTERNS, 0.5), "surviving": {}}
     >>> print(survival_markdown({"demo": row}).splitlines()[-1])
     | demo | all (2) | 50% | 50% | 50% | 50% | 50% |
+
     ```
     """
     lines = ["| task | heads | " + " | ".join(PATTERNS) + " |", "|---|---|" + "---|" * len(PATTERNS)]

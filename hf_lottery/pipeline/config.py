@@ -63,6 +63,7 @@ class PipelineConfig:
     Traceback (most recent call last):
     ...
     ValueError: `max_train_samples` must be an integer >= 1, or unset for all examples; got 0.
+
     ```
     """
 
@@ -173,6 +174,7 @@ def base_model_id(name: str) -> str:
     ```python
     >>> base_model_id("minilm"), base_model_id("bert-base-uncased")
     ('sentence-transformers/all-MiniLM-L6-v2', 'bert-base-uncased')
+
     ```
     """
     if name == DEFAULT_MODEL:
@@ -201,6 +203,7 @@ class RunSettings:
     Traceback (most recent call last):
     ...
     TypeError: Unknown setting(s) ['learning_rat'] (not a PipelineConfig, TicketSearchConfig or TrainingArguments field).
+
     ```
     """
 
@@ -380,6 +383,7 @@ def redact_args(args: Sequence[str]) -> list[str]:
     ```python
     >>> redact_args(["run", "--hub_token", "hf_abc", "--token=hf_def", "--seeds", "1"])
     ['run', '--hub_token', '***', '--token=***', '--seeds', '1']
+
     ```
     """
     out: list[str] = []

@@ -25,6 +25,7 @@ Example:
 'runs/mrpc/super/tickets/structured/bad'
 >>> layout.retrained_dir(42, "super/good").as_posix()
 'runs/mrpc/seed_42/retrained/super_good'
+
 ```
 """
 

@@ -215,6 +215,7 @@ def build_report(output_dir: str | Path) -> Path:
     ```python
     >>> build_report("outputs/demo")   # a run folder of `hf-lottery demo`   # doctest: +SKIP
     PosixPath('outputs/demo/report/report.md')
+
     ```
     """
     data = collect(output_dir)

@@ -119,6 +119,7 @@ def run_pipeline(settings: RunSettings, command: str | None = None) -> Path | No
     >>> from hf_lottery.pipeline import RunSettings, run_pipeline
     >>> run_pipeline(RunSettings.from_kwargs(task_name="demo", output_dir="outputs/demo", seeds=[42]))  # doctest: +SKIP
     PosixPath('outputs/demo/report/report.md')
+
     ```
     """
     if not isinstance(settings, RunSettings):

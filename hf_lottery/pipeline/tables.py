@@ -23,6 +23,7 @@ def mean_std(values: Sequence[float | None]) -> str:
     ```python
     >>> mean_std([0.5, 0.7]), mean_std([0.5]), mean_std([])
     ('0.6000 ± 0.1414', '0.5000', '–')
+
     ```
     """
     values = [v for v in values if v is not None]

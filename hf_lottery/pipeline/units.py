@@ -65,8 +65,8 @@ def train_model(ctx: RunContext, seed: int, workdir: Path, ticket: LotteryTicket
     overrides: dict[str, Any] = {}
     if "use_cpu" not in ctx.settings.training:
         overrides["use_cpu"] = not torch.cuda.is_available()
-    if not distributed.is_main_process():
-        overrides["disable_tqdm"] = True
+    if "disable_tqdm" not in ctx.settings.training or not distributed.is_main_process():
+        overrides["disable_tqdm"] = not distributed.is_main_process()  # a bar on the main process only
     args = ctx.settings.training_arguments(workdir, seed, **overrides)
     callbacks = []
     if ticket is None:
