@@ -320,3 +320,36 @@ def test_imp_pipeline(tiny_pretrained, tmp_path):
     )
     assert (tmp_path / "seed_1" / "tickets" / "imp" / "good" / "ticket_config.json").is_file()
     assert report.is_file()
+
+
+def test_compacted_retrained_model_is_saved_dense_with_the_ticket_baked_in(full_run, tiny_pretrained, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from hf_lottery.pipeline.context import RunContext
+    from hf_lottery.pipeline.units import rewind_ticket, save_retrained
+    from hf_lottery.ticket import LotteryTicket
+
+    ctx = RunContext(config(tiny_pretrained, tmp_path / "run"))
+    ticket = LotteryTicket.from_pretrained(full_run[0] / "seed_1" / "tickets" / "structured" / "bad")
+    ticket = ticket.copy(mlp_mask=torch.tensor([True, False]))  # one MLP removed as well
+    model, handle = rewind_ticket(ctx, ticket, seed=3, compact=True)
+    assert handle is None and sum(p.numel() for p in model.parameters()) < 0.95 * sum(
+        p.numel() for p in AutoModelForSequenceClassification.from_pretrained(tiny_pretrained).parameters()
+    )
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    batch = {"input_ids": torch.tensor([[2, 10, 11, 12, 3], [2, 13, 14, 3, 0]]),
+             "attention_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]), "labels": torch.tensor([0, 1])}  # fmt: skip
+    for _ in range(3):
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    save_retrained(ctx, model, ticket, tmp_path / "saved")
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "saved").eval()
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**inputs).logits, model(**inputs).logits, atol=1e-5, rtol=0)
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert saved["hf_lottery_base_model"] == str(Path(tiny_pretrained).resolve())
+    assert LotteryTicket.from_pretrained(tmp_path / "saved").masks_equal(ticket)

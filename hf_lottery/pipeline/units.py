@@ -55,7 +55,12 @@ def rewind_ticket(ctx: RunContext, ticket: LotteryTicket, seed: int, compact: bo
     from ..compaction import compact_model  # torch-pruning: loaded only when a run compacts
 
     handle.remove(restore_weights=False)
-    return compact_model(model, ticket, inplace=True), None
+    model = compact_model(model, ticket, inplace=True)
+    for layer in torch.nonzero(~ticket.mlp_mask).flatten().tolist():  # a removed MLP adds nothing, its bias neither
+        for name, param in model.named_parameters():
+            if re.search(rf"layer\.{layer}\.output\.dense\.bias$", name):
+                param.requires_grad_(False)
+    return model, None
 
 
 def train_model(ctx: RunContext, seed: int, workdir: Path, ticket: LotteryTicket | None):
