@@ -137,21 +137,17 @@ def run_search(ctx: RunContext, method: str, seed: int, model: torch.nn.Module |
 
 
 def _imp_search(ctx: RunContext, seed: int, folder: Path, common: dict[str, Any]) -> LotteryTicket:
-    """Iterative magnitude pruning with rewinding (`hf_lottery.imp.find_imp_ticket`), resumable per round."""
+    """Iterative magnitude pruning with rewinding (`hf_lottery.imp.find_imp_ticket`), resumable per round: trains
+    from the pre-trained model with this seed's `TrainingArguments`, stop rule on the search data."""
     try:
         from ..imp import find_imp_ticket
     except ImportError as err:
-        raise ValueError(
-            "--methods imp needs hf_lottery.imp (iterative magnitude pruning), not installed here."
-        ) from err
+        raise ValueError(f"--methods imp needs hf_lottery.imp (iterative magnitude pruning): {err}") from err
     args = ctx.settings.training_arguments(ctx.layout.work_dir("imp", seed), seed)
-    loader = search_dataloader(
-        ctx.splits["search"], batch_size=ctx.search_config.search_batch_size, collate_fn=ctx.collator
-    )
     return find_imp_ticket(
-        ctx.model_path, args, train_dataset=ctx.splits["train"], eval_dataloader=loader, metric=ctx.metric,
-        config=ctx.search_config, num_labels=ctx.num_labels, data_collator=ctx.collator,
-        processing_class=ctx.tokenizer, **common,
+        ctx.model_path, args, ctx.splits["train"], ctx.splits["search"], ctx.metric, config=ctx.search_config,
+        num_labels=ctx.num_labels, data_collator=ctx.collator, processing_class=ctx.tokenizer,
+        output_dir=common["output_dir"], base_model=common["base_model"], task=common["task"],
     )  # fmt: skip
 
 
