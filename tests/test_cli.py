@@ -151,8 +151,9 @@ def test_train_refuses_a_ticket_without_base_model(tmp_path, capfd):
 
 def test_export_onnx_command(tmp_path, capsys):
     try:
-        import hf_lottery.onnx_export  # noqa: F401
         import onnxruntime  # noqa: F401
+
+        import hf_lottery.onnx_export  # noqa: F401
     except ImportError as err:
         pytest.skip(f"hf_lottery.onnx_export / onnxruntime not in this tree: {err}")
     from tests.conftest import tiny_bert
