@@ -161,5 +161,8 @@ def timing_markdown(layout: RunLayout, seeds: Sequence[int], per_unit: bool = Fa
     )
     if per_unit:
         lines += ["", "| stage | unit | wall s | CPU s |", "|---|---|---|---|"]
-        lines += [f"| {stage} | {unit} | {wall:.1f} | {_fmt(cpu)} |" for stage, unit, wall, cpu in timings]
+        lines += [
+            f"| {stage} | {unit} | {wall:.1f} | {'–' if cpu is None else f'{cpu:.1f}'} |"
+            for stage, unit, wall, cpu in timings
+        ]
     return "\n".join(lines)
