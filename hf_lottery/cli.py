@@ -1,4 +1,8 @@
-"""The `hf-lottery` command line: one sub-command per module in `hf_lottery.commands`."""
+"""The `hf-lottery` command line: one sub-command per entry of `COMMANDS`.
+
+The table below is static, so `hf-lottery --help` imports nothing heavy; a sub-command's module (and its
+`HfArgumentParser` over dataclasses) is loaded only when that sub-command runs.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,40 @@ import importlib
 import logging
 import sys
 
-from . import __version__
+from ._version import __version__
 
 
-# Each module defines `register(subparsers)`, which adds its sub-command(s) and sets `func` on the parser.
-COMMAND_MODULES = ("tickets", "pipeline", "hub", "patterns")
+# command -> (module in hf_lottery.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("pipeline", "the whole pipeline on the embedded offline default (packaged MiniLM, generated demo task)"),
+    "run": ("pipeline", "the paper's pipeline on a GLUE task (same flags as recipes/lottery_glue.py)"),
+    "report": ("pipeline", "(re)build report.md, results.json/csv and plots of a run folder"),
+    "find": ("pipeline", "find a ticket of a fine-tuned model (or re-run a recorded search with --like)"),
+    "train": ("pipeline", "re-fine-tune a ticket from its pre-trained weights"),
+    "evaluate": ("pipeline", "dev metrics of a model, optionally with a ticket applied"),
+    "export": ("pipeline", "export a model (dense with ticket, or compact) to ONNX"),
+    "show": ("tickets", "print a ticket's summary (local folder or Hub repo id)"),
+    "import-legacy": ("tickets", "turn the paper's head_mask.npy / mlp_mask.npy folders into ticket folders"),
+    "push": ("hub", "push a ticket (masks only) or, with --model_dir, the masked model + ticket + card to the Hub"),
+    "download": ("hub", "load a pruned model from the Hub or a folder and save it"),
+    "patterns": ("patterns", "train / evaluate the attention-pattern CNN, classify a model's heads"),
+    "label-patterns": ("patterns", "label attention maps by hand into the paper's format"),
+}
 
 
 def make_parser() -> argparse.ArgumentParser:
+    """The top-level parser: global flags, the command name, and the command's own flags left for it to parse."""
+    listing = "\n".join(f"  {name:<15} {text}" for name, (_, text) in COMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="hf-lottery",
         description="Lottery tickets for BERT: find, train, evaluate, report and publish pruned subnetworks.",
+        epilog=f"commands:\n{listing}\n\n`hf-lottery COMMAND --help` lists a command's flags.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hf-lottery {__version__}")
     parser.add_argument("--verbose", action="store_true", help="debug logging, and transformers' own warnings")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"{__package__}.commands.{name}").register(subparsers)
+    parser.add_argument("command", nargs="?", metavar="COMMAND", choices=sorted(COMMANDS), help="see below")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
@@ -44,17 +65,39 @@ def configure_logging(verbose: bool = False) -> None:
         hf_logging.set_verbosity_error()
 
 
+def run_command(name: str, argv: list[str]) -> int:
+    """Run one sub-command with its own flags (a module defines `main(name, argv)` or the older `register`)."""
+    module = importlib.import_module(f"{__package__}.commands.{COMMANDS[name][0]}")
+    if hasattr(module, "main"):
+        return int(module.main(name, argv) or 0)
+    parser = argparse.ArgumentParser(prog="hf-lottery")
+    module.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([name, *argv])
+    return int(args.func(args) or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of `hf-lottery`: errors a user can fix are one line on stderr and exit status 1, no traceback.
+
+    Example:
+
+    ```python
+    >>> args = make_parser().parse_args(["find", "--model", "my-model", "--task_name", "sst2"])
+    >>> args.command, args.args
+    ('find', ['--model', 'my-model', '--task_name', 'sst2'])
+
+    ```
+    """
     parser = make_parser()
     args = parser.parse_args(argv)
-    configure_logging(getattr(args, "verbose", False))
-    if not getattr(args, "func", None):
+    if not args.command:
         parser.print_help()
         return 2
+    configure_logging(args.verbose)
     try:
-        return int(args.func(args) or 0)
+        return run_command(args.command, list(args.args))
     except (ValueError, TypeError, OSError) as err:  # OSError: missing files, bad model ids, network failures
-        logging.getLogger(__name__).error("%s: error: %s", args.command, err)
+        logging.getLogger(__name__).error("%s: error: %s", args.command, str(err).splitlines()[0] if str(err) else err)
         return 1
 
 

@@ -96,6 +96,7 @@ def load_demo_task(seed: int = 0, num_train: int = 1600, num_validation: int = 4
     >>> data = load_demo_task()
     >>> data["train"].num_rows, data["validation"].num_rows
     (1600, 400)
+
     ```
     """
     if num_train < 2 or num_validation < 2:

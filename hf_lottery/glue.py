@@ -15,9 +15,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
+
+if TYPE_CHECKING:  # `import datasets` takes seconds: loaded on first use, so task names validate fast
+    import datasets
 
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -83,7 +85,14 @@ GLUE_TASKS: dict[str, GlueTask] = {
     "demo": GlueTask("demo", "demo", ("sentence",), ("negative", "positive"), {"sentence": "sentence"}, "label"),
 }  # fmt: skip
 
-_ALIASES = {"sst": "sst2", "sts": "stsb", "mnli-m": "mnli", "mnli-matched": "mnli", "mnli-mm": "mnli"}
+_ALIASES = {
+    "sst": "sst2",
+    "sts": "stsb",
+    "mnli-m": "mnli",
+    "mnli-matched": "mnli",
+    "mnli-mm": "mnli",
+    "mnli-mismatched": "mnli",
+}
 
 
 def canonical_task_name(name: str) -> str:
@@ -97,42 +106,75 @@ def canonical_task_name(name: str) -> str:
     return key
 
 
+def dev_split_name(name: str) -> str:
+    """The dev split a task name is scored on: ``validation``, or MNLI's mismatched set for ``mnli-mm``.
+
+    Example:
+
+    ```python
+    >>> dev_split_name("MNLI-mm"), dev_split_name("mnli"), dev_split_name("sst2")
+    ('validation_mismatched', 'validation', 'validation')
+
+    ```
+    """
+    key = canonical_task_name(name)
+    mismatched = name.strip().lower().replace("_", "-") in ("mnli-mm", "mnli-mismatched")
+    return "validation_mismatched" if key == "mnli" and mismatched else "validation"
+
+
 # ---------------------------------------------------------------------------------------------- local TSV files
 def read_tsv(
     path: str | os.PathLike, header: bool = True, column_names: Sequence[str] | None = None
 ) -> dict[str, list]:
     """Read a GLUE TSV literally: no quoting, no NA conversion, BOM removed; columns as lists of strings."""
+    return _read_tsv_lines(path, header, column_names)[0]
+
+
+def _read_tsv_lines(
+    path: str | os.PathLike, header: bool = True, column_names: Sequence[str] | None = None
+) -> tuple[dict[str, list], list[int]]:
+    """`read_tsv` and the file line number of every row (for error messages)."""
     path = Path(path)
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    rows = [row for row in rows if row]  # a trailing blank line is not an example
+        numbered = [(n, row) for n, row in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), 1)]
+    numbered = [(n, row) for n, row in numbered if row]  # a trailing blank line is not an example
     if header:
-        if not rows:
+        if not numbered:
             raise ValueError(f"{path} is empty (expected a header line).")
-        names, rows = rows[0], rows[1:]
+        names, numbered = numbered[0][1], numbered[1:]
     else:
         names = list(column_names or [])
     table: dict[str, list] = {name: [] for name in names}
-    for number, row in enumerate(rows, start=2 if header else 1):
+    for number, row in numbered:
         if len(row) < len(names):
             raise ValueError(f"{path}, line {number}: {len(row)} fields, expected {len(names)} ({names}).")
         for name, value in zip(names, row):
             table[name].append(value)
-    return table
+    return table, [n for n, _ in numbered]
 
 
-def _convert_labels(task: GlueTask, values: list[str], source: Path) -> list:
+def _convert_labels(task: GlueTask, values: list[str], source: Path, lines: Sequence[int] | None = None) -> list:
+    lines = list(lines) if lines is not None else list(range(2, len(values) + 2))
     if task.is_regression:
-        return [float(v) for v in values]
+        scores = []
+        for value, line in zip(values, lines):
+            try:
+                score = float(value)
+            except ValueError:
+                score = float("nan")
+            if score != score or score in (float("inf"), float("-inf")):
+                raise ValueError(f"{source}, line {line}: score {value!r} is not a finite number ({task.name}).")
+            scores.append(score)
+        return scores
     names = task.label_names
     converted = []
-    for value in values:
+    for value, line in zip(values, lines):
         if value in names:
             converted.append(names.index(value))
         elif value.strip().lstrip("-").isdigit() and 0 <= int(value) < len(names):
             converted.append(int(value))
         else:
-            raise ValueError(f"{source}: label {value!r} is not one of {list(names)} or a class id.")
+            raise ValueError(f"{source}, line {line}: label {value!r} is not one of {list(names)} or a class id.")
     return converted
 
 
@@ -146,7 +188,9 @@ def _task_folder(task: GlueTask, data_dir: Path) -> Path:
 
 
 def _load_split(task: GlueTask, path: Path) -> datasets.Dataset:
-    table = read_tsv(path, header=task.header, column_names=task.column_names)
+    import datasets
+
+    table, lines = _read_tsv_lines(path, header=task.header, column_names=task.column_names)
     needed = [*task.file_columns.values(), task.label_column]
     missing = [c for c in needed if c not in table]
     if missing:
@@ -154,7 +198,7 @@ def _load_split(task: GlueTask, path: Path) -> datasets.Dataset:
     if not table[task.label_column]:
         raise ValueError(f"{path} has no examples; the {task.name} split is empty.")
     data = {canonical: table[column] for canonical, column in task.file_columns.items()}
-    data["label"] = _convert_labels(task, table[task.label_column], path)
+    data["label"] = _convert_labels(task, table[task.label_column], path, lines)
     features = datasets.Features(
         {**{c: datasets.Value("string") for c in task.file_columns}, "label": _label_feature(task)}
     )
@@ -162,6 +206,8 @@ def _load_split(task: GlueTask, path: Path) -> datasets.Dataset:
 
 
 def _label_feature(task: GlueTask):
+    import datasets
+
     return datasets.Value("float32") if task.is_regression else datasets.ClassLabel(names=list(task.label_names))
 
 
@@ -171,9 +217,10 @@ def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.
     Example:
 
     ```python
-    >>> data = load_glue("mrpc", "glue/MRPC")   # doctest: +SKIP
+    >>> data = load_glue("demo")   # a GLUE folder works alike: load_glue("mrpc", "glue/MRPC")
     >>> data["train"].num_rows, data["validation"].num_rows
-    (3668, 408)
+    (1600, 400)
+
     ```
     """
     spec = GLUE_TASKS[canonical_task_name(task)]
@@ -191,10 +238,14 @@ def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.
         splits[split] = _load_split(spec, folder / filename)
     if "validation" not in splits:
         splits["validation"] = splits["validation_matched"]
+    import datasets
+
     return datasets.DatasetDict(splits)
 
 
 def _load_from_hub(spec: GlueTask) -> datasets.DatasetDict:
+    import datasets
+
     try:
         loaded = datasets.load_dataset("nyu-mll/glue", spec.name)
     except Exception as err:  # offline, unreachable Hub, missing auth: all mean "use local files"
@@ -228,8 +279,11 @@ def load_text_classification(
     ```python
     >>> data = load_text_classification({"train": "train.csv", "validation": "dev.csv"},
     ...                                 text_columns=["review"], label_column="stars")   # doctest: +SKIP
+
     ```
     """
+    import datasets
+
     if isinstance(source, datasets.Dataset):
         source = datasets.DatasetDict({"train": source})
     elif isinstance(source, Mapping) and not isinstance(source, datasets.DatasetDict):
@@ -275,6 +329,8 @@ def _label_order(value: str) -> tuple[int, int, str]:
 
 
 def _read_file(path: Path) -> datasets.Dataset:
+    import datasets
+
     if not path.is_file():
         raise FileNotFoundError(f"No data file at {path}.")
     suffix = path.suffix.lower()
@@ -296,6 +352,8 @@ def tokenize_for_classification(
 ) -> Any:
     """Tokenise one or two text columns (truncated to `max_length`, not padded: pad per batch with
     `DataCollatorWithPadding`); keeps ``label`` and drops the text."""
+    import datasets
+
     text_columns = list(text_columns)
     if not 1 <= len(text_columns) <= 2:
         raise ValueError(f"Give one or two text columns (a sentence or a pair); got {text_columns}.")
@@ -315,6 +373,8 @@ def held_out_split(
     train: datasets.Dataset, size: int | float, seed: int = 0
 ) -> tuple[datasets.Dataset, datasets.Dataset]:
     """A deterministic held-out slice of train (stratified by label for classification): (rest, held_out)."""
+    import datasets
+
     n = len(train)
     count = int(round(size * n)) if isinstance(size, float) and size < 1 else int(size)
     if not 0 < count < n:

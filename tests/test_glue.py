@@ -162,3 +162,19 @@ def test_demo_task_is_deterministic_balanced_and_disjoint():
     assert load_glue("demo")["validation"].num_rows == 400
     contrast = [s for s, y in zip(a["train"]["sentence"], a["train"]["label"]) if ", but " in s]
     assert len(contrast) > 200
+
+
+def test_mnli_mm_is_scored_on_the_mismatched_dev_set(tmp_path):
+    from hf_lottery.glue import load_glue
+    from hf_lottery.pipeline.config import RunSettings
+    from hf_lottery.pipeline.context import RunContext
+
+    header = "index\tsentence1\tsentence2\tgold_label\n"
+    (tmp_path / "train.tsv").write_text(header + "0\ta\tb\tneutral\n1\tc\td\tentailment\n")
+    (tmp_path / "dev_matched.tsv").write_text(header + "0\tmatched\tx\tneutral\n")
+    (tmp_path / "dev_mismatched.tsv").write_text(header + "0\tmismatched\ty\tcontradiction\n1\tm2\tz\tneutral\n")
+    assert len(load_glue("mnli", tmp_path)["validation"]) == 1  # plain mnli: matched
+    for name, split, first in (("mnli", "validation", "matched"), ("mnli-mm", "validation_mismatched", "mismatched")):
+        ctx = RunContext(RunSettings.from_kwargs(task_name=name, data_dir=str(tmp_path), output_dir=str(tmp_path)))
+        assert ctx.dev_split == split and ctx._selected["dev"]["premise"][0] == first
+        assert ctx.data_description["dev_split"] == split

@@ -1,10 +1,11 @@
 """The pipeline on a tiny BERT with the packaged tokenizer: stage skipping, crash-then-resume, the report."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from hf_lottery.pipeline import PipelineConfig, build_report, run_pipeline
+from hf_lottery.pipeline import PipelineConfig, RunSettings, build_report, run_pipeline
 from hf_lottery.pipeline import stages as stage_module
 
 
@@ -16,7 +17,7 @@ def config(model, output_dir, **overrides):
         stages=["finetune", "search", "sample", "evaluate", "retrain", "patterns", "report"], pattern_examples=4,
     )  # fmt: skip
     values.update(overrides)
-    return PipelineConfig(**values)
+    return RunSettings.from_kwargs(**values)
 
 
 class CountingTrain:
@@ -39,16 +40,34 @@ def results(root):
 
 @pytest.fixture(scope="module")
 def full_run(tiny_pretrained, tmp_path_factory):
+    from hf_lottery.ticket import LotteryTicket
+
     root = tmp_path_factory.mktemp("full")
     counter = CountingTrain()
+    written = []
+    real_save = LotteryTicket.save_pretrained
+
+    def recording_save(self, folder, *args, **kwargs):
+        written.append(Path(folder))
+        return real_save(self, folder, *args, **kwargs)
+
+    real_read = LotteryTicket.from_pretrained.__func__
+    reads = []
+
+    def counting_read(cls, folder, *args, **kwargs):
+        reads.append(Path(folder))
+        return real_read(cls, folder, *args, **kwargs)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(stage_module, "_train", counter)
+        mp.setattr(LotteryTicket, "save_pretrained", recording_save)
+        mp.setattr(LotteryTicket, "from_pretrained", classmethod(counting_read))
         report = run_pipeline(config(tiny_pretrained, root))
-    return root, report, counter.calls
+    return root, report, counter.calls, written, reads
 
 
 def test_all_stages_write_their_outputs(full_run):
-    root, report, trainings = full_run
+    root, report, trainings, _, _ = full_run
     assert trainings == 2 * (1 + 6 + 3)  # per seed: fine-tune, 3 kinds x 2 methods, 3 super tickets
     for seed in (1, 2):
         for method in ("structured", "magnitude"):
@@ -63,12 +82,82 @@ def test_all_stages_write_their_outputs(full_run):
     )
     assert (root / "report" / "results.csv").read_text().startswith("seed,subnetwork,setting,metric,value")
     meta = json.loads((root / "report" / "results.json").read_text())["meta"]
-    assert meta["config"]["seeds"] == [1, 2] and "transformers" in meta["versions"] and meta["command"]
-    assert not list(root.rglob("*.tmp"))
+    assert meta["config"]["pipeline"]["seeds"] == [1, 2] and "transformers" in meta["versions"] and meta["command"]
+    assert meta["config"]["training"]["learning_rate"] == 1e-3 and meta["config"]["search"]["magnitude_max_steps"] == 2
+    assert not list(root.rglob("*.tmp")) and not (root / ".work").exists()
+
+
+def test_every_ticket_written_is_kept_and_each_read_once(full_run):
+    root, _, _, written, reads = full_run
+    assert written and all((folder / "ticket_config.json").is_file() for folder in written)
+    assert not list(root.rglob("hf_lottery_ticket"))  # no copy in a Trainer folder
+    assert len(reads) == len(set(reads))  # the run (report included) reads every ticket once
+
+
+def test_finetuned_model_records_its_pretrained_model(full_run, tiny_pretrained):
+    root = full_run[0]
+    saved = json.loads((root / "seed_1" / "finetuned" / "config.json").read_text())
+    assert saved["hf_lottery_base_model"] == str(Path(tiny_pretrained).resolve())
+    done = json.loads((root / "seed_1" / "finetuned" / "result.json").read_text())
+    assert done["base_model"] == str(Path(tiny_pretrained).resolve()) and done["seconds"] > 0
+
+
+def test_structured_tickets_are_retrained_compacted_and_timed(full_run):
+    root = full_run[0]
+    for name, compacted in (("structured_good", True), ("super_bad", True), ("magnitude_good", False)):
+        done = json.loads((root / "seed_1" / "retrained" / name / "result.json").read_text())
+        assert done["compacted"] is compacted and done["seconds"] >= done["train_seconds"] > 0
+    text = (root / "report" / "report.md").read_text()
+    assert "## Time per stage" in text and "| retrain | 18 | " in text and "(compacted)" in text
+
+
+def test_report_captions_once_and_no_empty_rows(full_run):
+    text = (full_run[0] / "report" / "report.md").read_text()
+    assert text.count("Head survival across seeds") == 1
+    assert "(0) |" not in text and "Incomplete run" not in text
+    assert "| majority class (constant predictor) |" in text  # a classification task
+    assert "sampled with seed 1" in text  # the pattern stage says which dev rows it used
+    assert "32 of 400 examples of the validation split (truncated by --max_eval_samples)" in text
+
+
+def test_patterns_stage_samples_dev_rows_with_the_seed(full_run):
+    result = json.loads((full_run[0] / "patterns" / "result.json").read_text())
+    rows = result["dev_rows"]
+    assert rows["count"] == 4 and rows["of"] == 32 and rows["sampled_with_seed"] == 1
+    assert rows["indices"] != [0, 1, 2, 3] and len(set(rows["indices"])) == 4
+
+
+def test_report_of_an_unfinished_run_says_so(full_run, tmp_path, capfd):
+    import shutil
+
+    from hf_lottery.cli import main
+
+    root = tmp_path / "run"
+    shutil.copytree(full_run[0], root)
+    (root / "seed_2" / "retrained" / "magnitude_bad" / "result.json").unlink()
+    shutil.rmtree(root / "seed_2" / "pruned")
+    assert main(["report", str(root)]) == 0
+    text = (root / "report" / "report.md").read_text()
+    assert "**Incomplete run.** Missing: pruned evaluation of seed 2; re-fine-tuned magnitude/bad of seed 2." in text
+    err = capfd.readouterr().err
+    assert "incomplete run" in err.lower() and "magnitude/bad of seed 2" in err
+    assert json.loads((root / "report" / "results.json").read_text())["complete"] is False
+
+
+def test_another_model_over_a_run_without_run_config_is_refused(full_run, tmp_path):
+    import shutil
+
+    root = tmp_path / "run"
+    shutil.copytree(full_run[0], root)
+    (root / "run_config.json").unlink()
+    with pytest.raises(
+        ValueError, match=r"seed_1 was fine-tuned from .*tiny_pretrained.*, not from --model_name_or_path .*MiniLM"
+    ):
+        run_pipeline(config("minilm", root))
 
 
 def test_rerun_skips_finished_stages(full_run, tiny_pretrained):
-    root, _, _ = full_run
+    root = full_run[0]
     before = results(root)
     counter = CountingTrain()
     with pytest.MonkeyPatch.context() as mp:
@@ -94,9 +183,14 @@ def test_crash_then_resume_loses_nothing(full_run, tiny_pretrained, tmp_path):
     assert results(tmp_path) == results(full_run[0])  # same numbers as the uninterrupted run
 
 
-def test_changed_settings_are_refused(full_run, tiny_pretrained):
-    with pytest.raises(ValueError, match="other settings"):
-        run_pipeline(config(tiny_pretrained, full_run[0], learning_rate=5e-4))
+@pytest.mark.parametrize(
+    "change, flag",
+    [({"learning_rate": 5e-4}, "--learning_rate"), ({"warmup_steps": 2}, "--warmup_steps"),
+     ({"threshold": 0.8}, "--threshold"), ({"max_seq_length": 16}, "--max_seq_length")],
+)  # fmt: skip
+def test_changed_settings_are_refused(full_run, tiny_pretrained, change, flag):
+    with pytest.raises(ValueError, match=f"other settings \\({flag} "):
+        run_pipeline(config(tiny_pretrained, full_run[0], **change))
 
 
 def test_report_command_rebuilds(full_run):
@@ -111,12 +205,12 @@ def test_report_command_rebuilds(full_run):
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="Unknown stages"):
-        PipelineConfig(task_name="demo", output_dir="x", stages=["dance"])
+    with pytest.raises(ValueError, match="`stages` must be one or more of"):
+        PipelineConfig(task_name="demo", stages=["dance"])
     with pytest.raises(ValueError, match="must include 'good'"):
-        PipelineConfig(task_name="demo", output_dir="x", kinds=["random"])
+        PipelineConfig(task_name="demo", kinds=["random"])
     with pytest.raises(ValueError, match="hub_model_id"):
-        PipelineConfig(task_name="demo", output_dir="x", push_to_hub=True)
+        RunSettings.from_kwargs(task_name="demo", output_dir="x", push_to_hub=True)
 
 
 def test_patterns_stage_with_own_classifier_and_norm_based_maps(full_run, tiny_pretrained, tmp_path):
@@ -167,8 +261,27 @@ def test_cli_evaluate_find_and_predict_on_a_finished_run(full_run, tmp_path, cap
     pruned = json.loads((root / "report" / "results.json").read_text())["pruned"]["1"]["structured/good"]
     assert json.loads(capsys.readouterr().out)["score"] == pruned["score"]
     found = tmp_path / "found"
-    assert main(["find", "--model", model, *data, "--method", "structured", "--output_dir", str(found)]) == 0
-    assert LotteryTicket.from_pretrained(found).masks_equal(LotteryTicket.from_pretrained(ticket))
+    args = [
+        "--method",
+        "structured",
+        "--max_seq_length",
+        "32",
+        "--magnitude_max_steps",
+        "2",
+        "--search_batch_size",
+        "16",
+    ]
+    assert main(["find", "--model", model, *data, *args, "--output_dir", str(found)]) == 0
+    original = LotteryTicket.from_pretrained(found)
+    assert original.masks_equal(LotteryTicket.from_pretrained(ticket))
+    assert (
+        original.base_model
+        == json.loads((root / "seed_1" / "finetuned" / "config.json").read_text())["hf_lottery_base_model"]
+    )  # from the fine-tuned model's config, never the fine-tuned folder
+    again = tmp_path / "again"
+    assert main(["find", "--like", str(found), "--model", model, "--output_dir", str(again)]) == 0
+    regenerated = LotteryTicket.from_pretrained(again)
+    assert regenerated.masks_equal(original) and regenerated.extra["search_config"] == original.extra["search_config"]
     capsys.readouterr()
     tickets = [str(root / f"seed_{s}" / "tickets" / "structured" / "good") for s in (1, 2)]
     output = tmp_path / "patterns.json"
@@ -176,3 +289,72 @@ def test_cli_evaluate_find_and_predict_on_a_finished_run(full_run, tmp_path, cap
     assert main([*args, "--tickets", *tickets, "--output", str(output)]) == 0
     assert "| demo | all (8) |" in capsys.readouterr().out
     assert len(json.loads(output.read_text())["patterns"]["labels"]) == 2
+
+
+def test_regression_tasks_get_no_majority_baseline_and_missing_tickets_no_verdict():
+    from hf_lottery.pipeline.tables import main_table, seeds_table
+
+    data = {
+        "seeds": [1, 2], "run": {"metric_name": "pearson_spearman", "is_regression": True, "constant_baseline": None},
+        "full": {1: {"score": 0.8}}, "pruned": {}, "retrained": {}, "tickets": {1: {}, 2: {}},
+    }  # fmt: skip
+    table, rows = main_table(data)
+    assert [row["subnetwork"] for row in rows] == ["full model"] and "majority" not in table
+    lines = seeds_table(data).splitlines()
+    assert lines[2] == "| 1 | 0.8000 | – | – | – | – | – | – |" and lines[3].startswith("| 2 | – |")
+
+
+def test_imp_method_is_checked_before_any_work():
+    try:
+        import hf_lottery.imp  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("hf_lottery.imp is installed: the imp stage runs (see test_imp_pipeline)")
+    with pytest.raises(ValueError, match="`methods` imp needs hf_lottery.imp"):
+        RunSettings.from_kwargs(task_name="demo", output_dir="x", methods=["structured", "imp"])
+
+
+def test_imp_pipeline(tiny_pretrained, tmp_path):
+    try:
+        import hf_lottery.imp  # noqa: F401
+    except ImportError as err:
+        pytest.skip(f"hf_lottery.imp (iterative magnitude pruning) is not in this tree: {err}")
+    report = run_pipeline(
+        config(tiny_pretrained, tmp_path, seeds=[1], methods=["imp"], stages=["finetune", "search", "report"])
+    )
+    assert (tmp_path / "seed_1" / "tickets" / "imp" / "good" / "ticket_config.json").is_file()
+    assert report.is_file()
+
+
+def test_compacted_retrained_model_is_saved_dense_with_the_ticket_baked_in(full_run, tiny_pretrained, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from hf_lottery.pipeline.context import RunContext
+    from hf_lottery.pipeline.units import rewind_ticket, save_retrained
+    from hf_lottery.ticket import LotteryTicket
+
+    ctx = RunContext(config(tiny_pretrained, tmp_path / "run"))
+    ticket = LotteryTicket.from_pretrained(full_run[0] / "seed_1" / "tickets" / "structured" / "bad")
+    ticket = ticket.copy(mlp_mask=torch.tensor([True, False]))  # one MLP removed as well
+    model, handle = rewind_ticket(ctx, ticket, seed=3, compact=True)
+    assert handle is None and sum(p.numel() for p in model.parameters()) < sum(
+        p.numel() for p in AutoModelForSequenceClassification.from_pretrained(tiny_pretrained).parameters()
+    )
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    batch = {"input_ids": torch.tensor([[2, 10, 11, 12, 3], [2, 13, 14, 3, 0]]),
+             "attention_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]), "labels": torch.tensor([0, 1])}  # fmt: skip
+    for _ in range(3):
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    save_retrained(ctx, model, ticket, tmp_path / "saved")
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "saved").eval()
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**inputs).logits, model(**inputs).logits, atol=1e-5, rtol=0)
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert saved["hf_lottery_base_model"] == str(Path(tiny_pretrained).resolve())
+    assert LotteryTicket.from_pretrained(tmp_path / "saved").masks_equal(ticket)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hf_lottery.pipeline import PipelineConfig, run_pipeline
+from hf_lottery.pipeline import RunSettings, run_pipeline
 
 from .conftest import GLUE_DIR, minilm_path, require_shared
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_pipeline_on_minilm_beats_the_majority_class(tmp_path):
     minilm_path()
-    config = PipelineConfig(
+    config = RunSettings.from_kwargs(
         task_name="demo", output_dir=str(tmp_path), seeds=[42], learning_rate=2e-4, num_train_epochs=2.0,
         max_train_samples=800, max_seq_length=64, kinds=["good", "random"],
         stages=["finetune", "search", "sample", "evaluate", "retrain", "report"],
@@ -28,7 +28,7 @@ def test_demo_pipeline_on_minilm_beats_the_majority_class(tmp_path):
 
 def test_sst2_structured_search_on_real_glue(tmp_path):
     require_shared(GLUE_DIR / "SST-2")
-    config = PipelineConfig(
+    config = RunSettings.from_kwargs(
         task_name="sst2", data_dir=str(GLUE_DIR / "SST-2"), output_dir=str(tmp_path), seeds=[42], learning_rate=5e-5,
         num_train_epochs=1.0, max_train_samples=2000, stages=["finetune", "search"], methods=["structured"],
         on_degenerate="raise",

@@ -2,35 +2,60 @@
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import echo
+from ..cli import COMMANDS
+from . import echo, parse_dataclasses
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    push = subparsers.add_parser(
-        "push", help="push a ticket (masks only) or, with --model_dir, the masked model + ticket + card to the Hub"
+@dataclass
+class PushArguments:
+    ticket: str = field(default=None, metadata={"help": "Ticket folder (also the first positional)."})
+    repo_id: str = field(
+        default=None, metadata={"help": "Hub repository, e.g. you/bert-mrpc-ticket (2nd positional)."}
     )
-    push.add_argument("ticket", help="ticket folder")
-    push.add_argument("repo_id", help="Hub repository, e.g. you/bert-mrpc-ticket")
-    push.add_argument("--model_dir", default=None, help="fine-tuned model folder: push it with the ticket baked in")
-    push.add_argument("--private", action="store_true", help="create the repo as private")
-    push.add_argument("--revision", default=None, help="branch to push to (created if missing)")
-    push.add_argument("--token", default=None, help="Hub token (default: the logged-in one; never printed)")
-    push.add_argument("--commit_message", default=None)
-    push.set_defaults(func=_push)
+    model_dir: str | None = field(
+        default=None, metadata={"help": "Fine-tuned model folder: push it with the ticket baked in."}
+    )
+    private: bool = field(default=False, metadata={"help": "Create the repo as private."})
+    revision: str | None = field(default=None, metadata={"help": "Branch to push to (created if missing)."})
+    token: str | None = field(
+        default=None, metadata={"help": "Hub token (default: the logged-in one; never printed)."}
+    )
+    commit_message: str | None = field(default=None, metadata={"help": "Commit message."})
 
-    download = subparsers.add_parser("download", help="load a pruned model from the Hub or a folder and save it")
-    download.add_argument("repo_id_or_path")
-    download.add_argument("--output_dir", required=True, help="where to save the (compacted) model")
-    download.add_argument("--compact", action="store_true", help="remove pruned heads and MLP neurons physically")
-    download.add_argument("--revision", default=None)
-    download.add_argument("--token", default=None)
-    download.set_defaults(func=_download)
+    def __post_init__(self):
+        if not self.ticket or not self.repo_id:
+            raise ValueError("`ticket` and `repo_id` are required: hf-lottery push TICKET REPO_ID.")
 
 
-def _push(args: argparse.Namespace) -> int:
+@dataclass
+class DownloadArguments:
+    repo_id_or_path: str = field(default=None, metadata={"help": "Hub repo id or folder (also the positional)."})
+    output_dir: str = field(default=None, metadata={"help": "Where to save the (compacted) model."})
+    compact: bool = field(default=False, metadata={"help": "Remove pruned heads and MLP neurons physically."})
+    revision: str | None = field(default=None, metadata={"help": "Hub revision."})
+    token: str | None = field(default=None, metadata={"help": "Hub token (default: the logged-in one)."})
+
+    def __post_init__(self):
+        if not self.repo_id_or_path or not self.output_dir:
+            raise ValueError("`repo_id_or_path` and `output_dir` are required.")
+
+
+def main(name: str, argv: list[str]) -> int:
+    if name == "push":
+        (args,) = parse_dataclasses(
+            "hf-lottery push", COMMANDS[name][1], [PushArguments], argv, positionals=["ticket", "repo_id"]
+        )
+        return _push(args)
+    (args,) = parse_dataclasses(
+        "hf-lottery download", COMMANDS[name][1], [DownloadArguments], argv, positionals=["repo_id_or_path"]
+    )
+    return _download(args)
+
+
+def _push(args: PushArguments) -> int:
     from ..hub import push_ticket_to_hub, push_to_hub
     from ..ticket import LotteryTicket
 
@@ -53,7 +78,7 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _download(args: argparse.Namespace) -> int:
+def _download(args: DownloadArguments) -> int:
     from ..loading import load_pruned_model
 
     model = load_pruned_model(args.repo_id_or_path, revision=args.revision, compact=args.compact, token=args.token)

@@ -2,61 +2,115 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from . import add_model_and_task, echo, load_model, run_context
+from ..cli import COMMANDS
+from . import echo, load_model, parse_dataclasses, run_context
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    patterns = subparsers.add_parser(
-        "patterns", help="train / evaluate the attention-pattern CNN, classify a model's heads"
+ACTIONS = {
+    "train": "train the CNN on the paper's labelled maps (--data) or on generated synthetic maps (--synthetic N)",
+    "evaluate": "per-class and weighted F1 and the confusion matrix on labelled maps",
+    "predict": "the pattern of every head of a model, and survivors vs. all heads",
+}
+
+
+@dataclass
+class TrainPatternsArguments:
+    output_dir: str = field(default=None, metadata={"help": "Where the classifier is saved."})
+    data: str | None = field(default=None, metadata={"help": "Folder in the paper's format (raw/ or normed/)."})
+    synthetic: int | None = field(default=None, metadata={"help": "Generate N synthetic maps per pattern instead."})
+    format: Literal["raw", "normed"] = field(default="raw", metadata={"help": "Layout of --data."})
+    epochs: int = field(default=15, metadata={"help": "Training epochs."})
+    input_size: int = field(default=64, metadata={"help": "Maps are cropped / padded to this size."})
+    seed: int = field(default=0, metadata={"help": "Seed of the split, the initialisation and synthetic maps."})
+    raw_values: bool = field(default=False, metadata={"help": "Feed unnormalised maps, as the paper's code did."})
+
+    def __post_init__(self):
+        if not self.output_dir:
+            raise ValueError("`output_dir` is required.")
+        if (self.data is None) == (self.synthetic is None):
+            raise ValueError("Give exactly one of `data` (a paper-format folder) or `synthetic` (maps per pattern).")
+        if self.synthetic is not None and self.synthetic < 1:
+            raise ValueError(f"`synthetic` must be an integer >= 1; got {self.synthetic}.")
+
+
+@dataclass
+class EvaluatePatternsArguments:
+    classifier: str | None = field(default=None, metadata={"help": "Checkpoint folder (default: the shipped one)."})
+    data: str | None = field(default=None, metadata={"help": "Paper-format folder (default: fresh synthetic maps)."})
+    format: Literal["raw", "normed"] = field(default="raw", metadata={"help": "Layout of --data."})
+    seed: int = field(default=123, metadata={"help": "Seed of the synthetic maps."})
+
+
+@dataclass
+class MapsArguments:
+    model: str = field(default=None, metadata={"help": "Fine-tuned model folder or Hub id to take maps from."})
+    task_name: str = field(default=None, metadata={"help": "GLUE task or 'demo' (its dev set gives the maps)."})
+    data_dir: str | None = field(default=None, metadata={"help": "Local GLUE folder (else the Hub)."})
+    num_examples: int = field(default=100, metadata={"help": "Dev examples (the first ones) whose maps are used."})
+
+    def __post_init__(self):
+        if not self.model or not self.task_name:
+            raise ValueError("`model` and `task_name` are required.")
+        if self.num_examples < 1:
+            raise ValueError(f"`num_examples` must be an integer >= 1; got {self.num_examples}.")
+
+
+@dataclass
+class PredictPatternsArguments:
+    norm_based: bool = field(default=False, metadata={"help": "Classify norm-based maps (Kobayashi et al.)."})
+    classifier: str | None = field(default=None, metadata={"help": "Checkpoint folder (default: the shipped one)."})
+    tickets: list[str] = field(
+        default_factory=list, metadata={"help": "Ticket folders (seeds): survivors = heads kept in all."}
     )
-    sub = patterns.add_subparsers(dest="patterns_command", metavar="ACTION", required=True)
-
-    train = sub.add_parser("train", help="train the CNN on the paper's labelled maps or on generated synthetic maps")
-    source = train.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="folder in the paper's format (raw/ or normed/)")
-    source.add_argument("--synthetic", type=int, metavar="N", help="generate N synthetic maps per pattern")
-    train.add_argument("--format", choices=("raw", "normed"), default="raw")
-    train.add_argument("--output_dir", required=True)
-    train.add_argument("--epochs", type=int, default=15)
-    train.add_argument("--input_size", type=int, default=64)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--raw_values", action="store_true", help="feed unnormalised maps, as the paper's code did")
-    train.set_defaults(func=_train)
-
-    evaluate = sub.add_parser("evaluate", help="per-class and weighted F1 and the confusion matrix on labelled maps")
-    evaluate.add_argument("--classifier", default=None, help="checkpoint folder (default: the shipped one)")
-    evaluate.add_argument("--data", default=None, help="paper-format folder (default: fresh synthetic maps)")
-    evaluate.add_argument("--format", choices=("raw", "normed"), default="raw")
-    evaluate.add_argument("--seed", type=int, default=123)
-    evaluate.set_defaults(func=_evaluate)
-
-    predict = sub.add_parser("predict", help="the pattern of every head of a model, and survivors vs. all heads")
-    add_model_and_task(predict)
-    predict.add_argument("--num_examples", type=int, default=100)
-    predict.add_argument("--norm_based", action="store_true", help="classify norm-based maps (Kobayashi et al.)")
-    predict.add_argument("--classifier", default=None)
-    predict.add_argument("--tickets", nargs="*", default=[], help="ticket folders (seeds): survivors = kept in all")
-    predict.add_argument("--output", default=None, help="write the result as JSON here")
-    predict.set_defaults(func=_predict)
-
-    label = subparsers.add_parser("label-patterns", help="label attention maps by hand into the paper's format")
-    add_model_and_task(label, model_help="model folder or Hub id to take maps from")
-    label.add_argument("--num_examples", type=int, default=5)
-    label.add_argument("--output_dir", required=True, help="where raw/for_training, raw/labels.txt and png/ go")
-    label.set_defaults(func=_label)
+    output: str | None = field(default=None, metadata={"help": "Write the result as JSON here."})
 
 
-def _read_paper_format(args: argparse.Namespace):
+@dataclass
+class LabelArguments:
+    output_dir: str = field(default=None, metadata={"help": "Where raw/for_training, raw/labels.txt and png/ go."})
+
+    def __post_init__(self):
+        if not self.output_dir:
+            raise ValueError("`output_dir` is required.")
+
+
+def main(name: str, argv: list[str]) -> int:
+    if name == "label-patterns":
+        maps, label = parse_dataclasses(
+            "hf-lottery label-patterns", COMMANDS[name][1], [MapsArguments, LabelArguments], argv,
+            defaults={"num_examples": 5},
+        )  # fmt: skip
+        return _label(maps, label)
+    if not argv or argv[0] not in ACTIONS:
+        listing = "; ".join(f"{action}: {text}" for action, text in ACTIONS.items())
+        if argv and argv[0] in ("-h", "--help"):
+            echo(f"usage: hf-lottery patterns ACTION ... ({listing})")
+            return 0
+        raise ValueError(f"give an action: hf-lottery patterns {{{', '.join(ACTIONS)}}} ... ({listing})")
+    action, rest = argv[0], argv[1:]
+    prog = f"hf-lottery patterns {action}"
+    if action == "train":
+        (args,) = parse_dataclasses(prog, ACTIONS[action], [TrainPatternsArguments], rest)
+        return _train(args)
+    if action == "evaluate":
+        (args,) = parse_dataclasses(prog, ACTIONS[action], [EvaluatePatternsArguments], rest)
+        return _evaluate(args)
+    maps, predict = parse_dataclasses(prog, ACTIONS[action], [MapsArguments, PredictPatternsArguments], rest)
+    return _predict(maps, predict)
+
+
+def _read_paper_format(args):
     from ..patterns import read_normed, read_raw
 
     return (read_raw if args.format == "raw" else read_normed)(args.data)
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: TrainPatternsArguments) -> int:
     from ..patterns import generate_synthetic_maps, train_classifier
 
     if args.synthetic:
@@ -72,7 +126,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _evaluate(args: EvaluatePatternsArguments) -> int:
     from ..patterns import PatternClassifier, evaluate_classifier, generate_synthetic_maps
 
     classifier = PatternClassifier.from_pretrained(args.classifier)
@@ -84,29 +138,30 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_and_loader(args: argparse.Namespace):
+def _model_and_loader(args: MapsArguments):
     """The fine-tuned model and a loader over the first `--num_examples` dev examples."""
     from ..search.data import search_dataloader
 
     model, tokenizer = load_model(args.model)
     ctx = run_context(
-        args, tokenizer, model_name_or_path=args.model, max_eval_samples=args.num_examples, output_dir="."
-    )
+        args.task_name, args.data_dir, ".", tokenizer, model_name_or_path=args.model,
+        max_eval_samples=args.num_examples,
+    )  # fmt: skip
     return model, search_dataloader(ctx.splits["dev"], batch_size=16, collate_fn=ctx.collator)
 
 
-def _predict(args: argparse.Namespace) -> int:
+def _predict(args: MapsArguments, predict: PredictPatternsArguments) -> int:
     from ..analysis import mask_agreement
     from ..patterns import PatternClassifier, pattern_survival_table, predict_head_patterns, survival_markdown
     from ..ticket import LotteryTicket
 
     model, loader = _model_and_loader(args)
-    classifier = PatternClassifier.from_pretrained(args.classifier)
+    classifier = PatternClassifier.from_pretrained(predict.classifier)
     patterns = predict_head_patterns(model, loader, classifier, num_examples=args.num_examples,
-                                     norm_based=args.norm_based)  # fmt: skip
+                                     norm_based=predict.norm_based)  # fmt: skip
     result = {"patterns": patterns.to_dict()}
-    if args.tickets:
-        tickets = [LotteryTicket.from_pretrained(t) for t in args.tickets]
+    if predict.tickets:
+        tickets = [LotteryTicket.from_pretrained(t) for t in predict.tickets]
         survivors = mask_agreement(tickets).survivor_head_mask if len(tickets) > 1 else tickets[0].head_mask
         table = pattern_survival_table({args.task_name: patterns.labels}, {args.task_name: survivors})
         result["survival"] = table
@@ -114,12 +169,12 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         for layer, row in enumerate(patterns.labels, start=1):
             echo(f"layer {layer}: {', '.join(row)}")
-    if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=2))
+    if predict.output:
+        Path(predict.output).write_text(json.dumps(result, indent=2))
     return 0
 
 
-def _label(args: argparse.Namespace) -> int:
+def _label(args: MapsArguments, label: LabelArguments) -> int:
     from ..patterns.extract import extract_attention_maps
     from ..patterns.labelling import label_maps
 
@@ -131,6 +186,6 @@ def _label(args: argparse.Namespace) -> int:
             for head in range(layers.shape[1]):
                 flat.append(layers[layer, head].numpy())
                 names.append(f"ex{example}_l{layer}_h{head}")
-    given = label_maps(flat, names, args.output_dir)
-    echo(f"Labelled {len(given)} maps in {args.output_dir}/raw/labels.txt")
+    given = label_maps(flat, names, label.output_dir)
+    echo(f"Labelled {len(given)} maps in {label.output_dir}/raw/labels.txt")
     return 0

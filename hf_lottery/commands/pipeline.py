@@ -1,19 +1,25 @@
-"""`hf-lottery demo | run | report | find | train | evaluate`: the pipeline and its single steps."""
+"""`hf-lottery demo | run | report | find | train | evaluate | export`: the pipeline and its single steps."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
+import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
-from . import add_model_and_task, echo, load_model, run_context
+from transformers.utils import logging
 
+from ..cli import COMMANDS
+from . import echo, load_model, parse_dataclasses, run_context
+
+
+logger = logging.get_logger(__name__)
 
 # The embedded default: the packaged MiniLM on the generated demo task, two seeds, short training. It needs no
-# network and no data beyond the installed packages.
-DEMO_SETTINGS = dict(
+# network and no data beyond the installed packages. Every flag of `hf-lottery run` can override these.
+DEMO_SETTINGS: dict[str, Any] = dict(
     task_name="demo",
     model_name_or_path="minilm",
     seeds=[42, 1337],
@@ -22,84 +28,115 @@ DEMO_SETTINGS = dict(
     per_device_train_batch_size=32,
     max_seq_length=64,
     max_train_samples=640,
+    search_batch_size=128,  # importance / evaluation passes in 4 batches instead of 13: less per-batch overhead on CPU
+    output_dir="outputs/demo",
+)
+DEMO_DESCRIPTION = (
+    "Fine-tune the packaged all-MiniLM-L6-v2 on hf-lottery's generated sentiment task with two seeds, find structured "
+    "and magnitude tickets, re-fine-tune good/random/bad/super subnetworks and write the report. Works offline. "
+    "Takes the flags of `hf-lottery run`, with the demo's defaults."
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..pipeline import make_parser
+@dataclass
+class ModelDataArguments:
+    """A fine-tuned model and the task whose dev set it runs on."""
 
-    demo = subparsers.add_parser(
-        "demo",
-        help="the whole pipeline on the embedded offline default (packaged MiniLM, generated demo task)",
-        description="Fine-tune the packaged all-MiniLM-L6-v2 on hf-lottery's generated sentiment task with two seeds, "
-        "find structured and magnitude tickets, re-fine-tune good/random/bad/super subnetworks and write the report. "
-        "Works offline; about 9 minutes on 2 CPU cores.",
+    model: str = field(default=None, metadata={"help": "Fine-tuned model folder or Hub id."})
+    task_name: str | None = field(default=None, metadata={"help": "GLUE task or 'demo' (find --like: the ticket's)."})
+    data_dir: str | None = field(default=None, metadata={"help": "Local GLUE folder (else the Hub)."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use the first N dev examples (>= 1)."})
+    max_seq_length: int = field(default=128, metadata={"help": "Maximum tokens per example."})
+
+    def __post_init__(self):
+        if not self.model:
+            raise ValueError("`model` is required (a fine-tuned model folder or Hub id).")
+        if self.max_eval_samples is not None and self.max_eval_samples < 1:
+            raise ValueError(f"`max_eval_samples` must be an integer >= 1, or unset; got {self.max_eval_samples}.")
+
+
+@dataclass
+class FindArguments:
+    method: Literal["structured", "magnitude"] = field(default="structured", metadata={"help": "Ticket search."})
+    base_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "The pre-trained model the ticket rewinds to (Hub id or folder); default: the model's recorded "
+            "hf_lottery_base_model entry."
+        },
     )
-    demo.add_argument("--output_dir", default="outputs/demo", help="run folder (re-running resumes)")
-    demo.add_argument("--seeds", type=int, nargs="+", default=DEMO_SETTINGS["seeds"], help="fine-tuning seeds")
-    demo.set_defaults(func=_demo)
+    output_dir: str = field(default=None, metadata={"help": "Ticket folder (resumes an interrupted search)."})
+    like: str | None = field(
+        default=None,
+        metadata={"help": "Re-run the search recorded in this ticket (Hub repo or folder): settings, task, method."},
+    )
 
-    run = subparsers.add_parser(
-        "run", help="the paper's pipeline on a GLUE task (same flags as recipes/lottery_glue.py)", add_help=False,
-        parents=[make_parser()],
-    )  # fmt: skip
-    run.set_defaults(func=_run)
-
-    report = subparsers.add_parser("report", help="(re)build report.md, results.json/csv and plots of a run folder")
-    report.add_argument("output_dir", help="a pipeline run folder")
-    report.set_defaults(func=_report)
-
-    find = subparsers.add_parser("find", help="find a ticket of a fine-tuned model")
-    _model_and_data(find)
-    find.add_argument("--method", choices=("structured", "magnitude"), default="structured")
-    find.add_argument("--threshold", type=float, default=0.9, help="stop rule: metric >= threshold x full")
-    find.add_argument("--search_data", choices=("dev", "held-out"), default="dev")
-    find.add_argument("--base_model", default=None, help="the pre-trained model the ticket rewinds to")
-    find.add_argument("--output_dir", required=True, help="ticket folder (resumes an interrupted search)")
-    find.set_defaults(func=_find)
-
-    train = subparsers.add_parser("train", help="re-fine-tune a ticket from its pre-trained weights")
-    train.add_argument("ticket", help="ticket folder or Hub repo id")
-    train.add_argument("--task_name", required=True)
-    train.add_argument("--data_dir", default=None)
-    train.add_argument("--model_name_or_path", default=None, help="pre-trained model (default: the ticket's)")
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--learning_rate", type=float, default=2e-5)
-    train.add_argument("--num_train_epochs", type=float, default=3.0)
-    train.add_argument("--max_train_samples", type=int, default=None)
-    train.add_argument("--output_dir", required=True)
-    train.set_defaults(func=_train)
-
-    evaluate = subparsers.add_parser("evaluate", help="dev metrics of a model, optionally with a ticket applied")
-    _model_and_data(evaluate)
-    evaluate.add_argument("--ticket", default=None, help="ticket folder or Hub repo id to apply")
-    evaluate.set_defaults(func=_evaluate)
+    def __post_init__(self):
+        if not self.output_dir:
+            raise ValueError("`output_dir` is required (the ticket folder).")
 
 
-def _model_and_data(parser: argparse.ArgumentParser) -> None:
-    add_model_and_task(parser)
-    parser.add_argument("--max_eval_samples", type=int, default=None)
-    parser.add_argument("--batch_size", type=int, default=32)
+@dataclass
+class TrainTicketArguments:
+    ticket: str = field(default=None, metadata={"help": "Ticket folder or Hub repo id (also the first positional)."})
+    task_name: str = field(default=None, metadata={"help": "GLUE task or 'demo'."})
+    data_dir: str | None = field(default=None, metadata={"help": "Local GLUE folder (else the Hub)."})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Pre-trained model to rewind to (default: the ticket's base model)."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Train on a seeded subset (>= 1)."})
+    max_seq_length: int = field(default=128, metadata={"help": "Maximum tokens per example."})
+    compact: bool = field(default=False, metadata={"help": "Train a structured ticket physically compacted."})
+
+    def __post_init__(self):
+        if not self.ticket or not self.task_name:
+            raise ValueError("`ticket` and `task_name` are required.")
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from ..pipeline import PipelineConfig, run_pipeline
+@dataclass
+class EvaluateArguments:
+    ticket: str | None = field(default=None, metadata={"help": "Ticket folder or Hub repo id to apply."})
+    batch_size: int = field(default=32, metadata={"help": "Evaluation batch size."})
 
-    settings = dict(DEMO_SETTINGS, seeds=args.seeds)
-    config = PipelineConfig(output_dir=args.output_dir, **settings)
-    report = run_pipeline(config, command="hf-lottery " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+
+@dataclass
+class ReportArguments:
+    output_dir: str = field(default=None, metadata={"help": "A pipeline run folder (also the first positional)."})
+
+
+@dataclass
+class ExportArguments:
+    onnx: str = field(default=None, metadata={"help": "Model (Hub id or folder; dense-with-ticket or compact)."})
+    output_dir: str = field(default=None, metadata={"help": "Folder for model.onnx."})
+
+    def __post_init__(self):
+        if not self.onnx or not self.output_dir:
+            raise ValueError("`onnx` (the model) and `output_dir` are required.")
+
+
+def main(name: str, argv: list[str]) -> int:
+    return {
+        "demo": _demo, "run": _run, "report": _report, "find": _find, "train": _train, "evaluate": _evaluate,
+        "export": _export,
+    }[name](argv)  # fmt: skip
+
+
+def _run_pipeline(argv: list[str], prog: str, description: str | None, defaults: dict[str, Any] | None) -> int:
+    from ..pipeline.config import command_line, parse_run_args
+    from ..pipeline.runner import run_pipeline
+
+    settings = parse_run_args(argv, prog=prog, description=description, defaults=defaults)
+    report = run_pipeline(settings, command=command_line(prog, argv))
     _print_summary(report)
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from ..pipeline import config_from_args, run_pipeline
+def _demo(argv: list[str]) -> int:
+    return _run_pipeline(argv, "hf-lottery demo", DEMO_DESCRIPTION, DEMO_SETTINGS)
 
-    report = run_pipeline(
-        config_from_args(args), command="hf-lottery " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    )
-    _print_summary(report)
-    return 0
+
+def _run(argv: list[str]) -> int:
+    return _run_pipeline(argv, "hf-lottery run", None, None)
 
 
 def _print_summary(report: Path | None) -> None:
@@ -114,64 +151,171 @@ def _print_summary(report: Path | None) -> None:
     echo(f"\nReport: {report}")
 
 
-def _report(args: argparse.Namespace) -> int:
-    from ..pipeline import build_report
+def _report(argv: list[str]) -> int:
+    from ..pipeline.report import build_report
 
-    echo(f"Report: {build_report(args.output_dir)}")
+    (args,) = parse_dataclasses(
+        "hf-lottery report", COMMANDS["report"][1], [ReportArguments], argv, positionals=["output_dir"]
+    )
+    if not args.output_dir:
+        raise ValueError("give the run folder: hf-lottery report OUTPUT_DIR")
+    report = build_report(args.output_dir)
+    results = json.loads((report.parent / "results.json").read_text())
+    if not results.get("complete", True):
+        sys.stderr.write(f"hf-lottery report: incomplete run, missing: {'; '.join(results['missing'])}\n")
+    echo(f"Report: {report}")
     return 0
 
 
-def _find(args: argparse.Namespace) -> int:
-    from .. import find_magnitude_ticket, find_structured_ticket
-    from ..search.data import search_dataloader
+def resolve_base_model(model: Any, model_name: str, given: str | None) -> str | None:
+    """The pre-trained model a ticket of `model` rewinds to: `given`, else the model's recorded
+    ``hf_lottery_base_model``, else ``_name_or_path`` when it names another model than the one searched; else
+    None, with a warning. Local folders are recorded as absolute paths."""
+    from ..files import CONFIG_BASE_MODEL_KEY
+    from ..pipeline.config import base_model_id
 
-    model, tokenizer = load_model(args.model)
-    ctx = run_context(
-        args, tokenizer, model_name_or_path=args.model, search_data=args.search_data,
-        max_eval_samples=args.max_eval_samples,
+    if given:
+        return base_model_id(given)
+    recorded = getattr(model.config, CONFIG_BASE_MODEL_KEY, None)
+    if recorded:
+        return str(recorded)
+    origin = getattr(model.config, "_name_or_path", None)
+    if origin and base_model_id(origin) != base_model_id(model_name):
+        return base_model_id(origin)
+    logger.warning(
+        "%s records no pre-trained model (no %s in its config): the ticket records no base model. Pass --base_model "
+        "to make it rewindable.", model_name, CONFIG_BASE_MODEL_KEY,
     )  # fmt: skip
-    loader = search_dataloader(ctx.splits["search"], batch_size=args.batch_size, collate_fn=ctx.collator, model=model)
-    find = find_structured_ticket if args.method == "structured" else find_magnitude_ticket
-    ticket = find(
-        model, loader, ctx.metric, threshold=args.threshold, search_data=args.search_data,
-        output_dir=args.output_dir, base_model=args.base_model, task=ctx.task.name,
-    )  # fmt: skip
-    echo(f"{ticket!r}\nSaved in {args.output_dir}")
-    return 0
+    return None
 
 
-def _train(args: argparse.Namespace) -> int:
-    from ..pipeline.stages import _evaluate
-    from ..pipeline.stages import _train as train_ticket
+def _find(argv: list[str]) -> int:
+    from ..config import TicketSearchConfig
+    from ..pipeline.units import run_search
     from ..ticket import LotteryTicket
 
+    data, find, search = parse_dataclasses(
+        "hf-lottery find", COMMANDS["find"][1], [ModelDataArguments, FindArguments, TicketSearchConfig], argv
+    )
+    like = LotteryTicket.from_pretrained(find.like) if find.like else None
+    recorded: dict[str, Any] = {}
+    if like is not None:
+        recorded = like.extra.get("search_config") or {}
+        if not recorded:
+            raise ValueError(f"{find.like} records no search settings (extra['search_config']); it cannot be re-run.")
+        search = TicketSearchConfig.from_dict(recorded)
+        described = like.extra.get("data", {})
+        task = data.task_name or like.task
+        max_eval = data.max_eval_samples or described.get("max_eval_samples")
+        max_len = described.get("max_seq_length", data.max_seq_length)
+        method = like.method
+    else:
+        task, max_eval, max_len, method = data.task_name, data.max_eval_samples, data.max_seq_length, find.method
+    if not task:
+        raise ValueError("--task_name is required (or --like a ticket that records its task).")
+    model, tokenizer = load_model(data.model)
+    base = resolve_base_model(model, data.model, find.base_model)
+    if base is None and like is not None and like.base_model:
+        base = like.base_model
+        logger.warning("Using the base model of %s: %s.", find.like, base)
+    ctx = run_context(
+        task, data.data_dir, find.output_dir, tokenizer, search, model_name_or_path=data.model,
+        max_eval_samples=max_eval, max_seq_length=max_len,
+    )  # fmt: skip
+    ctx.__dict__["base_model_id"] = base
+    ticket = run_search(ctx, method, None, model, Path(find.output_dir))
+    ticket = _record_search(ticket, ctx, method, find.output_dir)
+    echo(f"{ticket!r}\nSaved in {find.output_dir}")
+    return 0
+
+
+def _record_search(ticket: Any, ctx: Any, method: str, folder: str) -> Any:
+    """Record the search settings and data description in the ticket (for `find --like`), once."""
+    if ticket.extra.get("search_config") and ticket.extra.get("data"):
+        return ticket
+    extra = dict(ticket.extra)
+    extra.setdefault("search_config", ctx.search_config.to_dict())
+    extra.setdefault(
+        "data",
+        {**ctx.data_description, "max_eval_samples": ctx.config.max_eval_samples,
+         "max_seq_length": ctx.config.max_seq_length, "method": method},
+    )  # fmt: skip
+    ticket = ticket.copy(extra=extra)
+    ticket.save_pretrained(folder)
+    return ticket
+
+
+def _train(argv: list[str]) -> int:
+    from transformers import TrainingArguments
+
+    from ..pipeline.config import PAPER_TRAINING_DEFAULTS, PipelineConfig, RunSettings
+    from ..pipeline.context import RunContext
+    from ..pipeline.units import evaluate_model, save_retrained, train_model
+    from ..ticket import LotteryTicket
+
+    args, training = parse_dataclasses(
+        "hf-lottery train", COMMANDS["train"][1], [TrainTicketArguments, TrainingArguments], argv,
+        positionals=["ticket"], defaults=PAPER_TRAINING_DEFAULTS,
+    )  # fmt: skip
+    if not training.get("output_dir"):
+        raise ValueError("--output_dir is required (where the re-fine-tuned model is saved).")
     ticket = LotteryTicket.from_pretrained(args.ticket)
     base = args.model_name_or_path or ticket.base_model
-    ctx = run_context(
-        args, model_name_or_path=base, learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs,
-        max_train_samples=args.max_train_samples, seeds=[args.seed],
+    if not base:
+        raise ValueError(
+            f"The ticket {args.ticket} records no base (pre-trained) model, so it cannot be rewound; pass "
+            "--model_name_or_path with the pre-trained model it was found on (never the fine-tuned one)."
+        )
+    seed = training.pop("seed", 42)
+    config = PipelineConfig(
+        task_name=args.task_name, data_dir=args.data_dir, model_name_or_path=base, seeds=[seed],
+        max_train_samples=args.max_train_samples, max_seq_length=args.max_seq_length, compact_retrain=args.compact,
     )  # fmt: skip
-    model, trainer = train_ticket(ctx, args.seed, Path(args.output_dir), ticket=ticket)
-    metrics = _evaluate(ctx, model)
-    trainer.save_model(args.output_dir)
-    ticket.save_pretrained(Path(args.output_dir) / "hf_lottery_ticket")
+    ctx = RunContext(RunSettings(config, training={**PAPER_TRAINING_DEFAULTS, **training}))
+    output = Path(training["output_dir"])
+    workdir = ctx.layout.work_dir("train")
+    model, _ = train_model(ctx, seed, workdir, ticket)
+    metrics = evaluate_model(ctx, model)
+    save_retrained(ctx, model, ticket, output)
+    shutil.rmtree(output / ".work", ignore_errors=True)
     echo(json.dumps(metrics, indent=2))
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _evaluate(argv: list[str]) -> int:
     from ..gates import apply_ticket
-    from ..pipeline.stages import _evaluate as evaluate_dev
+    from ..pipeline.units import evaluate_model
     from ..ticket import LotteryTicket
 
-    model, tokenizer = load_model(args.model)
-    ctx = run_context(
-        args, tokenizer, model_name_or_path=args.model, max_eval_samples=args.max_eval_samples, output_dir="."
+    data, args = parse_dataclasses(
+        "hf-lottery evaluate", COMMANDS["evaluate"][1], [ModelDataArguments, EvaluateArguments], argv
     )
+    if not data.task_name:
+        raise ValueError("--task_name is required.")
+    from ..config import TicketSearchConfig
+
+    model, tokenizer = load_model(data.model)
+    ctx = run_context(
+        data.task_name, data.data_dir, ".", tokenizer, TicketSearchConfig(search_batch_size=args.batch_size),
+        model_name_or_path=data.model, max_eval_samples=data.max_eval_samples, max_seq_length=data.max_seq_length,
+    )  # fmt: skip
     if args.ticket:
         with apply_ticket(model, LotteryTicket.from_pretrained(args.ticket)):
-            metrics = evaluate_dev(ctx, model)
+            metrics = evaluate_model(ctx, model)
     else:
-        metrics = evaluate_dev(ctx, model)
+        metrics = evaluate_model(ctx, model)
     echo(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _export(argv: list[str]) -> int:
+    (args,) = parse_dataclasses("hf-lottery export", COMMANDS["export"][1], [ExportArguments], argv)
+    try:
+        from ..onnx_export import export_onnx
+    except ImportError as err:
+        raise ValueError(
+            f"ONNX export needs hf_lottery.onnx_export and onnx/onnxruntime (pip install hf-lottery[onnx]): {err}"
+        ) from None
+    path = export_onnx(args.onnx, args.output_dir)
+    echo(f"Exported {args.onnx} to {path}")
     return 0

@@ -49,9 +49,15 @@ def predict_head_patterns(
     Example:
 
     ```python
-    >>> patterns = predict_head_patterns(model, dev_loader, num_examples=50)   # doctest: +SKIP
-    >>> patterns.labels[0][:3]
-    ['vertical', 'diagonal', 'heterogeneous']
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                                                  intermediate_size=37, vocab_size=50))
+    >>> batch = {"input_ids": torch.tensor([[2, 7, 9, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    >>> patterns = predict_head_patterns(model, [batch], num_examples=1, progress=False)
+    >>> len(patterns.labels), len(patterns.labels[0]), patterns.labels[0][0] in PATTERNS
+    (2, 4, True)
+
     ```
     """
     classifier = classifier or PatternClassifier.from_pretrained()
@@ -107,10 +113,23 @@ def pattern_survival_table(
 
 
 def survival_markdown(table: Mapping[str, dict[str, Any]]) -> str:
+    """Pattern shares of all heads and of the surviving ones, one row each (no row for an empty group).
+
+    Example:
+
+    ```python
+    >>> row = {"num_heads": 2, "num_surviving": 0, "all": dict.fromkeys(PATTERNS, 0.5), "surviving": {}}
+    >>> print(survival_markdown({"demo": row}).splitlines()[-1])
+    | demo | all (2) | 50% | 50% | 50% | 50% | 50% |
+
+    ```
+    """
     lines = ["| task | heads | " + " | ".join(PATTERNS) + " |", "|---|---|" + "---|" * len(PATTERNS)]
     for task, row in table.items():
         for group in ("all", "surviving"):
             count = row["num_heads"] if group == "all" else row["num_surviving"]
+            if not count:
+                continue  # no head survived in every seed: no shares to show
             shares = " | ".join(f"{row[group][p]:.0%}" for p in PATTERNS)
             lines.append(f"| {task} | {group} ({count}) | {shares} |")
     return "\n".join(lines)
@@ -128,8 +147,9 @@ def plot_pattern_survival(table: Mapping[str, dict[str, Any]], path: str | os.Pa
         ax.bar(
             x - 0.2, [table[task]["all"][p] for p in PATTERNS], 0.4, label=f"all heads ({table[task]['num_heads']})"
         )
-        ax.bar(x + 0.2, [table[task]["surviving"][p] for p in PATTERNS], 0.4,
-               label=f"kept in all seeds ({table[task]['num_surviving']})")  # fmt: skip
+        if table[task]["num_surviving"]:
+            ax.bar(x + 0.2, [table[task]["surviving"][p] for p in PATTERNS], 0.4,
+                   label=f"kept in all seeds ({table[task]['num_surviving']})")  # fmt: skip
         ax.set_xticks(x, PATTERNS, rotation=25, ha="right", fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("share of heads")

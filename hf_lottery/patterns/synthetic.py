@@ -71,6 +71,7 @@ def generate_synthetic_maps(
     >>> maps, labels = generate_synthetic_maps(10, seed=0)
     >>> len(maps), sorted(set(labels))
     (50, [0, 1, 2, 3, 4])
+
     ```
     """
     if num_per_class < 1:

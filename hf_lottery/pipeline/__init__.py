@@ -1,19 +1,32 @@
 """The paper's whole pipeline on a GLUE task: fine-tune → find tickets → sample random/bad/super → evaluate →
-re-fine-tune → report → push. Used by `recipes/lottery_glue.py` and `hf-lottery run` / `hf-lottery demo`."""
+re-fine-tune → report → push. Used by `recipes/lottery_glue.py` and `hf-lottery run` / `hf-lottery demo`.
 
-from .config import KINDS, METHODS, PAPER_SEEDS, STAGES, PipelineConfig, config_from_args, make_parser
-from .report import build_report
-from .runner import run_pipeline
+Exports are loaded on first use, so parsing a command line does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 
-__all__ = [
-    "KINDS",
-    "METHODS",
-    "PAPER_SEEDS",
-    "STAGES",
-    "PipelineConfig",
-    "build_report",
-    "config_from_args",
-    "make_parser",
-    "run_pipeline",
-]
+_EXPORTS = {
+    "KINDS": "config",
+    "METHODS": "config",
+    "PAPER_SEEDS": "config",
+    "STAGES": "config",
+    "PipelineConfig": "config",
+    "RunSettings": "config",
+    "make_parser": "config",
+    "parse_run_args": "config",
+    "RunLayout": "layout",
+    "build_report": "report",
+    "run_pipeline": "runner",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

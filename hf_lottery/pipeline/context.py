@@ -13,7 +13,8 @@ from transformers.utils import logging
 
 from .. import distributed
 from ..atomic import write_json
-from .config import DEFAULT_MODEL, MINILM_ID, PipelineConfig
+from .config import DEFAULT_MODEL, RunSettings, base_model_id
+from .layout import DONE, RunLayout
 
 
 logger = logging.get_logger(__name__)
@@ -35,27 +36,38 @@ def resolve_model_path(name: str) -> str:
 
 @dataclass
 class RunContext:
-    """Lazily loaded data and helpers shared by the stages of one run."""
+    """Lazily loaded data and helpers shared by the stages of one run: each split is tokenised once per process."""
 
-    config: PipelineConfig
+    settings: RunSettings
+
+    @property
+    def config(self):
+        """The run's `PipelineConfig`."""
+        return self.settings.pipeline
+
+    @property
+    def search_config(self):
+        return self.settings.search
+
+    @cached_property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.settings.output_dir)
 
     @property
     def root(self) -> Path:
-        return Path(self.config.output_dir)
+        return self.layout.root
 
     def seed_dir(self, seed: int) -> Path:
-        return self.root / f"seed_{seed}"
+        return self.layout.seed_dir(seed)
 
     @cached_property
     def model_path(self) -> str:
         return resolve_model_path(self.config.model_name_or_path)
 
-    @property
-    def base_model_id(self) -> str:
-        """The pre-trained model's Hub id recorded in tickets (the packaged MiniLM's original id for 'minilm')."""
-        if self.config.model_name_or_path == DEFAULT_MODEL:
-            return MINILM_ID
-        return self.config.model_name_or_path
+    @cached_property
+    def base_model_id(self) -> str | None:
+        """The pre-trained model's id recorded in models and tickets (see `base_model_id`)."""
+        return base_model_id(self.config.model_name_or_path)
 
     @cached_property
     def task(self):
@@ -88,33 +100,84 @@ class RunContext:
         return load_glue(self.config.task_name, self.config.data_dir)
 
     @cached_property
-    def splits(self) -> dict[str, Any]:
-        """Tokenised ``train``, ``dev`` and ``search`` datasets (search = dev, or a held-out slice of train)."""
-        from ..glue import held_out_split, tokenize_for_classification
+    def dev_split(self) -> str:
+        """The dev split scored (``validation``; MNLI mismatched for ``mnli-mm``)."""
+        from ..glue import dev_split_name
 
-        config = self.config
-        train, dev = self.raw["train"], self.raw["validation"]
+        split = dev_split_name(self.config.task_name)
+        if split not in self.raw:
+            raise ValueError(f"Task {self.config.task_name!r} needs the {split} split; the data has {list(self.raw)}.")
+        return split
+
+    @cached_property
+    def _selected(self) -> dict[str, Any]:
+        """The untokenised ``train``, ``dev`` and ``search`` splits after held-out slicing and sample caps."""
+        from ..glue import held_out_split
+
+        config, search_config = self.config, self.search_config
+        train, dev = self.raw["train"], self.raw[self.dev_split]
+        sizes = {"train_total": len(train), "dev_total": len(dev)}
         search = None
-        if config.search_data == "held-out":
-            size = config.held_out_size if config.held_out_size <= 1 else int(config.held_out_size)
+        if search_config.search_data == "held-out":
+            size = search_config.held_out_size
+            size = size if size < 1 else int(size)
             train, search = held_out_split(train, size, seed=0)
         if config.max_train_samples:
             train = train.shuffle(seed=0).select(range(min(config.max_train_samples, len(train))))
         if config.max_eval_samples:
             dev = dev.select(range(min(config.max_eval_samples, len(dev))))
         search = dev if search is None else search
-        if config.max_search_samples:
-            search = search.select(range(min(config.max_search_samples, len(search))))
+        sizes["search_total"] = len(search)
+        if search_config.max_search_samples:
+            search = search.select(range(min(search_config.max_search_samples, len(search))))
+        return {"train": train, "dev": dev, "search": search, "sizes": sizes}
+
+    @cached_property
+    def splits(self) -> dict[str, Any]:
+        """Tokenised ``train``, ``dev`` and ``search`` datasets (search = dev, or a held-out slice of train)."""
+        from ..glue import tokenize_for_classification
+
         columns = self.task.text_columns
+        selected = self._selected
         tokenized = {
-            name: tokenize_for_classification(data, self.tokenizer, columns, max_length=config.max_seq_length)
-            for name, data in (("train", train), ("dev", dev), ("search", search))
+            name: tokenize_for_classification(
+                selected[name], self.tokenizer, columns, max_length=self.config.max_seq_length
+            )
+            for name in ("train", "dev", "search")
         }
         logger.info(
-            "%s: %d train, %d dev, %d search (%s) examples.",
-            self.task.name, len(tokenized["train"]), len(tokenized["dev"]), len(tokenized["search"]), config.search_data,
+            "%s: %d train, %d dev, %d search (%s) examples.", self.task.name, len(tokenized["train"]),
+            len(tokenized["dev"]), len(tokenized["search"]), self.search_config.search_data,
         )  # fmt: skip
         return tokenized
+
+    @property
+    def data_description(self) -> dict[str, Any]:
+        """How many examples each split holds of how many, and which split is dev (recorded in the report)."""
+        sizes = self._selected["sizes"]
+        return {
+            "task": self.task.name, "dev_split": self.dev_split, "search_data": self.search_config.search_data,
+            "train": len(self._selected["train"]), "train_total": sizes["train_total"],
+            "dev": len(self._selected["dev"]), "dev_total": sizes["dev_total"],
+            "search": len(self._selected["search"]), "search_total": sizes["search_total"],
+        }  # fmt: skip
+
+    @cached_property
+    def _tickets(self) -> dict[Path, Any]:
+        return {}
+
+    def ticket(self, folder: Path):
+        """The ticket in `folder`, read from disk once per process."""
+        from ..ticket import LotteryTicket
+
+        key = Path(folder)
+        if key not in self._tickets:
+            self._tickets[key] = LotteryTicket.from_pretrained(key)
+        return self._tickets[key]
+
+    def remember_ticket(self, folder: Path, ticket: Any) -> None:
+        """Keep a ticket just written to `folder`, so later stages do not read it back."""
+        self._tickets[Path(folder)] = ticket
 
     @property
     def num_labels(self) -> int:
@@ -125,8 +188,8 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def mark_done(path: Path, payload: dict[str, Any]) -> None:
-    """Write a unit's result (its completion marker) atomically, on the main process; all processes sync."""
+def mark_done(folder: Path, payload: dict[str, Any]) -> None:
+    """Write a unit's result (its done marker ``folder/result.json``) atomically on the main process; all sync."""
     if distributed.is_main_process():
-        write_json(path, payload)
+        write_json(folder / DONE, payload)
     distributed.barrier()

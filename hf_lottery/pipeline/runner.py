@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import shutil
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from .. import __version__, distributed
 from ..atomic import write_json
 from ..metrics import constant_predictor_score, resolve_metric
 from . import stages
-from .config import DEFAULT_MODEL, PipelineConfig, check_resume
-from .context import RunContext
+from .config import DEFAULT_MODEL, RunSettings, check_resume, redact_args
+from .context import RunContext, read_json
 from .report import build_report
+from .tables import timing_markdown
+from .units import load_finetuned
 
 
 logger = logging.get_logger(__name__)
@@ -60,57 +63,79 @@ def _init_distributed() -> None:
 
 
 def _write_run_config(ctx: RunContext, command: str | None) -> None:
-    config = ctx.config
-    dev_labels = evaluate_labels(ctx)
-    metric_fn = resolve_metric(ctx.metric)
-    command = command if command is not None else " ".join(sys.argv)
-    previous = ctx.root / "run_config.json"
-    history = json.loads(previous.read_text()).get("commands", []) if previous.is_file() else []
+    settings = ctx.settings
+    command = command if command is not None else " ".join(redact_args(sys.argv))
+    previous = read_json(ctx.layout.run_config) if ctx.layout.run_config.is_file() else {}
+    history = previous.get("commands", [])
     payload: dict[str, Any] = {
-        "config": config.to_dict(),
-        "fingerprint": config.fingerprint(),
+        "config": settings.to_dict(),
+        "fingerprint": settings.fingerprint(),
         "command": history[0] if history else command,  # the command that started the run
         "commands": history + [command],  # every invocation, resumptions included
         "versions": _versions(),
         "git_revision": _git_revision(),
         "base_model": ctx.base_model_id,
-        "model_note": MINILM_NOTE if config.model_name_or_path == DEFAULT_MODEL else "",
+        "model_note": MINILM_NOTE if ctx.config.model_name_or_path == DEFAULT_MODEL else "",
         "metric_name": ctx.metric.name,
-        "constant_baseline": constant_predictor_score(metric_fn, *dev_labels),
+        "is_regression": ctx.task.is_regression,
+        "constant_baseline": None if ctx.task.is_regression else _majority_score(ctx),
+        "data": ctx.data_description,
         "world_size": distributed.world_size(),
     }
     if distributed.is_main_process():
-        write_json(ctx.root / "run_config.json", payload)
+        write_json(ctx.layout.run_config, payload)
     distributed.barrier()
 
 
-def evaluate_labels(ctx: RunContext):
-    """Dummy one-hot predictions and the dev labels, to score a constant predictor (majority class)."""
+def _majority_score(ctx: RunContext) -> float:
+    """The dev score of always predicting the most frequent dev class (classification tasks only)."""
     import numpy as np
 
     labels = np.asarray(ctx.splits["dev"]["label"])
-    width = ctx.num_labels
-    predictions = np.zeros((len(labels), width), dtype=np.float32) if width > 1 else np.zeros(len(labels), np.float32)
-    return predictions, labels
+    predictions = np.zeros((len(labels), ctx.num_labels), dtype=np.float32)
+    return constant_predictor_score(resolve_metric(ctx.metric), predictions, labels)
 
 
-def run_pipeline(config: PipelineConfig, command: str | None = None) -> Path | None:
+def _finished_models(ctx: RunContext) -> dict[str, str]:
+    """The base model each finished fine-tune of this folder recorded (``"seed_S" -> model``)."""
+    found = {}
+    for folder in sorted(ctx.root.glob("seed_*/finetuned")):
+        done = ctx.layout.done(folder)
+        if done is not None:
+            found[f"{folder.parent.name}"] = done.get("base_model", "an unrecorded model")
+    return found
+
+
+def run_pipeline(settings: RunSettings, command: str | None = None) -> Path | None:
     """Run the selected stages for every seed; return the report path (when the report stage ran).
+
+    Args:
+        settings: the run's `RunSettings` (e.g. ``RunSettings.from_kwargs(task_name="demo", output_dir=...)``).
+        command: the command line to record (secrets already redacted; default: this process's, redacted).
 
     Example:
 
     ```python
-    >>> from hf_lottery.pipeline import PipelineConfig, run_pipeline
-    >>> run_pipeline(PipelineConfig(task_name="demo", output_dir="outputs/demo", seeds=[42]))   # doctest: +SKIP
+    >>> from hf_lottery.pipeline import RunSettings, run_pipeline
+    >>> run_pipeline(RunSettings.from_kwargs(task_name="demo", output_dir="outputs/demo", seeds=[42]))  # doctest: +SKIP
     PosixPath('outputs/demo/report/report.md')
+
     ```
     """
+    if not isinstance(settings, RunSettings):
+        raise TypeError(
+            f"`settings` must be RunSettings (see RunSettings.from_kwargs); got {type(settings).__name__}."
+        )
     _init_distributed()
-    ctx = RunContext(config)
-    ctx.root.mkdir(parents=True, exist_ok=True)
-    check_resume(config, ctx.root)
+    ctx = RunContext(settings)
+    layout = ctx.layout
+    previous = read_json(layout.run_config) if layout.run_config.is_file() else None
+    check_resume(settings, previous, _finished_models(ctx))
+    layout.root.mkdir(parents=True, exist_ok=True)
     _write_run_config(ctx, command)
+    config = settings.pipeline
     wanted = set(config.stages)
+    started = time.perf_counter()
     for seed in config.seeds:
         if "finetune" in wanted:
             stages.finetune(ctx, seed)
@@ -125,12 +150,17 @@ def run_pipeline(config: PipelineConfig, command: str | None = None) -> Path | N
             stages.retrain(ctx, seed)
     if "patterns" in wanted:
         stages.patterns(ctx)
+    if distributed.is_main_process():
+        shutil.rmtree(layout.work_dir(), ignore_errors=True)  # Trainer scratch folders, all units done
     report = None
     if "report" in wanted and distributed.is_main_process():
-        report = build_report(ctx.root)
+        report = build_report(layout.root)
     distributed.barrier()
-    if "push" in wanted and config.push_to_hub:
+    if "push" in wanted and settings.training.get("push_to_hub"):
         push_best(ctx)
+    if distributed.is_main_process():
+        logger.info("Run finished in %.1f s. Time per stage (recorded by every unit):\n%s",
+                    time.perf_counter() - started, timing_markdown(layout, config.seeds))  # fmt: skip
     return report
 
 
@@ -139,14 +169,14 @@ def push_best(ctx: RunContext) -> str | None:
     if not distributed.is_main_process():
         return None
     from ..hub import push_to_hub
-    from ..ticket import LotteryTicket
 
     seed = ctx.config.seeds[0]
-    ticket = LotteryTicket.from_pretrained(stages.ticket_dir(ctx, seed, "structured", "good"))
-    model = stages.load_finetuned(ctx, seed)
+    ticket = ctx.ticket(ctx.layout.ticket_dir(seed, "structured", "good"))
+    model = load_finetuned(ctx, seed)
+    training = ctx.settings.training
     url = push_to_hub(
-        model, ticket, ctx.config.hub_model_id, tokenizer=ctx.tokenizer, private=ctx.config.hub_private,
-        token=ctx.config.hub_token,
+        model, ticket, training["hub_model_id"], tokenizer=ctx.tokenizer, private=training.get("hub_private_repo"),
+        token=training.get("hub_token"),
     )  # fmt: skip
-    logger.info("Pushed seed %d's structured ticket to %s", seed, ctx.config.hub_model_id)
+    logger.info("Pushed seed %d's structured ticket to %s", seed, training["hub_model_id"])
     return url

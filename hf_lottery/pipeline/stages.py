@@ -1,261 +1,224 @@
-"""The stages of the paper's pipeline. Each unit of work ends by writing its result file atomically; a unit whose
-result file exists is skipped, so a re-run resumes where a crash stopped and never redoes finished work."""
+"""The stages of the paper's pipeline. Each unit of work ends by writing its result file (done marker) atomically,
+with its wall time; a unit whose marker exists is skipped, so a re-run resumes where a crash stopped and never
+redoes finished work. Paths come from `RunLayout`; tickets are read once per process (`RunContext.ticket`)."""
 
 from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForSequenceClassification, set_seed
 from transformers.utils import logging
 
 from .. import distributed
-from ..evaluation import evaluate
+from ..files import CONFIG_BASE_MODEL_KEY
 from ..gates import apply_ticket
-from ..search.magnitude import find_magnitude_ticket
 from ..sampling import sample_ticket, super_tickets
-from ..search.data import search_dataloader
-from ..search.structured import find_structured_ticket
-from ..ticket import TICKET_CONFIG_NAME, LotteryTicket
-from ..trainer import LotteryArguments, LotteryTrainer
-from .context import RunContext, mark_done, read_json
+from ..ticket import LotteryTicket
+from .context import RunContext, mark_done
+from .units import compacts, evaluate_model, load_finetuned, run_search, save_retrained, train_model
 
 
 logger = logging.get_logger(__name__)
-DONE = "result.json"
+MAGNITUDE_LIKE = ("magnitude", "imp")  # unstructured weight masks
 
 
-def _done(folder: Path) -> dict[str, Any] | None:
-    path = folder / DONE
-    return read_json(path) if path.is_file() else None
+class _Clock:
+    """Wall and CPU time of a unit (CPU time stays meaningful on a machine shared with other work)."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def elapsed(self) -> dict[str, float]:
+        return {"seconds": time.perf_counter() - self.wall, "cpu_seconds": time.process_time() - self.cpu}
 
 
-def _training_args(ctx: RunContext, seed: int, output_dir: Path) -> LotteryArguments:
-    config = ctx.config
-    return LotteryArguments(
-        output_dir=str(output_dir), learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.per_device_train_batch_size, num_train_epochs=config.num_train_epochs,
-        weight_decay=0.0, warmup_steps=0, lr_scheduler_type="linear", max_grad_norm=1.0, adam_epsilon=1e-8,
-        seed=seed, data_seed=seed, save_strategy="no", logging_strategy="no", report_to="none",
-        use_cpu=not torch.cuda.is_available(), disable_tqdm=not distributed.is_main_process(),
-        base_model_name_or_path=ctx.model_path,
-    )  # fmt: skip
-
-
-def _evaluate(ctx: RunContext, model: torch.nn.Module, split: str = "dev") -> dict[str, float]:
-    loader = search_dataloader(
-        ctx.splits[split], batch_size=ctx.config.search_batch_size, collate_fn=ctx.collator, model=model
-    )
-    result = evaluate(model, loader, None, progress=False)
-    return ctx.metric.compute(result.predictions, result.labels)
-
-
-def _train(ctx: RunContext, seed: int, workdir: Path, ticket: LotteryTicket | None):
-    args = _training_args(ctx, seed, workdir)
-    common = dict(train_dataset=ctx.splits["train"], data_collator=ctx.collator, processing_class=ctx.tokenizer)
-    if ticket is None:
-        set_seed(seed)
-        model = AutoModelForSequenceClassification.from_pretrained(ctx.model_path, num_labels=ctx.num_labels)
-        trainer = LotteryTrainer(model=model, args=args, **common)
-    else:
-        trainer = LotteryTrainer.from_ticket(
-            ticket, args, pretrained_model_name_or_path=ctx.model_path, num_labels=ctx.num_labels,
-            strict_base_model=False, **common,
-        )  # fmt: skip
-    trainer.train()
-    return trainer.model, trainer
+def _train(ctx: RunContext, seed: int, workdir, ticket: LotteryTicket | None):
+    """One fine-tune (``ticket=None``) or re-fine-tune of a ticket; tests count the calls."""
+    return train_model(ctx, seed, workdir, ticket)
 
 
 def finetune(ctx: RunContext, seed: int) -> dict[str, Any]:
-    """Fine-tune the pre-trained model with `seed`; save it (and the tokenizer) and its dev metrics."""
-    folder = ctx.seed_dir(seed) / "finetuned"
-    if (done := _done(folder)) is not None:
+    """Fine-tune the pre-trained model with `seed`; save it (tokenizer and base model id recorded) and its metrics."""
+    layout = ctx.layout
+    folder = layout.finetuned_dir(seed)
+    if (done := layout.done(folder)) is not None:
         return done
-    started = time.perf_counter()
-    model, trainer = _train(ctx, seed, folder / "trainer", ticket=None)
-    seconds = time.perf_counter() - started
-    metrics = _evaluate(ctx, model)
+    clock = _Clock()
+    workdir = layout.work_dir("finetune", seed)
+    model, _ = _train(ctx, seed, workdir, ticket=None)
+    train_seconds = time.perf_counter() - clock.wall
+    metrics = evaluate_model(ctx, model)
     if distributed.is_main_process():
+        setattr(model.config, CONFIG_BASE_MODEL_KEY, ctx.base_model_id)  # the pre-trained model, for `find`/rewind
         model.save_pretrained(folder)
         ctx.tokenizer.save_pretrained(folder)
-        shutil.rmtree(folder / "trainer", ignore_errors=True)
-    result = {"seed": seed, "dev": metrics, "train_seconds": seconds}
-    mark_done(folder / DONE, result)
+        shutil.rmtree(workdir, ignore_errors=True)
+    result = {
+        "seed": seed, "dev": metrics, "base_model": ctx.base_model_id, "task": ctx.task.name,
+        "train_seconds": train_seconds, **clock.elapsed(),
+    }  # fmt: skip
+    mark_done(folder, result)
     logger.info("Fine-tuned seed %d: %s", seed, metrics)
     return result
 
 
-def load_finetuned(ctx: RunContext, seed: int) -> torch.nn.Module:
-    folder = ctx.seed_dir(seed) / "finetuned"
-    if _done(folder) is None:
-        raise ValueError(f"Seed {seed} has no fine-tuned model in {folder}; run the 'finetune' stage first.")
-    return AutoModelForSequenceClassification.from_pretrained(folder).eval()
-
-
-def ticket_dir(ctx: RunContext, seed: int | str, method: str, kind: str) -> Path:
-    base = ctx.root / "super" if seed == "super" else ctx.seed_dir(int(seed))
-    return base / "tickets" / method / kind
-
-
 def search(ctx: RunContext, seed: int) -> dict[str, LotteryTicket]:
-    """Find the good structured / magnitude tickets of a seed's fine-tuned model (resumable step by step)."""
-    config = ctx.config
+    """Find the good tickets of a seed's fine-tuned model, one per method (each resumable step by step)."""
+    layout = ctx.layout
     found = {}
     model = None
-    for method in config.methods:
-        folder = ticket_dir(ctx, seed, method, "good")
-        if (folder / TICKET_CONFIG_NAME).is_file():
-            ticket = LotteryTicket.from_pretrained(folder)
-            if ticket.extra.get("search", {}).get("finished"):
-                found[method] = ticket
-                continue
-        model = model or load_finetuned(ctx, seed)
-        loader = search_dataloader(
-            ctx.splits["search"], batch_size=config.search_batch_size, collate_fn=ctx.collator, model=model
-        )
-        common = dict(
-            threshold=config.threshold, search_data=config.search_data, output_dir=folder,
-            on_degenerate=config.on_degenerate, base_model=ctx.base_model_id, task=ctx.task.name, seed=seed,
-        )  # fmt: skip
-        if method == "structured":
-            ticket = find_structured_ticket(
-                model,
-                loader,
-                ctx.metric,
-                head_fraction=config.head_fraction,
-                paper_compat=config.paper_compat,
-                **common,
-            )
-        else:
-            ticket = find_magnitude_ticket(
-                model, loader, ctx.metric, prune_fraction=config.magnitude_prune_fraction,
-                max_steps=config.magnitude_max_steps, **common,
-            )  # fmt: skip
+    for method in ctx.config.methods:
+        folder = layout.ticket_dir(seed, method, "good")
+        if layout.done(folder) is not None and layout.has_ticket(folder):
+            found[method] = ctx.ticket(folder)
+            continue
+        clock = _Clock()
+        if method != "imp":
+            model = model or load_finetuned(ctx, seed)
+        ticket = run_search(ctx, method, seed, model, folder)
         distributed.barrier()
+        ctx.remember_ticket(folder, ticket)
+        mark_done(folder, {"seed": seed, "method": method, **clock.elapsed()})
         found[method] = ticket
     return found
 
 
 def sample(ctx: RunContext) -> None:
     """Random and bad tickets of every seed's good ones, and super tickets across seeds (structured, ≥ 2 seeds)."""
-    config = ctx.config
+    config, layout = ctx.config, ctx.layout
     for seed in config.seeds:
+        marker = layout.seed_dir(seed) / "tickets"
+        if layout.done(marker) is not None:
+            continue
+        clock = _Clock()
         for method in config.methods:
-            good = LotteryTicket.from_pretrained(ticket_dir(ctx, seed, method, "good"))
+            good = ctx.ticket(layout.ticket_dir(seed, method, "good"))
             model = None
             for kind in (k for k in config.kinds if k != "good"):
-                folder = ticket_dir(ctx, seed, method, kind)
-                if (folder / TICKET_CONFIG_NAME).is_file():
+                folder = layout.ticket_dir(seed, method, kind)
+                if layout.has_ticket(folder):
                     continue
-                if method == "magnitude" and kind == "bad":
+                if method in MAGNITUDE_LIKE and kind == "bad":
                     model = model or load_finetuned(ctx, seed)
-                ticket = sample_ticket(good, kind, seed=seed, model=model, mode=config.random_mode)
+                ticket = sample_ticket(good, kind, seed=seed, model=model, mode=ctx.search_config.random_mode)
                 if distributed.is_main_process():
                     ticket.save_pretrained(folder)
+                ctx.remember_ticket(folder, ticket)
+        mark_done(marker, {"seed": seed, **clock.elapsed()})
     if "structured" in config.methods and len(config.seeds) > 1:
-        goods = [LotteryTicket.from_pretrained(ticket_dir(ctx, s, "structured", "good")) for s in config.seeds]
-        supers = super_tickets(goods, seed=config.seeds[0])
-        for kind, ticket in supers.items():
-            folder = ticket_dir(ctx, "super", "structured", kind)
-            if distributed.is_main_process() and not (folder / TICKET_CONFIG_NAME).is_file():
-                ticket.save_pretrained(folder)
+        marker = layout.root / "super" / "tickets"
+        if layout.done(marker) is None:
+            clock = _Clock()
+            goods = [ctx.ticket(layout.ticket_dir(s, "structured", "good")) for s in config.seeds]
+            for kind, ticket in super_tickets(goods, seed=config.seeds[0]).items():
+                folder = layout.ticket_dir("super", "structured", kind)
+                if distributed.is_main_process() and not layout.has_ticket(folder):
+                    ticket.save_pretrained(folder)
+                ctx.remember_ticket(folder, ticket)
+            mark_done(marker, clock.elapsed())
     distributed.barrier()
 
 
 def tickets_of(ctx: RunContext, seed: int) -> dict[str, LotteryTicket]:
     """Every ticket a seed re-fine-tunes, keyed ``method/kind`` (plus ``super/kind`` with several seeds)."""
+    layout = ctx.layout
     tickets = {}
     for method in ctx.config.methods:
         for kind in ctx.config.kinds:
-            folder = ticket_dir(ctx, seed, method, kind)
-            if (folder / TICKET_CONFIG_NAME).is_file():
-                tickets[f"{method}/{kind}"] = LotteryTicket.from_pretrained(folder)
+            folder = layout.ticket_dir(seed, method, kind)
+            if layout.has_ticket(folder):
+                tickets[f"{method}/{kind}"] = ctx.ticket(folder)
     for kind in ctx.config.kinds:
-        folder = ticket_dir(ctx, "super", "structured", kind)
-        if (folder / TICKET_CONFIG_NAME).is_file():
-            tickets[f"super/{kind}"] = LotteryTicket.from_pretrained(folder)
+        folder = layout.ticket_dir("super", "structured", kind)
+        if layout.has_ticket(folder):
+            tickets[f"super/{kind}"] = ctx.ticket(folder)
     return tickets
 
 
 def evaluate_pruned(ctx: RunContext, seed: int) -> dict[str, Any]:
     """Dev metrics of every ticket applied to the seed's fine-tuned model, without retraining."""
-    folder = ctx.seed_dir(seed) / "pruned"
-    if (done := _done(folder)) is not None:
+    folder = ctx.layout.pruned_dir(seed)
+    if (done := ctx.layout.done(folder)) is not None:
         return done
+    clock = _Clock()
     model = load_finetuned(ctx, seed)
     results = {}
     for name, ticket in tickets_of(ctx, seed).items():
         with apply_ticket(model, ticket):
-            results[name] = {"dev": _evaluate(ctx, model), "summary": ticket.summary()}
-    mark_done(folder / DONE, {"seed": seed, "tickets": results})
-    return results
+            results[name] = {"dev": evaluate_model(ctx, model), "summary": ticket.summary()}
+    result = {"seed": seed, "tickets": results, **clock.elapsed()}
+    mark_done(folder, result)
+    return result
 
 
 def retrain(ctx: RunContext, seed: int) -> dict[str, Any]:
-    """Re-fine-tune every ticket from the pre-trained weights with the same hyper-parameters and seed."""
+    """Re-fine-tune every ticket from the pre-trained weights with the same hyper-parameters and seed; structured
+    and super tickets are trained physically compacted unless ``--compact_retrain false``."""
+    layout = ctx.layout
     results = {}
     for name, ticket in tickets_of(ctx, seed).items():
-        folder = ctx.seed_dir(seed) / "retrained" / name.replace("/", "_")
-        if (done := _done(folder)) is not None:
+        folder = layout.retrained_dir(seed, name)
+        if (done := layout.done(folder)) is not None:
             results[name] = done
             continue
-        started = time.perf_counter()
-        model, _ = _train(ctx, seed, folder / "trainer", ticket=ticket)
-        seconds = time.perf_counter() - started
-        metrics = _evaluate(ctx, model)
+        clock = _Clock()
+        workdir = layout.work_dir("retrain", seed, folder.name)
+        model, _ = _train(ctx, seed, workdir, ticket=ticket)
+        train_seconds = time.perf_counter() - clock.wall
+        metrics = evaluate_model(ctx, model)
         if distributed.is_main_process():
             if ctx.config.save_retrained_models:
-                model.save_pretrained(folder / "model")
-            shutil.rmtree(folder / "trainer", ignore_errors=True)
+                save_retrained(ctx, model, ticket, folder / "model")
+            shutil.rmtree(workdir, ignore_errors=True)
         results[name] = {
-            "seed": seed,
-            "ticket": name,
-            "dev": metrics,
-            "summary": ticket.summary(),
-            "train_seconds": seconds,
-        }
-        mark_done(folder / DONE, results[name])
+            "seed": seed, "ticket": name, "dev": metrics, "summary": ticket.summary(),
+            "compacted": compacts(ctx, ticket), "train_seconds": train_seconds, **clock.elapsed(),
+        }  # fmt: skip
+        mark_done(folder, results[name])
         logger.info("Re-fine-tuned %s (seed %d): %s", name, seed, metrics)
     return results
 
 
 def patterns(ctx: RunContext) -> dict[str, Any] | None:
-    """Each head's attention pattern (the first seed's fine-tuned model, shipped classifier), and the pattern shares
-    of the heads kept in every seed's structured ticket vs. all heads. Runs on the main process only."""
+    """Each head's attention pattern (the first seed's fine-tuned model) over `pattern_examples` dev rows sampled with
+    that seed, and the pattern shares of the heads kept in every seed's structured ticket vs. all heads."""
     from torch.utils.data import DataLoader
 
     from ..patterns import PatternClassifier, pattern_survival_table, predict_head_patterns
 
-    folder = ctx.root / "patterns"
-    done = _done(folder)
+    layout = ctx.layout
+    folder = layout.patterns_dir
+    done = layout.done(folder)
     wanted = (ctx.config.pattern_classifier, ctx.config.pattern_norm_based)
     if done is not None and (not done or (done.get("classifier"), done.get("norm_based", False)) == wanted):
         return done  # finished with the same classifier and maps; another choice re-runs only this stage
     result: dict[str, Any] | None = None
+    clock = _Clock()
     if distributed.is_main_process():
         seed = ctx.config.seeds[0]
         model = load_finetuned(ctx, seed)
         dev = ctx.splits["dev"]
-        dev = dev.select(range(min(ctx.config.pattern_examples, len(dev)))).remove_columns(["label"])
-        loader = DataLoader(dev, batch_size=16, collate_fn=ctx.collator)
+        count = min(ctx.config.pattern_examples, len(dev))
+        rows = sorted(torch.randperm(len(dev), generator=torch.Generator().manual_seed(seed))[:count].tolist())
+        loader = DataLoader(dev.select(rows).remove_columns(["label"]), batch_size=16, collate_fn=ctx.collator)
         classifier = PatternClassifier.from_pretrained(ctx.config.pattern_classifier)
         head_patterns = predict_head_patterns(
-            model, loader, classifier, num_examples=ctx.config.pattern_examples,
-            norm_based=ctx.config.pattern_norm_based,
-        )  # fmt: skip
-        goods = [ticket_dir(ctx, s, "structured", "good") for s in ctx.config.seeds]
-        masks = [LotteryTicket.from_pretrained(g).head_mask for g in goods if (g / TICKET_CONFIG_NAME).is_file()]
+            model, loader, classifier, num_examples=count, norm_based=ctx.config.pattern_norm_based
+        )
+        goods = [layout.ticket_dir(s, "structured", "good") for s in ctx.config.seeds]
+        masks = [ctx.ticket(g).head_mask for g in goods if layout.has_ticket(g)]
         result = {
             "seed": seed, "patterns": head_patterns.to_dict(), "survival": None,
             "classifier": ctx.config.pattern_classifier, "norm_based": ctx.config.pattern_norm_based,
+            "dev_rows": {"count": count, "of": len(dev), "sampled_with_seed": seed, "indices": rows},
         }  # fmt: skip
         if masks:
             survivors = torch.stack(masks).all(0)
             result["survival"] = pattern_survival_table(
                 {ctx.task.name: head_patterns.labels}, {ctx.task.name: survivors}
             )
-    mark_done(folder / DONE, result or {})
+        result.update(clock.elapsed())
+    mark_done(folder, result or {})
     return result

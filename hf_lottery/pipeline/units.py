@@ -1,0 +1,209 @@
+"""The work inside a stage: train (fine-tune or re-fine-tune a ticket), evaluate, search, save a re-trained model.
+
+Fine-tunes use a plain `transformers.Trainer` with the run's `TrainingArguments`; a ticket is kept applied by a
+small callback that puts pruned weights back to zero after every optimizer step (no ticket copy is written into
+the Trainer's scratch folder). Structured and super tickets are re-fine-tuned physically compacted by default.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForSequenceClassification, TrainerCallback, set_seed
+from transformers.utils import logging
+
+from .. import distributed
+from ..evaluation import evaluate
+from ..files import COMPACT_SPEC_KEY, CONFIG_BASE_MODEL_KEY
+from ..gates import active_handles
+from ..rewinding import rewind
+from ..search.data import search_dataloader
+from ..ticket import LotteryTicket
+from .context import RunContext
+
+
+logger = logging.get_logger(__name__)
+
+
+class KeepTicketCallback(TrainerCallback):
+    """Pruned weights back to exactly zero after every optimizer step (gates stay on through their hooks)."""
+
+    def __init__(self, handle: Any):
+        self.handle = handle
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self.handle.enforce_weight_masks()
+
+
+def compacts(ctx: RunContext, ticket: LotteryTicket) -> bool:
+    """Whether `ticket` is re-fine-tuned as a physically smaller model (structured tickets, unless turned off)."""
+    return bool(ctx.config.compact_retrain) and ticket.method == "structured" and not ticket.weight_masks
+
+
+def rewind_ticket(ctx: RunContext, ticket: LotteryTicket, seed: int, compact: bool) -> tuple[torch.nn.Module, Any]:
+    """The ticket on the pre-trained weights with a fresh classifier (seeded): ``(model, handle or None)``."""
+    kwargs: dict[str, Any] = dict(num_labels=ctx.num_labels, seed=seed, strict_base_model=False)
+    if compact and "compact" in inspect.signature(rewind).parameters:
+        return rewind(ticket, ctx.model_path, compact=True, **kwargs)
+    model, handle = rewind(ticket, ctx.model_path, **kwargs)
+    if not compact:
+        return model, handle
+    from ..compaction import compact_model  # torch-pruning: loaded only when a run compacts
+
+    handle.remove(restore_weights=False)
+    model = compact_model(model, ticket, inplace=True)
+    for layer in torch.nonzero(~ticket.mlp_mask).flatten().tolist():  # a removed MLP adds nothing, its bias neither
+        for name, param in model.named_parameters():
+            if re.search(rf"layer\.{layer}\.output\.dense\.bias$", name):
+                param.requires_grad_(False)
+    return model, None
+
+
+def train_model(ctx: RunContext, seed: int, workdir: Path, ticket: LotteryTicket | None):
+    """Fine-tune the pre-trained model (``ticket=None``) or re-fine-tune `ticket` rewound; returns (model, trainer)."""
+    from transformers import Trainer
+
+    overrides: dict[str, Any] = {}
+    if "use_cpu" not in ctx.settings.training:
+        overrides["use_cpu"] = not torch.cuda.is_available()
+    if "disable_tqdm" not in ctx.settings.training or not distributed.is_main_process():
+        overrides["disable_tqdm"] = not distributed.is_main_process()  # a bar on the main process only
+    args = ctx.settings.training_arguments(workdir, seed, **overrides)
+    callbacks = []
+    if ticket is None:
+        set_seed(seed)
+        model = AutoModelForSequenceClassification.from_pretrained(ctx.model_path, num_labels=ctx.num_labels)
+    else:
+        model, handle = rewind_ticket(ctx, ticket, seed, compacts(ctx, ticket))
+        if handle is not None:
+            callbacks.append(KeepTicketCallback(handle))
+    trainer = Trainer(
+        model=model, args=args, train_dataset=ctx.splits["train"], data_collator=ctx.collator,
+        processing_class=ctx.tokenizer, callbacks=callbacks,
+    )  # fmt: skip
+    trainer.train()
+    return trainer.model, trainer
+
+
+def evaluate_model(ctx: RunContext, model: torch.nn.Module, split: str = "dev") -> dict[str, float]:
+    loader = search_dataloader(
+        ctx.splits[split], batch_size=ctx.search_config.search_batch_size, collate_fn=ctx.collator, model=model
+    )
+    result = evaluate(model, loader, None, progress=False)
+    return ctx.metric.compute(result.predictions, result.labels)
+
+
+def load_finetuned(ctx: RunContext, seed: int) -> torch.nn.Module:
+    folder = ctx.layout.finetuned_dir(seed)
+    if ctx.layout.done(folder) is None:
+        raise ValueError(f"Seed {seed} has no fine-tuned model in {folder}; run the 'finetune' stage first.")
+    return AutoModelForSequenceClassification.from_pretrained(folder).eval()
+
+
+def search_arguments(find: Any, method: str, config: Any) -> dict[str, Any]:
+    """The search settings as `find` takes them: ``config=`` where supported, else its keyword names."""
+    if "config" in inspect.signature(find).parameters:
+        return {"config": config}
+    values: dict[str, Any] = dict(
+        threshold=config.threshold, search_data=config.search_data, on_degenerate=config.on_degenerate
+    )
+    if method == "structured":
+        values.update(
+            head_fraction=config.head_fraction, paper_compat=config.paper_compat,
+            passes_per_step=config.passes_per_step, max_steps=config.structured_max_steps,
+        )  # fmt: skip
+    else:
+        values.update(prune_fraction=config.magnitude_prune_fraction, max_steps=config.magnitude_max_steps)
+    return values
+
+
+def run_search(ctx: RunContext, method: str, seed: int, model: torch.nn.Module | None, folder: Path) -> LotteryTicket:
+    """Find the good `method` ticket of a seed's fine-tuned `model` into `folder` (resumable)."""
+    from ..search.magnitude import find_magnitude_ticket
+    from ..search.structured import find_structured_ticket
+
+    common = dict(output_dir=folder, base_model=ctx.base_model_id, task=ctx.task.name, seed=seed)
+    if method == "imp":
+        return _imp_search(ctx, seed, folder, common)
+    loader = search_dataloader(
+        ctx.splits["search"], batch_size=ctx.search_config.search_batch_size, collate_fn=ctx.collator, model=model
+    )
+    find = find_structured_ticket if method == "structured" else find_magnitude_ticket
+    return find(model, loader, ctx.metric, **search_arguments(find, method, ctx.search_config), **common)
+
+
+def _imp_search(ctx: RunContext, seed: int, folder: Path, common: dict[str, Any]) -> LotteryTicket:
+    """Iterative magnitude pruning with rewinding (`hf_lottery.imp.find_imp_ticket`), resumable per round: trains
+    from the pre-trained model with this seed's `TrainingArguments`, stop rule on the search data."""
+    try:
+        from ..imp import find_imp_ticket
+    except ImportError as err:
+        raise ValueError(f"--methods imp needs hf_lottery.imp (iterative magnitude pruning): {err}") from err
+    args = ctx.settings.training_arguments(ctx.layout.work_dir("imp", seed), seed)
+    return find_imp_ticket(
+        ctx.model_path, args, ctx.splits["train"], ctx.splits["search"], ctx.metric, config=ctx.search_config,
+        num_labels=ctx.num_labels, data_collator=ctx.collator, processing_class=ctx.tokenizer,
+        output_dir=common["output_dir"], base_model=common["base_model"], task=common["task"],
+    )  # fmt: skip
+
+
+def save_retrained(ctx: RunContext, model: torch.nn.Module, ticket: LotteryTicket, folder: Path) -> Path:
+    """Save a re-fine-tuned model as a dense folder with the ticket baked into its weights (plain
+    `from_pretrained` gives the pruned outputs), the ticket files and the tokenizer beside them."""
+    if hasattr(model.config, COMPACT_SPEC_KEY):
+        model = _dense_from_compact(ctx, model, ticket)
+    else:
+        for handle in active_handles(model):
+            handle.remove(restore_weights=False)
+    dense = ticket.bake(model)
+    setattr(dense.config, CONFIG_BASE_MODEL_KEY, ctx.base_model_id)
+    dense.save_pretrained(folder)
+    ticket.save_pretrained(folder)
+    ctx.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _dense_from_compact(ctx: RunContext, compact: torch.nn.Module, ticket: LotteryTicket) -> torch.nn.Module:
+    """The full-size model a compacted one stands for: kept heads' rows / columns copied in place, the rest zero."""
+    dense, handle = rewind(ticket, ctx.model_path, num_labels=ctx.num_labels, strict_base_model=False)
+    handle.remove(restore_weights=False)
+    small = dict(compact.named_parameters())
+    num_heads = ticket.head_mask.shape[1]
+    with torch.no_grad():
+        for name, target in dense.named_parameters():
+            source = small.get(name)
+            if source is None:
+                raise ValueError(f"The compacted model has no parameter {name}.")
+            if source.shape == target.shape:
+                target.copy_(source)
+                continue
+            placed = _kept_index(name, ticket, target.shape, num_heads)
+            if placed is None:
+                raise ValueError(f"Cannot place compacted {name} {tuple(source.shape)} in {tuple(target.shape)}.")
+            dim, kept = placed
+            target.zero_()
+            target.index_copy_(dim, kept, source)
+    return dense
+
+
+def _kept_index(name: str, ticket: LotteryTicket, shape: torch.Size, num_heads: int):
+    """(dimension, kept indices) of a compacted parameter inside its dense counterpart, or None."""
+    match = re.search(r"layer\.(\d+)\.", name)
+    if match is None:
+        return None
+    heads = torch.nonzero(ticket.head_mask[int(match.group(1))]).flatten()
+    if "attention.self" in name:  # query / key / value rows of the kept heads
+        head_size = shape[0] // num_heads
+        return 0, (heads[:, None] * head_size + torch.arange(head_size)).flatten()
+    if "attention.output.dense.weight" in name:  # attention-output columns of the kept heads
+        head_size = shape[1] // num_heads
+        return 1, (heads[:, None] * head_size + torch.arange(head_size)).flatten()
+    if "intermediate.dense" in name:  # a pruned MLP has no neuron left
+        return 0, torch.arange(0)
+    if "output.dense.weight" in name:
+        return 1, torch.arange(0)
+    return None
