@@ -6,7 +6,6 @@ re-exports them, and `LotteryTrainer` adds the same callbacks to itself.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -345,8 +344,7 @@ class PushToHubCallback(TrainerCallback):
             commit_message=self.commit_message,
         )  # fmt: skip
         if self.push_model:
-            if "metrics" in inspect.signature(hub.push_to_hub).parameters:
-                common["metrics"] = _latest_eval_metrics(state)  # of the weights pushed, not of the search
+            common["metrics"] = _latest_eval_metrics(state)  # of the weights pushed, not of the search
             self.pushed_url = hub.push_to_hub(
                 unwrap_model(model), ticket, settings["repo_id"], tokenizer=processing_class,
                 staging_dir=os.path.join(args.output_dir, "hub_staging"), **common,

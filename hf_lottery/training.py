@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -337,16 +336,6 @@ class TicketSearch:
         return ticket
 
 
-# Settings under the keyword names that the search functions took before `config=`.
-_LEGACY_KEYWORDS = {
-    "structured": {"head_fraction": "head_fraction", "paper_compat": "paper_compat",
-                   "passes_per_step": "passes_per_step", "structured_max_steps": "max_steps",
-                   "normalize_heads_by_layer": "normalize_heads_by_layer",
-                   "normalize_mlps_by_tokens": "normalize_mlps_by_tokens", "normalize_globally": "normalize_globally"},
-    "magnitude": {"magnitude_prune_fraction": "prune_fraction", "magnitude_max_steps": "max_steps"},
-}  # fmt: skip
-
-
 def run_search(
     find: Callable[..., LotteryTicket],
     model: nn.Module,
@@ -355,16 +344,8 @@ def run_search(
     config: TicketSearchConfig,
     **common: Any,
 ) -> LotteryTicket:
-    """Call `find_structured_ticket` / `find_magnitude_ticket` with `config`.
-
-    Searches that predate ``config=`` get the same settings under their keyword names.
-    """
-    if "config" in inspect.signature(find).parameters:
-        return find(model, loader, metric, config=config, **common)
-    method = "structured" if find is find_structured_ticket else "magnitude"
-    kwargs = {"threshold": config.threshold, "search_data": config.search_data, "on_degenerate": config.on_degenerate}
-    kwargs.update({old: getattr(config, new) for new, old in _LEGACY_KEYWORDS[method].items()})
-    return find(model, loader, metric, **kwargs, **common)
+    """Call `find_structured_ticket` / `find_magnitude_ticket` with `config`."""
+    return find(model, loader, metric, config=config, **common)
 
 
 def _capped(dataset: Any, cap: int | None) -> Any:

@@ -7,7 +7,6 @@ the Trainer's scratch folder). Structured and super tickets are re-fine-tuned ph
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -46,21 +45,7 @@ def compacts(ctx: RunContext, ticket: LotteryTicket) -> bool:
 
 def rewind_ticket(ctx: RunContext, ticket: LotteryTicket, seed: int, compact: bool) -> tuple[torch.nn.Module, Any]:
     """The ticket on the pre-trained weights with a fresh classifier (seeded): ``(model, handle or None)``."""
-    kwargs: dict[str, Any] = dict(num_labels=ctx.num_labels, seed=seed, strict_base_model=False)
-    if compact and "compact" in inspect.signature(rewind).parameters:
-        return rewind(ticket, ctx.model_path, compact=True, **kwargs)
-    model, handle = rewind(ticket, ctx.model_path, **kwargs)
-    if not compact:
-        return model, handle
-    from ..compaction import compact_model  # torch-pruning: loaded only when a run compacts
-
-    handle.remove(restore_weights=False)
-    model = compact_model(model, ticket, inplace=True)
-    for layer in torch.nonzero(~ticket.mlp_mask).flatten().tolist():  # a removed MLP adds nothing, its bias neither
-        for name, param in model.named_parameters():
-            if re.search(rf"layer\.{layer}\.output\.dense\.bias$", name):
-                param.requires_grad_(False)
-    return model, None
+    return rewind(ticket, ctx.model_path, num_labels=ctx.num_labels, seed=seed, strict_base_model=False, compact=compact)
 
 
 def train_model(ctx: RunContext, seed: int, workdir: Path, ticket: LotteryTicket | None):
@@ -104,23 +89,6 @@ def load_finetuned(ctx: RunContext, seed: int) -> torch.nn.Module:
     return AutoModelForSequenceClassification.from_pretrained(folder).eval()
 
 
-def search_arguments(find: Any, method: str, config: Any) -> dict[str, Any]:
-    """The search settings as `find` takes them: ``config=`` where supported, else its keyword names."""
-    if "config" in inspect.signature(find).parameters:
-        return {"config": config}
-    values: dict[str, Any] = dict(
-        threshold=config.threshold, search_data=config.search_data, on_degenerate=config.on_degenerate
-    )
-    if method == "structured":
-        values.update(
-            head_fraction=config.head_fraction, paper_compat=config.paper_compat,
-            passes_per_step=config.passes_per_step, max_steps=config.structured_max_steps,
-        )  # fmt: skip
-    else:
-        values.update(prune_fraction=config.magnitude_prune_fraction, max_steps=config.magnitude_max_steps)
-    return values
-
-
 def run_search(ctx: RunContext, method: str, seed: int, model: torch.nn.Module | None, folder: Path) -> LotteryTicket:
     """Find the good `method` ticket of a seed's fine-tuned `model` into `folder` (resumable)."""
     from ..search.magnitude import find_magnitude_ticket
@@ -133,16 +101,13 @@ def run_search(ctx: RunContext, method: str, seed: int, model: torch.nn.Module |
         ctx.splits["search"], batch_size=ctx.search_config.search_batch_size, collate_fn=ctx.collator, model=model
     )
     find = find_structured_ticket if method == "structured" else find_magnitude_ticket
-    return find(model, loader, ctx.metric, **search_arguments(find, method, ctx.search_config), **common)
+    return find(model, loader, ctx.metric, config=ctx.search_config, **common)
 
 
 def _imp_search(ctx: RunContext, seed: int, folder: Path, common: dict[str, Any]) -> LotteryTicket:
     """Iterative magnitude pruning with rewinding (`hf_lottery.imp.find_imp_ticket`), resumable per round: trains
     from the pre-trained model with this seed's `TrainingArguments`, stop rule on the search data."""
-    try:
-        from ..imp import find_imp_ticket
-    except ImportError as err:
-        raise ValueError(f"--methods imp needs hf_lottery.imp (iterative magnitude pruning): {err}") from err
+    from ..imp import find_imp_ticket
     args = ctx.settings.training_arguments(ctx.layout.work_dir("imp", seed), seed)
     return find_imp_ticket(
         ctx.model_path, args, ctx.splits["train"], ctx.splits["search"], ctx.metric, config=ctx.search_config,
