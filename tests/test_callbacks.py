@@ -207,18 +207,18 @@ def test_save_model_and_checkpoints_hold_the_pruned_model(tmp_path):
 def test_resume_finds_the_checkpoint_by_its_trainer_state(tmp_path):
     model = tiny_bert()
     ticket = mixed_ticket(model)
-    Trainer(model=model, args=training_args(tmp_path, max_steps=8), train_dataset=to_dataset(64, 1),
-            data_collator=collate, callbacks=[TicketCallback(ticket), _StopAt(4)]).train()  # fmt: skip
-    (tmp_path / "checkpoint-4").rename(tmp_path / "checkpoint-0004")  # still the Trainer's last checkpoint
-    callback = TicketCallback()  # no ticket given: it must come from checkpoint-0004
-    Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=8), train_dataset=to_dataset(64, 1),
+    Trainer(model=model, args=training_args(tmp_path, max_steps=4, save_steps=2), train_dataset=to_dataset(64, 1),
+            data_collator=collate, callbacks=[TicketCallback(ticket), _StopAt(2)]).train()  # fmt: skip
+    (tmp_path / "checkpoint-2").rename(tmp_path / "checkpoint-0002")  # still the Trainer's last checkpoint
+    callback = TicketCallback()  # no ticket given: it must come from checkpoint-0002
+    Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=4, save_steps=2), train_dataset=to_dataset(64, 1),
             data_collator=collate, callbacks=[callback]).train(resume_from_checkpoint=True)  # fmt: skip
     assert callback.ticket.masks_equal(ticket)
     # a checkpoint outside output_dir is found through args.resume_from_checkpoint
     elsewhere = tmp_path / "moved"
-    (tmp_path / "checkpoint-0004").rename(elsewhere)
+    (tmp_path / "checkpoint-0002").rename(elsewhere)
     callback = TicketCallback()
-    args = training_args(tmp_path / "other", max_steps=8, resume_from_checkpoint=str(elsewhere))
+    args = training_args(tmp_path / "other", max_steps=4, save_steps=2, resume_from_checkpoint=str(elsewhere))
     Trainer(model=tiny_bert(), args=args, train_dataset=to_dataset(64, 1), data_collator=collate,
             callbacks=[callback]).train(resume_from_checkpoint=str(elsewhere))  # fmt: skip
     assert callback.ticket.masks_equal(ticket)
