@@ -302,7 +302,12 @@ def check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
 
 
 def model_id(model: Any) -> str | None:
-    """The pre-trained model `model` comes from: its config's ``hf_lottery_base_model``, else ``_name_or_path``.
+    """The pre-trained model `model` comes from, or None when that cannot be told.
+
+    Its config's ``hf_lottery_base_model`` (written when fine-tuning starts) wins. Otherwise ``_name_or_path`` is the
+    pre-trained model only while the config still records another architecture than the model's own: a model loaded
+    for fine-tuning from ``bert-base-uncased`` (``architectures: ["BertForMaskedLM"]``) names its base, while a
+    fine-tuned checkpoint loaded back (``architectures: ["BertForSequenceClassification"]``) names only itself.
 
     Example:
 
@@ -311,12 +316,24 @@ def model_id(model: Any) -> str | None:
     >>> config = SimpleNamespace(_name_or_path="/runs/fine-tuned", hf_lottery_base_model="google-bert/bert-base-uncased")
     >>> model_id(SimpleNamespace(config=config))
     'google-bert/bert-base-uncased'
+    >>> class BertForSequenceClassification(SimpleNamespace): ...
+    >>> fine_tuned = SimpleNamespace(_name_or_path="runs/sst2", architectures=["BertForSequenceClassification"])
+    >>> model_id(BertForSequenceClassification(config=fine_tuned)) is None
+    True
+    >>> fresh = SimpleNamespace(_name_or_path="bert-base-uncased", architectures=["BertForMaskedLM"])
+    >>> model_id(BertForSequenceClassification(config=fresh))
+    'bert-base-uncased'
 
     ```
     """
     config = getattr(model, "config", None)
-    name = getattr(config, CONFIG_BASE_MODEL_KEY, None) or getattr(config, "_name_or_path", None) or None
-    return os.fspath(name) if isinstance(name, os.PathLike) else name
+    recorded = getattr(config, CONFIG_BASE_MODEL_KEY, None)
+    if recorded:
+        return os.fspath(recorded)
+    name = getattr(config, "_name_or_path", None) or None
+    if name is None or type(model).__name__ in (getattr(config, "architectures", None) or []):
+        return None  # a saved checkpoint of this very model: `_name_or_path` is the fine-tuned folder, not its base
+    return os.fspath(name)
 
 
 def is_hub_id(name: str) -> bool:

@@ -135,6 +135,12 @@ def _start(
     if not is_budget_search(config):
         rule.check(config.on_degenerate)
     base_model = os.fspath(meta.base_model) if meta.base_model is not None else ticket.base_model
+    if base_model is None:
+        logger.warning(
+            "The pre-trained model of this fine-tuned model is unknown (no `hf_lottery_base_model` in its config, and "
+            "its `_name_or_path` names the fine-tuned checkpoint itself): the ticket records no base model, and "
+            "rewinding it will need one. Pass `base_model=` (a Hub id or folder) to record it."
+        )
     ticket = ticket.copy(
         kind="good", base_model=base_model, base_model_revision=meta.base_model_revision, task=meta.task,
         seed=meta.seed, threshold=config.threshold, search_data=config.search_data,
