@@ -27,7 +27,8 @@ from torch import nn
 from transformers.utils import logging
 
 from .card import build_card
-from .compaction import _drop_ticket_hooks, compact_model
+from .compaction import CompactModelMixin, _drop_ticket_hooks, compact_model
+from .expansion import expand_compact_model
 from .structure import unwrap_model
 from .ticket import LotteryTicket
 
@@ -224,6 +225,8 @@ def push_to_hub(
     _validate_repo_id(repo_id)
     baked = copy.deepcopy(unwrap_model(model))
     _drop_ticket_hooks(baked)
+    if isinstance(baked, CompactModelMixin):  # trained compacted: push the dense architecture with the ticket baked in
+        baked = expand_compact_model(baked, inplace=True)
     ticket.validate(baked)
     ticket.bake(baked)
     latency = None
