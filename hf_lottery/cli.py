@@ -7,7 +7,6 @@ The table below is static, so `hf-lottery --help` imports nothing heavy; a sub-c
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
@@ -65,9 +64,24 @@ def configure_logging(verbose: bool = False) -> None:
         hf_logging.set_verbosity_error()
 
 
+def _command_module(module: str):
+    """The module of a sub-command, imported only when that sub-command runs (keeps `--help` fast)."""
+    if module == "pipeline":
+        from .commands import pipeline as loaded
+    elif module == "tickets":
+        from .commands import tickets as loaded
+    elif module == "hub":
+        from .commands import hub as loaded
+    elif module == "patterns":
+        from .commands import patterns as loaded
+    else:
+        raise ValueError(f"Unknown command module {module!r}; expected one of pipeline, tickets, hub, patterns.")
+    return loaded
+
+
 def run_command(name: str, argv: list[str]) -> int:
     """Run one sub-command with its own flags (a module defines `main(name, argv)` or the older `register`)."""
-    module = importlib.import_module(f"{__package__}.commands.{COMMANDS[name][0]}")
+    module = _command_module(COMMANDS[name][0])
     if hasattr(module, "main"):
         return int(module.main(name, argv) or 0)
     parser = argparse.ArgumentParser(prog="hf-lottery")

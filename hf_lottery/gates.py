@@ -129,6 +129,13 @@ class TicketHandle:
             self._head_gates_expanded = self.head_gates.repeat_interleave(self.head_size, dim=1)
 
     @torch.no_grad()
+    def _follow_device(self, device: torch.device) -> None:
+        """Move the (fixed) gates to `device`: the model was moved after the ticket was applied (e.g. by a Trainer)."""
+        self.head_gates = self.head_gates.to(device)
+        self.mlp_gates = self.mlp_gates.to(device)
+        self._head_gates_expanded = self._head_gates_expanded.to(device)
+
+    @torch.no_grad()
     def set_masks(self, head_mask: torch.Tensor | None = None, mlp_mask: torch.Tensor | None = None) -> None:
         """Change the head / MLP gates in place (e.g. between search steps) without reinstalling hooks.
 
@@ -169,6 +176,8 @@ class TicketHandle:
                 return (gated, *args[1:])
             if not self._head_active[index]:
                 return None
+            if self._head_gates_expanded.device != hidden.device:
+                self._follow_device(hidden.device)
             return (hidden * self._head_gates_expanded[index].to(hidden.dtype), *args[1:])
 
         return hook
@@ -179,6 +188,8 @@ class TicketHandle:
                 return output * self.mlp_gates[index].to(output.dtype)
             if not self._mlp_active[index]:
                 return None
+            if self.mlp_gates.device != output.device:
+                self._follow_device(output.device)
             return output * self.mlp_gates[index].to(output.dtype)
 
         return hook

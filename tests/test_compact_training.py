@@ -158,13 +158,12 @@ def test_expanded_model_gives_the_compact_outputs_and_reloads_with_plain_from_pr
 
 def test_expanded_model_records_the_ticket_in_its_config(pretrained, tmp_path):
     ticket, _, _, small, _ = both(pretrained)
-    if not hasattr(LotteryTicket, "to_config_entry"):
-        pytest.skip("LotteryTicket.to_config_entry is not in this version of hf-lottery")
     dense = expand_compact_model(small)
-    assert getattr(dense.config, CONFIG_TICKET_KEY) == ticket.to_config_entry()
+    assert getattr(dense.config, CONFIG_TICKET_KEY) == ticket.to_config_entry(dense)
     dense.save_pretrained(tmp_path / "dense")
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "dense")
-    assert getattr(reloaded.config, CONFIG_TICKET_KEY) == ticket.to_config_entry()
+    recovered = LotteryTicket.from_config_entry(getattr(reloaded.config, CONFIG_TICKET_KEY), model=reloaded)
+    assert torch.equal(recovered.head_mask, ticket.head_mask) and torch.equal(recovered.mlp_mask, ticket.mlp_mask)
 
 
 def test_expand_takes_a_plain_compact_model_and_checks_the_ticket(pretrained):

@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "hf_lottery"
 # Packages whose `_EXPORTS` table is read by a module `__getattr__` (PEP 562): the only allowed importlib use.
@@ -169,14 +167,6 @@ def _describe(cycle: list[str], edges: dict[str, set[str]]) -> str:
     return f"cycle of {len(cycle)} modules: " + "; ".join(links)
 
 
-# Modules outside the ticket layer whose cycles are being removed on other branches: hub <-> compaction, and
-# card.py's ``from . import __version__`` (an edge to the package, whose lazy table reaches hub; it should read
-# ``from ._version import __version__``). A failure that involves only these is an expected failure until those
-# branches are merged; anything else fails.
-PENDING_ELSEWHERE = {"hf_lottery", "hf_lottery.card", "hf_lottery.hub", "hf_lottery.compaction"}
-PENDING_DETOURS = {"hf_lottery/cli.py"}
-
-
 def test_graph_walker_sees_function_level_relative_and_absolute_imports(tmp_path):
     # The walker itself: an import inside a function and an absolute `hf_lottery.*` import are edges.
     tree = ast.parse("def f():\n    from .structure import EncoderStructure\nimport hf_lottery.files\n")
@@ -194,15 +184,11 @@ def test_no_import_cycles_inside_hf_lottery():
     edges, _ = import_graph()
     cycles = find_cycles(edges)
     report = "\n".join(_describe(cycle, edges) for cycle in cycles)
-    if cycles and all(set(cycle) <= PENDING_ELSEWHERE for cycle in cycles):
-        pytest.xfail(f"known cycles in modules fixed on other branches (hub, compaction, card):\n{report}")
     assert not cycles, report
 
 
 def test_no_importlib_detours_outside_the_lazy_export_tables():
     _, detours = import_graph()
-    if detours and all(d.split(":")[0] in PENDING_DETOURS for d in detours):
-        pytest.xfail(f"dynamic imports in modules owned elsewhere (the CLI's command table): {detours}")
     assert not detours, "\n".join(detours)
 
 

@@ -179,30 +179,9 @@ def test_dense_folder_with_ticket_files(tmp_path):
     torch.testing.assert_close(first_output(load_pruned_model(tmp_path, compact=True)), expected, atol=1e-5, rtol=0)
 
 
-HAS_CONFIG_ENTRY = hasattr(LotteryTicket, "from_config_entry")
 
 
-@pytest.fixture(params=["stand-in", "LotteryTicket"])
-def config_entry(request, monkeypatch):
-    """The ticket's config entry: a minimal structured stand-in, and the real `LotteryTicket` methods."""
-    if request.param == "LotteryTicket":
-        if not HAS_CONFIG_ENTRY:
-            pytest.skip("needs LotteryTicket.from_config_entry")
-        return
-
-    def to_entry(self):
-        return {"head_mask": self.head_mask.int().tolist(), "mlp_mask": self.mlp_mask.int().tolist()}
-
-    def from_entry(cls, entry, model=None):
-        dims = None if model is None else EncoderStructure(model).dims()
-        return cls(head_mask=torch.tensor(entry["head_mask"]), mlp_mask=torch.tensor(entry["mlp_mask"]),
-                   model_dims=dims)  # fmt: skip
-
-    monkeypatch.setattr(LotteryTicket, "to_config_entry", to_entry, raising=False)
-    monkeypatch.setattr(LotteryTicket, "from_config_entry", classmethod(from_entry), raising=False)
-
-
-def test_dense_folder_with_the_ticket_in_its_config(tmp_path, config_entry):
+def test_dense_folder_with_the_ticket_in_its_config(tmp_path):
     model = tiny_bert()
     ticket = structured_ticket(model)
     expected = gated_output(model, ticket)
@@ -223,7 +202,6 @@ def test_a_plain_model_folder_holds_no_ticket(tmp_path):
         load_pruned_model(tmp_path)
 
 
-@pytest.mark.skipif(not HAS_CONFIG_ENTRY, reason="needs LotteryTicket.from_config_entry")
 def test_magnitude_ticket_recorded_in_the_config_is_recovered_from_the_zeros(tmp_path):
     model = tiny_bert()
     ticket = magnitude_ticket(model).copy(task="sst2", seed=3)
@@ -238,7 +216,6 @@ def test_magnitude_ticket_recorded_in_the_config_is_recovered_from_the_zeros(tmp
     torch.testing.assert_close(first_output(dense), expected, atol=1e-6, rtol=0)
 
 
-@pytest.mark.skipif(not HAS_CONFIG_ENTRY, reason="needs LotteryTicket.from_config_entry")
 def test_a_compacted_model_keeps_the_recorded_tickets_metadata(tmp_path):
     model = tiny_bert()
     ticket = structured_ticket(model).copy(task="sst2", seed=7)

@@ -10,7 +10,6 @@ reporting) replace the Trainer's where the user sets nothing.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import os
 import re
@@ -146,11 +145,6 @@ class PipelineConfig:
                 raise ValueError(f"`{name}` must be an integer >= 1; got {getattr(self, name)!r}.")
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise ValueError(f"`data_dir` {self.data_dir!r} is not a folder.")
-        if "imp" in self.methods:
-            try:
-                importlib.import_module("hf_lottery.imp")
-            except ImportError as err:
-                raise ValueError(f"`methods` imp needs hf_lottery.imp (iterative magnitude pruning): {err}") from None
         if self.pattern_classifier is not None and not Path(self.pattern_classifier).is_dir():
             raise ValueError(f"`pattern_classifier` {self.pattern_classifier!r} is not a folder.")
         if _looks_like_path(self.model_name_or_path) and not Path(self.model_name_or_path).expanduser().exists():
