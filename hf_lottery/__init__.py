@@ -65,17 +65,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
-    from .compaction import compact_model as compact_model
     from .auto import register_auto_classes as register_auto_classes
+    from .compaction import compact_model as compact_model
     from .config import TicketSearchConfig as TicketSearchConfig
     from .evaluation import evaluate as evaluate
-    from .metrics import glue_metric as glue_metric
     from .gates import TicketHandle as TicketHandle
     from .gates import apply_ticket as apply_ticket
-    from .loading import load_pruned_model as load_pruned_model
     from .hub import push_ticket_to_hub as push_ticket_to_hub
     from .hub import push_to_hub as push_to_hub
     from .legacy import load_legacy_ticket as load_legacy_ticket
+    from .loading import load_pruned_model as load_pruned_model
+    from .metrics import glue_metric as glue_metric
     from .onnx_export import export_onnx as export_onnx
     from .rewinding import rewind as rewind
     from .sampling import sample_ticket as sample_ticket

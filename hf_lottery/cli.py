@@ -11,24 +11,7 @@ import logging
 import sys
 
 from ._version import __version__
-
-
-# command -> (module in hf_lottery.commands, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("pipeline", "the whole pipeline on the embedded offline default (packaged MiniLM, generated demo task)"),
-    "run": ("pipeline", "the paper's pipeline on a GLUE task (same flags as recipes/lottery_glue.py)"),
-    "report": ("pipeline", "(re)build report.md, results.json/csv and plots of a run folder"),
-    "find": ("pipeline", "find a ticket of a fine-tuned model (or re-run a recorded search with --like)"),
-    "train": ("pipeline", "re-fine-tune a ticket from its pre-trained weights"),
-    "evaluate": ("pipeline", "dev metrics of a model, optionally with a ticket applied"),
-    "export": ("pipeline", "export a model (dense with ticket, or compact) to ONNX"),
-    "show": ("tickets", "print a ticket's summary (local folder or Hub repo id)"),
-    "import-legacy": ("tickets", "turn the paper's head_mask.npy / mlp_mask.npy folders into ticket folders"),
-    "push": ("hub", "push a ticket (masks only) or, with --model_dir, the masked model + ticket + card to the Hub"),
-    "download": ("hub", "load a pruned model from the Hub or a folder and save it"),
-    "patterns": ("patterns", "train / evaluate the attention-pattern CNN, classify a model's heads"),
-    "label-patterns": ("patterns", "label attention maps by hand into the paper's format"),
-}
+from .command_table import COMMANDS
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -80,14 +63,8 @@ def _command_module(module: str):
 
 
 def run_command(name: str, argv: list[str]) -> int:
-    """Run one sub-command with its own flags (a module defines `main(name, argv)` or the older `register`)."""
-    module = _command_module(COMMANDS[name][0])
-    if hasattr(module, "main"):
-        return int(module.main(name, argv) or 0)
-    parser = argparse.ArgumentParser(prog="hf-lottery")
-    module.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args([name, *argv])
-    return int(args.func(args) or 0)
+    """Run one sub-command with its own flags (each command module defines `main(name, argv)`)."""
+    return int(_command_module(COMMANDS[name][0]).main(name, argv) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:

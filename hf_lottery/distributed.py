@@ -13,6 +13,7 @@ Example:
 
 ```python
 >>> import logging, transformers
+>>> logging.getLogger("hf_lottery").setLevel(logging.NOTSET)  # the library default (the CLI sets its own level)
 >>> transformers.logging.set_verbosity_info()
 >>> logging.getLogger("hf_lottery.search").isEnabledFor(logging.INFO)
 True

@@ -36,10 +36,9 @@ from .config import TicketSearchConfig, resolve_search_config
 from .evaluation import evaluate
 from .files import CONFIG_BASE_MODEL_KEY
 from .integration import TicketCallback
-from .metrics import resolve_search_metric
+from .metrics import constant_predictor_score, resolve_metric, resolve_search_metric
 from .search.data import search_dataloader
 from .search.selection import select_global
-from .metrics import constant_predictor_score, resolve_metric
 from .search.stop_rule import StopRule
 from .structure import EncoderStructure, unwrap_model
 from .ticket import TICKET_CONFIG_NAME, LotteryTicket

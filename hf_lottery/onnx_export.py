@@ -34,10 +34,10 @@ from transformers.utils import logging
 
 from .atomic import atomic_path
 from .compaction import _drop_ticket_hooks, compact_model, is_compact_folder
+from .downloads import TicketNotFoundError
 from .files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME
 from .gates import active_handles
 from .loading import MODEL_FILES, load_pruned_model
-from .downloads import TicketNotFoundError
 from .structure import EncoderStructure, unwrap_model
 from .ticket import LotteryTicket
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "hf_lottery"
 # Packages whose `_EXPORTS` table is read by a module `__getattr__` (PEP 562): the only allowed importlib use.
-LAZY_TABLES = ("hf_lottery", "hf_lottery.search")
+LAZY_TABLES = ("hf_lottery", "hf_lottery.search", "hf_lottery.pipeline")
 HEAVY_MODULES = (
     "transformers.trainer",
     "torch_pruning",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cli import COMMANDS
+from ..command_table import COMMANDS
 from . import echo, parse_dataclasses
 
 

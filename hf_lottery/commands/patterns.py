@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..cli import COMMANDS
+from ..command_table import COMMANDS
 from . import echo, load_model, parse_dataclasses, run_context
 
 

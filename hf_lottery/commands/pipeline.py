@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from transformers.utils import logging
 
-from ..cli import COMMANDS
+from ..command_table import COMMANDS
 from . import echo, load_model, parse_dataclasses, run_context
 
 

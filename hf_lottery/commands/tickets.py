@@ -2,41 +2,60 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from . import echo
+from . import echo, parse_dataclasses
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    show = subparsers.add_parser("show", help="print a ticket's summary (local folder or Hub repo id)")
-    show.add_argument("ticket", help="ticket folder or Hub repo id")
-    show.add_argument("--revision", default=None)
-    show.set_defaults(func=_show)
+@dataclass
+class ShowArguments:
+    ticket: str = field(default=None, metadata={"help": "Ticket folder or Hub repo id (also the first positional)."})
+    revision: str | None = field(default=None, metadata={"help": "Hub branch, tag or commit of the ticket."})
 
-    legacy = subparsers.add_parser(
-        "import-legacy", help="turn the paper's head_mask.npy / mlp_mask.npy folders into ticket folders"
+    def __post_init__(self):
+        if not self.ticket:
+            raise ValueError("`ticket` is required: hf-lottery show TICKET_DIR_OR_REPO")
+
+
+@dataclass
+class ImportLegacyArguments:
+    folders: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Folders holding the paper's head_mask.npy (and mlp_mask.npy); also the positionals."},
     )
-    legacy.add_argument("folders", nargs="+", help="folders holding head_mask.npy (and mlp_mask.npy)")
-    legacy.add_argument("--output_dir", required=True, help="where to write one ticket folder per input folder")
-    legacy.add_argument("--base_model", default="bert-base-uncased", help="model the masks belong to")
-    legacy.set_defaults(func=_import_legacy)
+    output_dir: str = field(default=None, metadata={"help": "Where to write one ticket folder per input folder."})
+    base_model: str = field(default="bert-base-uncased", metadata={"help": "The model the masks belong to."})
+
+    def __post_init__(self):
+        if not self.folders or not self.output_dir:
+            raise ValueError("`folders` and `output_dir` are required: hf-lottery import-legacy FOLDER... --output_dir D")
 
 
-def _show(args: argparse.Namespace) -> int:
+def main(name: str, argv: list[str]) -> int:
+    return {"show": _show, "import-legacy": _import_legacy}[name](argv)
+
+
+def _show(argv: list[str]) -> int:
     from ..ticket import LotteryTicket
 
+    (args,) = parse_dataclasses(
+        "hf-lottery show", "Print a ticket's summary.", [ShowArguments], argv, positionals=["ticket"]
+    )
     ticket = LotteryTicket.from_pretrained(args.ticket, revision=args.revision)
     echo(repr(ticket))
     echo(json.dumps(ticket.summary(), indent=2))
     return 0
 
 
-def _import_legacy(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+def _import_legacy(argv: list[str]) -> int:
     from ..legacy import load_legacy_ticket
 
+    (args,) = parse_dataclasses(
+        "hf-lottery import-legacy", "Turn the paper's .npy mask folders into ticket folders.",
+        [ImportLegacyArguments], argv, positionals=["folders"], variadic=True,
+    )  # fmt: skip
     out = Path(args.output_dir)
     for folder in args.folders:
         ticket = load_legacy_ticket(folder, base_model=args.base_model)
