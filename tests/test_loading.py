@@ -179,8 +179,6 @@ def test_dense_folder_with_ticket_files(tmp_path):
     torch.testing.assert_close(first_output(load_pruned_model(tmp_path, compact=True)), expected, atol=1e-5, rtol=0)
 
 
-
-
 def test_dense_folder_with_the_ticket_in_its_config(tmp_path):
     model = tiny_bert()
     ticket = structured_ticket(model)

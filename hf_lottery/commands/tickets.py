@@ -30,7 +30,9 @@ class ImportLegacyArguments:
 
     def __post_init__(self):
         if not self.folders or not self.output_dir:
-            raise ValueError("`folders` and `output_dir` are required: hf-lottery import-legacy FOLDER... --output_dir D")
+            raise ValueError(
+                "`folders` and `output_dir` are required: hf-lottery import-legacy FOLDER... --output_dir D"
+            )
 
 
 def main(name: str, argv: list[str]) -> int:

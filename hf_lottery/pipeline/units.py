@@ -45,7 +45,9 @@ def compacts(ctx: RunContext, ticket: LotteryTicket) -> bool:
 
 def rewind_ticket(ctx: RunContext, ticket: LotteryTicket, seed: int, compact: bool) -> tuple[torch.nn.Module, Any]:
     """The ticket on the pre-trained weights with a fresh classifier (seeded): ``(model, handle or None)``."""
-    return rewind(ticket, ctx.model_path, num_labels=ctx.num_labels, seed=seed, strict_base_model=False, compact=compact)
+    return rewind(
+        ticket, ctx.model_path, num_labels=ctx.num_labels, seed=seed, strict_base_model=False, compact=compact
+    )
 
 
 def train_model(ctx: RunContext, seed: int, workdir: Path, ticket: LotteryTicket | None):
@@ -108,6 +110,7 @@ def _imp_search(ctx: RunContext, seed: int, folder: Path, common: dict[str, Any]
     """Iterative magnitude pruning with rewinding (`hf_lottery.imp.find_imp_ticket`), resumable per round: trains
     from the pre-trained model with this seed's `TrainingArguments`, stop rule on the search data."""
     from ..imp import find_imp_ticket
+
     args = ctx.settings.training_arguments(ctx.layout.work_dir("imp", seed), seed)
     return find_imp_ticket(
         ctx.model_path, args, ctx.splits["train"], ctx.splits["search"], ctx.metric, config=ctx.search_config,

@@ -28,32 +28,154 @@ def _resume_with(previous_fingerprint=None, finished=None, **kwargs):
 def _redaction(tmp_path):
     redacted = redact_args(["--hub_token", "hf_secret", "--hub_token=hf_other", "--token", "t", "--seeds", "1"])
     assert redacted == ["--hub_token", "***", "--hub_token=***", "--token", "***", "--seeds", "1"]
-    assert "hf_" not in json.dumps(RunSettings.from_kwargs(task_name="demo", output_dir="x", hub_token="hf_x").to_dict())
+    assert "hf_" not in json.dumps(
+        RunSettings.from_kwargs(task_name="demo", output_dir="x", hub_token="hf_x").to_dict()
+    )
 
 
 CASES = [
-    BadInput("pipeline-threshold-above-one", "pipeline", _settings(threshold=1.5), ValueError, r"`threshold` must be in"),
-    BadInput("pipeline-train-samples-zero", "pipeline", _settings(max_train_samples=0), ValueError, r"`max_train_samples` must be an integer >= 1"),
-    BadInput("pipeline-train-samples-negative", "pipeline", _settings(max_train_samples=-5), ValueError, r"`max_train_samples`"),
-    BadInput("pipeline-eval-samples-zero", "pipeline", _settings(max_eval_samples=0), ValueError, r"`max_eval_samples`"),
-    BadInput("pipeline-search-samples-zero", "pipeline", _settings(max_search_samples=0), ValueError, r"`max_search_samples`"),
-    BadInput("pipeline-no-seeds", "pipeline", _settings(seeds=[]), ValueError, r"`seeds` must be one or more integers"),
+    BadInput(
+        "pipeline-threshold-above-one", "pipeline", _settings(threshold=1.5), ValueError, r"`threshold` must be in"
+    ),
+    BadInput(
+        "pipeline-train-samples-zero",
+        "pipeline",
+        _settings(max_train_samples=0),
+        ValueError,
+        r"`max_train_samples` must be an integer >= 1",
+    ),
+    BadInput(
+        "pipeline-train-samples-negative",
+        "pipeline",
+        _settings(max_train_samples=-5),
+        ValueError,
+        r"`max_train_samples`",
+    ),
+    BadInput(
+        "pipeline-eval-samples-zero", "pipeline", _settings(max_eval_samples=0), ValueError, r"`max_eval_samples`"
+    ),
+    BadInput(
+        "pipeline-search-samples-zero",
+        "pipeline",
+        _settings(max_search_samples=0),
+        ValueError,
+        r"`max_search_samples`",
+    ),
+    BadInput(
+        "pipeline-no-seeds", "pipeline", _settings(seeds=[]), ValueError, r"`seeds` must be one or more integers"
+    ),
     BadInput("pipeline-duplicate-seeds", "pipeline", _settings(seeds=[1, 1]), ValueError, r"`seeds` must be distinct"),
-    BadInput("pipeline-unknown-stage", "pipeline", _settings(stages=["dance"]), ValueError, r"`stages` must be one or more of \['finetune'"),
-    BadInput("pipeline-unknown-method", "pipeline", _settings(methods=["lottery"]), ValueError, r"`methods` must be one or more of"),
-    BadInput("pipeline-kinds-without-good", "pipeline", _settings(kinds=["random"]), ValueError, r"`kinds` must include 'good'"),
-    BadInput("pipeline-negative-learning-rate", "pipeline", _settings(learning_rate=-1.0), ValueError, r"`learning_rate` must be a number > 0"),
-    BadInput("pipeline-zero-batch-size", "pipeline", _settings(per_device_train_batch_size=0), ValueError, r"`per_device_train_batch_size`"),
-    BadInput("pipeline-zero-max-length", "pipeline", _settings(max_seq_length=0), ValueError, r"`max_seq_length` must be an integer >= 1"),
-    BadInput("pipeline-no-output-dir", "pipeline", lambda tmp_path: RunSettings.from_kwargs(task_name="demo"), ValueError, r"`output_dir` is required"),
-    BadInput("pipeline-single-seed-flag", "pipeline", _settings(seed=3), ValueError, r"`seed` is set per fine-tune from `seeds`"),
-    BadInput("pipeline-push-without-repo", "pipeline", _settings(push_to_hub=True), ValueError, r"`push_to_hub` needs `hub_model_id`"),
-    BadInput("pipeline-unknown-setting", "pipeline", _settings(thresold=0.8), TypeError, r"Unknown setting\(s\) \['thresold'\]"),
-    BadInput("pipeline-unknown-task", "pipeline", _settings(task_name="sst3"), ValueError, r"`task_name`: Unknown task 'sst3'"),
-    BadInput("pipeline-data-dir-missing", "pipeline", lambda tmp_path: RunSettings.from_kwargs(task_name="sst2", output_dir="x", data_dir=str(tmp_path / "nope")), ValueError, r"`data_dir` .*nope' is not a folder"),
-    BadInput("pipeline-model-folder-missing", "pipeline", _settings(model_name_or_path="./no/such/model"), ValueError, r"`model_name_or_path` './no/such/model' is not a folder"),
-    BadInput("pipeline-resume-other-threshold", "pipeline", _resume_with(lambda s: {**s.fingerprint(), "threshold": 0.8}), ValueError, r"other settings \(--threshold 0\.8 -> 0\.9\)"),
-    BadInput("pipeline-resume-other-warmup", "pipeline", _resume_with(lambda s: {k: v for k, v in s.fingerprint().items() if k != "warmup_steps"}, warmup_steps=5), ValueError, r"--warmup_steps 'unset' -> 5"),
-    BadInput("pipeline-resume-other-model", "pipeline", _resume_with(None, {"seed_42": "bert-base-uncased"}), ValueError, r"seed_42 was fine-tuned from 'bert-base-uncased', not from --model_name_or_path"),
+    BadInput(
+        "pipeline-unknown-stage",
+        "pipeline",
+        _settings(stages=["dance"]),
+        ValueError,
+        r"`stages` must be one or more of \['finetune'",
+    ),
+    BadInput(
+        "pipeline-unknown-method",
+        "pipeline",
+        _settings(methods=["lottery"]),
+        ValueError,
+        r"`methods` must be one or more of",
+    ),
+    BadInput(
+        "pipeline-kinds-without-good",
+        "pipeline",
+        _settings(kinds=["random"]),
+        ValueError,
+        r"`kinds` must include 'good'",
+    ),
+    BadInput(
+        "pipeline-negative-learning-rate",
+        "pipeline",
+        _settings(learning_rate=-1.0),
+        ValueError,
+        r"`learning_rate` must be a number > 0",
+    ),
+    BadInput(
+        "pipeline-zero-batch-size",
+        "pipeline",
+        _settings(per_device_train_batch_size=0),
+        ValueError,
+        r"`per_device_train_batch_size`",
+    ),
+    BadInput(
+        "pipeline-zero-max-length",
+        "pipeline",
+        _settings(max_seq_length=0),
+        ValueError,
+        r"`max_seq_length` must be an integer >= 1",
+    ),
+    BadInput(
+        "pipeline-no-output-dir",
+        "pipeline",
+        lambda tmp_path: RunSettings.from_kwargs(task_name="demo"),
+        ValueError,
+        r"`output_dir` is required",
+    ),
+    BadInput(
+        "pipeline-single-seed-flag",
+        "pipeline",
+        _settings(seed=3),
+        ValueError,
+        r"`seed` is set per fine-tune from `seeds`",
+    ),
+    BadInput(
+        "pipeline-push-without-repo",
+        "pipeline",
+        _settings(push_to_hub=True),
+        ValueError,
+        r"`push_to_hub` needs `hub_model_id`",
+    ),
+    BadInput(
+        "pipeline-unknown-setting",
+        "pipeline",
+        _settings(thresold=0.8),
+        TypeError,
+        r"Unknown setting\(s\) \['thresold'\]",
+    ),
+    BadInput(
+        "pipeline-unknown-task",
+        "pipeline",
+        _settings(task_name="sst3"),
+        ValueError,
+        r"`task_name`: Unknown task 'sst3'",
+    ),
+    BadInput(
+        "pipeline-data-dir-missing",
+        "pipeline",
+        lambda tmp_path: RunSettings.from_kwargs(task_name="sst2", output_dir="x", data_dir=str(tmp_path / "nope")),
+        ValueError,
+        r"`data_dir` .*nope' is not a folder",
+    ),
+    BadInput(
+        "pipeline-model-folder-missing",
+        "pipeline",
+        _settings(model_name_or_path="./no/such/model"),
+        ValueError,
+        r"`model_name_or_path` './no/such/model' is not a folder",
+    ),
+    BadInput(
+        "pipeline-resume-other-threshold",
+        "pipeline",
+        _resume_with(lambda s: {**s.fingerprint(), "threshold": 0.8}),
+        ValueError,
+        r"other settings \(--threshold 0\.8 -> 0\.9\)",
+    ),
+    BadInput(
+        "pipeline-resume-other-warmup",
+        "pipeline",
+        _resume_with(lambda s: {k: v for k, v in s.fingerprint().items() if k != "warmup_steps"}, warmup_steps=5),
+        ValueError,
+        r"--warmup_steps 'unset' -> 5",
+    ),
+    BadInput(
+        "pipeline-resume-other-model",
+        "pipeline",
+        _resume_with(None, {"seed_42": "bert-base-uncased"}),
+        ValueError,
+        r"seed_42 was fine-tuned from 'bert-base-uncased', not from --model_name_or_path",
+    ),
     BadInput("pipeline-token-redacted", "pipeline", _redaction, None),
 ]
