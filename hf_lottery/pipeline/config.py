@@ -115,8 +115,23 @@ class PipelineConfig:
         default=True,
         metadata={"help": "Re-fine-tune structured and super tickets as physically smaller (compacted) models."},
     )
+    super_retrain_seeds: int | None = field(
+        default=None,
+        metadata={
+            "help": "Re-fine-tune the super tickets with the first N seeds only (0: evaluate them pruned only; "
+            "default: every seed)."
+        },
+    )
 
     def __post_init__(self):
+        if self.super_retrain_seeds is not None and (
+            isinstance(self.super_retrain_seeds, bool)
+            or not isinstance(self.super_retrain_seeds, int)
+            or self.super_retrain_seeds < 0
+        ):
+            raise ValueError(
+                f"`super_retrain_seeds` must be an integer >= 0 or unset; got {self.super_retrain_seeds!r}."
+            )
         if not isinstance(self.task_name, str) or not self.task_name:
             raise ValueError("`task_name` is required (a GLUE task or 'demo').")
         from ..glue import canonical_task_name
@@ -268,7 +283,7 @@ class RunSettings:
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change results: a resumed run must agree on every one (flag name -> value)."""
         keep = ("task_name", "model_name_or_path", "data_dir", "max_seq_length", "max_train_samples",
-                "max_eval_samples", "compact_retrain")  # fmt: skip
+                "max_eval_samples", "compact_retrain", "super_retrain_seeds")  # fmt: skip
         found = {name: getattr(self.pipeline, name) for name in keep}
         found.update(self.search.to_dict())
         found.update(

@@ -83,7 +83,8 @@ def missing_units(data: dict[str, Any]) -> list[str]:
         if seed not in data["pruned"]:
             missing.append(f"pruned evaluation of seed {seed}")
         expected = [f"{m}/{k}" for m in methods for k in kinds]
-        if "structured" in methods and len(seeds) > 1:
+        limit = config.get("super_retrain_seeds")
+        if "structured" in methods and len(seeds) > 1 and (limit is None or seed in seeds[:limit]):
             expected += [f"super/{k}" for k in kinds]
         absent = [name for name in expected if name not in data["retrained"].get(seed, {})]
         if absent:

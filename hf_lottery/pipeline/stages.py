@@ -158,7 +158,11 @@ def retrain(ctx: RunContext, seed: int) -> dict[str, Any]:
     and super tickets are trained physically compacted unless ``--compact_retrain false``."""
     layout = ctx.layout
     results = {}
+    limit = ctx.config.super_retrain_seeds
+    super_here = limit is None or seed in ctx.config.seeds[:limit]
     for name, ticket in tickets_of(ctx, seed).items():
+        if name.startswith("super/") and not super_here:
+            continue  # --super_retrain_seeds: super tickets of this seed are evaluated pruned only
         folder = layout.retrained_dir(seed, name)
         if (done := layout.done(folder)) is not None:
             results[name] = done

@@ -35,6 +35,13 @@ def _redaction(tmp_path):
 
 CASES = [
     BadInput(
+        "pipeline-super-retrain-seeds-negative",
+        "pipeline",
+        _settings(super_retrain_seeds=-1),
+        ValueError,
+        r"`super_retrain_seeds` must be an integer >= 0",
+    ),
+    BadInput(
         "pipeline-threshold-above-one", "pipeline", _settings(threshold=1.5), ValueError, r"`threshold` must be in"
     ),
     BadInput(
