@@ -35,7 +35,6 @@ from transformers.utils import logging
 from .auto import register_auto_classes
 from .compaction import (
     SPEC_KEY,
-    CompactModelMixin,
     build_model,
     compact_model,
     dense_config,
@@ -47,9 +46,9 @@ from .compaction import (
     read_safetensors,
 )
 from .downloads import TicketNotFoundError, snapshot
+from .expansion import expand_compact_model
 from .files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 from .gates import apply_ticket
-from .structure import EncoderStructure
 from .ticket import LotteryTicket
 
 
@@ -146,38 +145,6 @@ def _architecture(config_dict: dict[str, Any], source: str) -> type:
 
 
 @torch.no_grad()
-def _expand(compact: nn.Module, dense: nn.Module, ticket: LotteryTicket) -> nn.Module:
-    """Copy a compacted model's weights into its dense architecture; removed heads and MLP neurons become zeros."""
-    own = dense.state_dict()
-    dense.load_state_dict(
-        {k: v for k, v in compact.state_dict().items() if k in own and v.shape == own[k].shape}, strict=False
-    )
-    size = EncoderStructure(dense).head_size
-    for small, full in zip(EncoderStructure(compact).layers, EncoderStructure(dense).layers):
-        kept = torch.nonzero(ticket.head_mask[full.index]).flatten()
-        rows = (kept[:, None] * size + torch.arange(size)).flatten()
-        for a, b in ((small.query, full.query), (small.key, full.key), (small.value, full.value)):
-            b.weight.zero_()
-            b.weight[rows] = a.weight
-            b.bias.zero_()
-            b.bias[rows] = a.bias
-        full.attention_output.weight.zero_()
-        full.attention_output.weight[:, rows] = small.attention_output.weight
-        full.attention_output.bias.copy_(small.attention_output.bias)
-        if not bool(ticket.mlp_mask[full.index]):
-            for param in (full.intermediate.weight, full.intermediate.bias, full.mlp_output.weight):
-                param.zero_()
-            full.mlp_output.bias.copy_(small.mlp_output.bias)
-    return dense
-
-
-def _dense_from_compact(compact: nn.Module, config_dict: dict[str, Any], model_type: str, source: str) -> nn.Module:
-    ticket = compact.hf_lottery_ticket
-    config = dense_config(config_dict, ticket.num_heads, model_type, source)
-    cls = next(c for c in type(compact).__mro__ if not issubclass(c, CompactModelMixin))
-    return _expand(compact, build_model(cls, config), ticket).eval()
-
-
 def _ticket_of_dense_folder(folder: Path, config_dict: dict[str, Any], model: nn.Module, name: str) -> LotteryTicket:
     if (folder / TICKET_CONFIG_NAME).is_file():
         return LotteryTicket.from_pretrained(folder)
@@ -242,18 +209,15 @@ def load_pruned_model(
             )
         if SPEC_KEY in config_dict:
             model = load_compact_folder(folder, model_class)
-            model_type = config_dict[SPEC_KEY]["base_model_type"]
         else:
             model = _load_head_pruned(folder, config_dict, model_class)
-            model_type = config_dict.get("model_type", "bert")
         ticket = _recorded_ticket(
             config_dict, model.hf_lottery_ticket.copy(model_dims=_dims(config_dict, model.hf_lottery_ticket))
         )
         if compact:
             model.hf_lottery_ticket = ticket
             return model
-        values = {k: v for k, v in config_dict.items() if k != "pruned_heads"}
-        model = _dense_from_compact(model, values, model_type, source)
+        model = expand_compact_model(model, ticket, inplace=True)
     else:
         cls = model_class or _architecture(config_dict, source)
         model = cls.from_pretrained(folder, **from_pretrained_kwargs)

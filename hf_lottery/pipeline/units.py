@@ -7,7 +7,6 @@ the Trainer's scratch folder). Structured and super tickets are re-fine-tuned ph
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from transformers.utils import logging
 
 from .. import distributed
 from ..evaluation import evaluate
+from ..expansion import expand_compact_model
 from ..files import COMPACT_SPEC_KEY, CONFIG_BASE_MODEL_KEY
 from ..gates import active_handles
 from ..rewinding import rewind
@@ -123,7 +123,7 @@ def save_retrained(ctx: RunContext, model: torch.nn.Module, ticket: LotteryTicke
     """Save a re-fine-tuned model as a dense folder with the ticket baked into its weights (plain
     `from_pretrained` gives the pruned outputs), the ticket files and the tokenizer beside them."""
     if hasattr(model.config, COMPACT_SPEC_KEY):
-        model = _dense_from_compact(ctx, model, ticket)
+        model = expand_compact_model(model, ticket)
     else:
         for handle in active_handles(model):
             handle.remove(restore_weights=False)
@@ -133,45 +133,3 @@ def save_retrained(ctx: RunContext, model: torch.nn.Module, ticket: LotteryTicke
     ticket.save_pretrained(folder)
     ctx.tokenizer.save_pretrained(folder)
     return folder
-
-
-def _dense_from_compact(ctx: RunContext, compact: torch.nn.Module, ticket: LotteryTicket) -> torch.nn.Module:
-    """The full-size model a compacted one stands for: kept heads' rows / columns copied in place, the rest zero."""
-    dense, handle = rewind(ticket, ctx.model_path, num_labels=ctx.num_labels, strict_base_model=False)
-    handle.remove(restore_weights=False)
-    small = dict(compact.named_parameters())
-    num_heads = ticket.head_mask.shape[1]
-    with torch.no_grad():
-        for name, target in dense.named_parameters():
-            source = small.get(name)
-            if source is None:
-                raise ValueError(f"The compacted model has no parameter {name}.")
-            if source.shape == target.shape:
-                target.copy_(source)
-                continue
-            placed = _kept_index(name, ticket, target.shape, num_heads)
-            if placed is None:
-                raise ValueError(f"Cannot place compacted {name} {tuple(source.shape)} in {tuple(target.shape)}.")
-            dim, kept = placed
-            target.zero_()
-            target.index_copy_(dim, kept, source)
-    return dense
-
-
-def _kept_index(name: str, ticket: LotteryTicket, shape: torch.Size, num_heads: int):
-    """(dimension, kept indices) of a compacted parameter inside its dense counterpart, or None."""
-    match = re.search(r"layer\.(\d+)\.", name)
-    if match is None:
-        return None
-    heads = torch.nonzero(ticket.head_mask[int(match.group(1))]).flatten()
-    if "attention.self" in name:  # query / key / value rows of the kept heads
-        head_size = shape[0] // num_heads
-        return 0, (heads[:, None] * head_size + torch.arange(head_size)).flatten()
-    if "attention.output.dense.weight" in name:  # attention-output columns of the kept heads
-        head_size = shape[1] // num_heads
-        return 1, (heads[:, None] * head_size + torch.arange(head_size)).flatten()
-    if "intermediate.dense" in name:  # a pruned MLP has no neuron left
-        return 0, torch.arange(0)
-    if "output.dense.weight" in name:
-        return 1, torch.arange(0)
-    return None
