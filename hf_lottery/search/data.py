@@ -11,7 +11,6 @@ from torch.utils.data import DataLoader, Dataset
 from .. import distributed
 
 # Re-exported for existing imports; both live in `hf_lottery.metrics`.
-from ..metrics import metric_from_compute_metrics, resolve_search_metric  # noqa: F401
 from ..structure import unwrap_model
 
 

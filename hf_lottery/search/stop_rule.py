@@ -8,8 +8,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+
 # Re-exported for existing imports; both live in `hf_lottery.metrics`.
-from ..metrics import constant_predictor_score, resolve_metric  # noqa: F401
 
 
 __all__ = ["DegenerateStopRuleWarning", "StopRule"]
