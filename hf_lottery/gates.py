@@ -10,10 +10,11 @@ transformers 5 ignores `head_mask`, so gates are hooks:
 * baked zeros: while a ticket is applied, every weight it prunes is held at exactly zero in the parameters
   themselves — the attention-output columns ``h*D:(h+1)*D`` of pruned heads, ``output.dense`` weight and bias of
   pruned MLPs, and magnitude-pruned entries — and the ticket is recorded in ``model.config.hf_lottery_ticket``, so
-  any ``save_pretrained`` of the model writes the pruned model (zero columns are exactly a closed gate). Original
-  values are kept to restore on `remove()`. Gradients of pruned entries are zeroed at the end of every backward pass
-  and `TicketHandle.enforce_weight_masks()` re-zeroes the weights after an optimizer step, each as one fused
-  ``torch._foreach_mul_`` over all masked parameters.
+  any ``save_pretrained`` of the model writes the pruned model (zero columns are exactly a closed gate, so the hooks
+  above stay idle while a 0 / 1 ticket is applied). Original values are kept to restore on `remove()`; a state dict
+  loaded into the model is re-zeroed where the ticket prunes. Gradients of pruned entries are zeroed at the end of
+  every backward pass and `TicketHandle.enforce_weight_masks()` re-zeroes the weights after an optimizer step, each
+  as one fused ``torch._foreach_mul_`` over all masked parameters.
 
 A model holds one weight-changing ticket at a time (a second is refused: remove the first), and a ticket must be
 applied before ``torch.compile`` (a compiled model is refused).
@@ -95,6 +96,8 @@ class TicketHandle:
         self._keep_list: list[torch.Tensor] = []
         self._grad_pending = False
         self._grad_hooked: set[int] = set()
+        self._owned: dict[str, list[tuple[str, int]]] = {}  # module name -> (parameter attribute, index in the masks)
+        self._load_hooked: set[str] = set()
         self._config_previous: Any = _MISSING
         self._removed = False
         self._set_gate_values(ticket)
@@ -121,10 +124,23 @@ class TicketHandle:
         self._refresh_layer_flags()
 
     def _refresh_layer_flags(self) -> None:
-        # Layers whose gates are all ones are skipped in the non-differentiable forward: zero cost there.
+        # Which layers the non-differentiable hooks must gate. None, when all gates are ones; none either, when a
+        # ticket is applied and its gates are 0 / 1: a closed head is then exactly its zero columns of
+        # `attention.output.dense.weight`, and a closed MLP its zero `output.dense` weight and bias, held at zero by
+        # the baking, so multiplying by the gate again would only cost time (about 2 % of a training step).
         with torch.no_grad():
-            self._head_active = (self.head_gates != 1).any(dim=1).tolist()
-            self._mlp_active = (self.mlp_gates != 1).tolist()
+            baked = (
+                self.ticket is not None
+                and not self._removed
+                and bool(((self.head_gates == 0) | (self.head_gates == 1)).all())
+                and bool(((self.mlp_gates == 0) | (self.mlp_gates == 1)).all())
+            )
+            if baked:
+                self._head_active = [False] * self.head_gates.shape[0]
+                self._mlp_active = [False] * self.mlp_gates.shape[0]
+            else:
+                self._head_active = (self.head_gates != 1).any(dim=1).tolist()
+                self._mlp_active = (self.mlp_gates != 1).tolist()
             # Per-layer gate expanded to the H*D features: one fused multiply per layer, no reshapes.
             self._head_gates_expanded = self.head_gates.repeat_interleave(self.head_size, dim=1)
 
@@ -243,6 +259,29 @@ class TicketHandle:
             if param.requires_grad and id(param) not in self._grad_hooked:
                 self._grad_hooked.add(id(param))
                 self._hooks.append(param.register_post_accumulate_grad_hook(self._on_grad_accumulated))
+        # Loading a state dict into the model (a Trainer resuming, `model.load_state_dict(...)`) writes the loaded
+        # values over the baked zeros: each module owning a masked weight re-zeroes it right after loading.
+        self._owned = {}
+        for index, name in enumerate(self._keep_masks):
+            owner, _, attribute = name.rpartition(".")
+            self._owned.setdefault(owner, []).append((attribute, index))
+        for owner in self._owned:
+            if owner not in self._load_hooked:
+                self._load_hooked.add(owner)
+                module = self.structure.encoder.get_submodule(owner)
+                self._hooks.append(module.register_load_state_dict_post_hook(self._state_loaded_hook(owner)))
+
+    def _state_loaded_hook(self, owner: str):
+        def hook(module: nn.Module, incompatible_keys: Any) -> None:
+            if self._removed or owner not in self._owned:
+                return
+            keeps = self._keeps_matching()
+            with torch.no_grad():
+                for attribute, index in self._owned[owner]:
+                    param = getattr(module, attribute)
+                    param.mul_(keeps[index].to(param.device, param.dtype))
+
+        return hook
 
     def _keeps_matching(self) -> list[torch.Tensor]:
         """The keep masks, re-made in the parameters' dtype / device when the model was moved or cast."""

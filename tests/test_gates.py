@@ -144,6 +144,61 @@ def test_gradients_of_pruned_weights_are_masked_and_enforce_rezeroes():
     assert handle.pruned_weights_are_zero()
 
 
+def test_an_applied_ticket_costs_no_gate_multiply_and_gives_the_gated_gradients():
+    """With a 0 / 1 ticket applied, the baked zeros are the gates: the hooks multiply nothing, and the loss and every
+    gradient equal those of gates multiplied in explicitly (differentiable gates on a copy), bit for bit."""
+    model = tiny_bert(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+    twin = copy.deepcopy(model)
+    batch = tiny_batch()
+    ticket = structured_ticket(model).copy(weight_masks=magnitude_ticket(model).weight_masks, method="magnitude")
+    handle = apply_ticket(model, ticket)
+    explicit = apply_ticket(twin, ticket, differentiable=True)
+    with torch.no_grad():  # gate values the hooks would use: NaN, so any multiply by them would show
+        handle.head_gates.fill_(float("nan"))
+        handle.mlp_gates.fill_(float("nan"))
+        handle._head_gates_expanded.fill_(float("nan"))
+    loss, twin_loss = model(**batch).loss, twin(**batch).loss
+    assert torch.isfinite(loss) and torch.equal(loss, twin_loss)
+    loss.backward()
+    twin_loss.backward()
+    twin_grads = dict(twin.named_parameters())
+    for name, param in model.named_parameters():
+        assert torch.equal(param.grad, twin_grads[name].grad), name
+    assert explicit.head_gates.grad is not None  # the twin really went through its gate multiplies
+
+
+def test_soft_gates_set_on_an_applied_ticket_are_multiplied():
+    model = tiny_bert()
+    batch = tiny_batch()
+    ticket = structured_ticket(model)
+    reference = zeroed_copy(model, ticket.copy(head_mask=torch.ones_like(ticket.head_mask)))
+    with torch.no_grad():
+        for layer in EncoderStructure(reference).layers:
+            layer.attention_output.weight.mul_(0.5)
+    handle = apply_ticket(model, ticket)
+    handle.set_masks(head_mask=torch.full(ticket.head_mask.shape, 0.5))
+    torch.testing.assert_close(logits(model, batch), logits(reference, batch), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("into", ["model", "encoder"])
+def test_loading_a_state_dict_keeps_the_ticket(into):
+    """A Trainer resuming, or `load_state_dict` of the dense weights, must not undo an applied ticket."""
+    model = tiny_bert()
+    batch = tiny_batch()
+    dense = {k: v.clone() for k, v in model.state_dict().items()}
+    ticket = structured_ticket(model).copy(weight_masks=magnitude_ticket(model).weight_masks, method="magnitude")
+    handle = apply_ticket(model, ticket)
+    expected = logits(model, batch)
+    if into == "model":
+        model.load_state_dict(dense)
+    else:
+        model.bert.load_state_dict({k[len("bert.") :]: v for k, v in dense.items() if k.startswith("bert.")})
+    assert handle.pruned_weights_are_zero()
+    assert torch.equal(logits(model, batch), expected)
+    handle.remove()
+    assert all(torch.equal(dense[k], v) for k, v in model.state_dict().items())
+
+
 def test_differentiable_gates_give_gradients():
     model = tiny_bert()
     batch = tiny_batch()
