@@ -1,12 +1,14 @@
 """hf-lottery benchmarks: every figure is a ratio of two measurements taken side by side in one run.
 
-    python benchmarks/run.py            # the packaged MiniLM at batch 32 x seq 128 (about 10 minutes on 2 cores)
+    python benchmarks/run.py            # the packaged MiniLM at batch 32 x seq 128 (about 12 minutes on 2 cores)
     python benchmarks/run.py --quick    # a tiny random BERT, under 5 minutes on 2 cores
     python benchmarks/run.py --device cuda          # the same on a GPU (peak memory from torch.cuda)
 
-Times are medians over interleaved repeats (A, B, B, A, ...) after warm-up; peak memory on the CPU comes from separate
-subprocesses (a process's peak only grows). Prints a Markdown table with every target and whether it is met, writes
-benchmarks/results.json, and exits non-zero when a figure cannot be measured.
+Times are medians over interleaved repeats (A, B, B, A, ...) after warm-up; speedups of a training step or a forward
+pass are the median over rounds of the two times taken in the same round, which cancels the drifts of a shared
+machine. Peak memory on the CPU comes from separate subprocesses (a process's peak only grows). Prints a Markdown
+table with every target and whether it is met, writes benchmarks/results.json, and exits non-zero when a figure
+cannot be measured.
 """
 
 from __future__ import annotations
@@ -190,15 +192,16 @@ def bench_compaction(w: Workload, repeats: int) -> list[dict[str, float]]:
         gated = w.fresh_model()
         apply_ticket(gated, ticket)
         with torch.no_grad():
-            t = interleaved(
+            rounds = interleaved_rounds(
                 {"dense": lambda d=dense: d(**batch), "compact": lambda c=compact: c(**batch)}, repeats * 3
             )
             error = float((gated(**batch).logits - compact(**batch).logits).abs().max())
+        t = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
         if error > 1e-4:
             raise RuntimeError(f"The compact model disagrees with the gated one (max |logit error| {error:.2e}).")
         seq = batch["input_ids"].shape[1]
         predicted = encoder_flops(dense, seq) / encoder_flops(compact, seq)
-        measured = t["dense"] / t["compact"]
+        measured = statistics.median(r["dense"] / r["compact"] for r in rounds)
         rows.append(
             {
                 "kept": keep,
@@ -235,7 +238,7 @@ def bench_compact_training(w: Workload, repeats: int) -> list[dict[str, float]]:
             name: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-5)
             for name, m in (("gated", gated), ("compact", compact))
         }
-        t = interleaved(
+        rounds = interleaved_rounds(
             {
                 "gated": lambda g=gated, o=optimizers["gated"]: training_step(g, o, batch),
                 "compact": lambda c=compact, o=optimizers["compact"]: training_step(c, o, batch),
@@ -243,8 +246,9 @@ def bench_compact_training(w: Workload, repeats: int) -> list[dict[str, float]]:
             repeats * (2 if w.quick else 3),  # --quick stays under 5 minutes on 2 cores
             warmup=1,  # the first AdamW step allocates its state
         )
+        t = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
         predicted = training_flops(gated, seq, batch_size) / training_flops(compact, seq, batch_size)
-        measured = t["gated"] / t["compact"]
+        measured = statistics.median(r["gated"] / r["compact"] for r in rounds)
         rows.append(
             {
                 "kept": keep,

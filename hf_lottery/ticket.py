@@ -47,13 +47,13 @@ from .ticket_fields import (
     METADATA_FIELDS,
     METHODS,
     as_bool_mask,
+    base_model_of,
     check_metadata,
     check_scores,
     is_hub_id,
     library_versions,
     list_to_tensor,
     metadata_from_config,
-    model_id,
     same_hub_model,
 )
 
@@ -159,7 +159,7 @@ class LotteryTicket:
         structure = _structure(model_or_structure)
         metadata.setdefault("kind", "full")
         metadata.setdefault("model_dims", structure.dims())
-        metadata.setdefault("base_model", model_id(structure.model))
+        metadata.setdefault("base_model", base_model_of(structure.model))
         return cls(
             head_mask=torch.ones(structure.num_layers, structure.num_heads, dtype=torch.bool),
             mlp_mask=torch.ones(structure.num_layers, dtype=torch.bool),
@@ -491,7 +491,7 @@ class LotteryTicket:
             diff = [f"{k}: ticket {v}, model {found[k]}" for k, v in self.model_dims.items() if found[k] != v]
             if diff:
                 problems.append(f"The ticket was found on a model of other dimensions ({'; '.join(diff)}).")
-        source = model_id(structure.model)
+        source = base_model_of(structure.model)
         if (
             self.base_model
             and source

@@ -28,9 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 from huggingface_hub.utils import HFValidationError, validate_repo_id
+from transformers.utils import logging
 
 from ._version import __version__
 from .files import CONFIG_BASE_MODEL_KEY
+
+
+logger = logging.get_logger(__name__)
 
 
 METHODS = ("structured", "magnitude")
@@ -301,39 +305,72 @@ def check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
     return result
 
 
-def model_id(model: Any) -> str | None:
-    """The pre-trained model `model` comes from, or None when that cannot be told.
+def base_model_of(
+    model: Any,
+    given: str | os.PathLike | None = None,
+    *,
+    searched: str | os.PathLike | None = None,
+    how_to_record: str | None = None,
+) -> str | None:
+    """The pre-trained model `model` comes from, the one a ticket found on it rewinds to; None when that cannot be
+    told. The one rule of every entry point (functions, callbacks, `LotteryTrainer`, IMP and the CLI):
 
-    Its config's ``hf_lottery_base_model`` (written when fine-tuning starts) wins. Otherwise ``_name_or_path`` is the
-    pre-trained model only while the config still records another architecture than the model's own: a model loaded
-    for fine-tuning from ``bert-base-uncased`` (``architectures: ["BertForMaskedLM"]``) names its base, while a
-    fine-tuned checkpoint loaded back (``architectures: ["BertForSequenceClassification"]``) names only itself.
+    1. `given` (``base_model=``, ``--base_model``) wins;
+    2. else the config's ``hf_lottery_base_model``, written when fine-tuning starts;
+    3. else ``_name_or_path``, but only while the config still records another architecture than the model's own (a
+       model loaded for fine-tuning from ``bert-base-uncased``, ``architectures: ["BertForMaskedLM"]``, names its
+       base; a fine-tuned checkpoint loaded back, ``["BertForSequenceClassification"]``, names only itself) and it is
+       not the `searched` model itself.
+
+    With `how_to_record`, an unknown base model is logged as a warning that ends with it.
 
     Example:
 
     ```python
     >>> from types import SimpleNamespace
     >>> config = SimpleNamespace(_name_or_path="/runs/fine-tuned", hf_lottery_base_model="google-bert/bert-base-uncased")
-    >>> model_id(SimpleNamespace(config=config))
+    >>> base_model_of(SimpleNamespace(config=config))
     'google-bert/bert-base-uncased'
     >>> class BertForSequenceClassification(SimpleNamespace): ...
     >>> fine_tuned = SimpleNamespace(_name_or_path="runs/sst2", architectures=["BertForSequenceClassification"])
-    >>> model_id(BertForSequenceClassification(config=fine_tuned)) is None
+    >>> base_model_of(BertForSequenceClassification(config=fine_tuned)) is None
     True
-    >>> fresh = SimpleNamespace(_name_or_path="bert-base-uncased", architectures=["BertForMaskedLM"])
-    >>> model_id(BertForSequenceClassification(config=fresh))
+    >>> base_model_of(BertForSequenceClassification(config=fine_tuned), "bert-base-uncased")
     'bert-base-uncased'
+    >>> fresh = SimpleNamespace(_name_or_path="bert-base-uncased", architectures=["BertForMaskedLM"])
+    >>> base_model_of(BertForSequenceClassification(config=fresh))
+    'bert-base-uncased'
+    >>> base_model_of(BertForSequenceClassification(config=fresh), searched="bert-base-uncased") is None
+    True
 
     ```
     """
+    if given is not None and os.fspath(given):
+        return os.fspath(given)
     config = getattr(model, "config", None)
     recorded = getattr(config, CONFIG_BASE_MODEL_KEY, None)
     if recorded:
         return os.fspath(recorded)
     name = getattr(config, "_name_or_path", None) or None
-    if name is None or type(model).__name__ in (getattr(config, "architectures", None) or []):
-        return None  # a saved checkpoint of this very model: `_name_or_path` is the fine-tuned folder, not its base
-    return os.fspath(name)
+    if (
+        name is not None
+        and type(model).__name__ not in (getattr(config, "architectures", None) or [])
+        and (searched is None or not _same_model(name, searched))
+    ):
+        return os.fspath(name)
+    if how_to_record:
+        logger.warning(
+            "The pre-trained model of this search is unknown (no `%s` in the model config, and `_name_or_path` is "
+            "the searched model itself): the ticket records no base_model. %s",
+            CONFIG_BASE_MODEL_KEY,
+            how_to_record,
+        )
+    return None
+
+
+def _same_model(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    a, b = os.fspath(a), os.fspath(b)
+    return a == b or (os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b))
 
 
 def is_hub_id(name: str) -> bool:

@@ -38,6 +38,7 @@ from .search.magnitude import find_magnitude_ticket
 from .search.structured import find_structured_ticket
 from .structure import unwrap_model
 from .ticket import TICKET_CONFIG_NAME, LotteryTicket
+from .ticket_fields import base_model_of
 
 
 logger = logging.get_logger(__name__)
@@ -180,34 +181,9 @@ def record_base_model(model: nn.Module, base_model: str | os.PathLike | None = N
     return recorded
 
 
-def resolve_base_model(
-    model: nn.Module, base_model: str | os.PathLike | None = None, searched_folder: str | os.PathLike | None = None
-) -> str | None:
-    """The pre-trained model a ticket found on `model` rewinds to.
-
-    `base_model` when given; else ``config.hf_lottery_base_model`` (recorded when fine-tuning started); else
-    ``config._name_or_path`` only when it differs from `searched_folder` (the fine-tuned folder itself is never a
-    base). Otherwise a warning, and None.
-    """
-    if base_model is not None:
-        return str(base_model)
-    config = getattr(unwrap_model(model), "config", None)
-    recorded = getattr(config, CONFIG_BASE_MODEL_KEY, None)
-    if recorded:
-        return str(recorded)
-    name = getattr(config, "_name_or_path", None) or None
-    if name and searched_folder is not None and not _same_path(name, searched_folder):
-        return str(name)
-    logger.warning(
-        "The pre-trained model of this search is unknown (no `%s` in the model config, and `_name_or_path` is the "
-        "searched model itself): the ticket records no base_model. Pass `base_model=` to record it.",
-        CONFIG_BASE_MODEL_KEY,
-    )
-    return None
-
-
-def _same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    return str(a) == str(b) or (os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b))
+def resolve_base_model(model: nn.Module, base_model: str | os.PathLike | None = None) -> str | None:
+    """The pre-trained model a ticket found on `model` rewinds to (`base_model_of`); a warning when unknown."""
+    return base_model_of(unwrap_model(model), base_model, how_to_record="Pass `base_model=` to record it.")
 
 
 def task_name(metric: Any) -> str | None:

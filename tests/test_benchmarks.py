@@ -114,14 +114,26 @@ def test_targets_of_the_full_run():
     from benchmarks.run import table, target_rows
 
     results = {
-        "training_step": {"ratio": 1.03},
+        "training_step": {"ratio": 1.03, "noise_floor": 1.004, "masking_share": 0.002},
         "compact_training": [{"kept": 0.5, "measured_speedup": 1.8, "predicted_speedup": 2.0, "efficiency": 0.9}],
         "retrain_stage": {"speedup": 1.4, "steps": 20, "tickets": {"good": {"kept_heads": 29, "kept_mlps": 3}}},
     }
     rows = {r["figure"].split(" (")[0].strip(): r for r in target_rows(results, quick=False)}
     assert rows["training step with ticket / without"]["met"] is False  # 1.03 > 1.02
+    assert rows["noise floor: the same step, second model without ticket / first"]["value"] == 1.004
     assert rows["training step: measured / predicted at 50%"] == {
         "figure": "  training step: measured / predicted at 50%", "value": 0.9, "target": ">= 0.85", "met": True,
     }  # fmt: skip
     assert rows["retrain stage, gated / compacted wall time"]["met"] is False  # 1.4 < 1.5
     assert "| NO |" in table(target_rows(results, quick=False))
+
+
+def test_interleaved_rounds_time_every_variant_once_per_round_in_rotating_order():
+    from benchmarks.run import interleaved_rounds
+
+    calls = []
+    variants = {name: (lambda n=name: calls.append(n)) for name in "ABC"}
+    rounds = interleaved_rounds(variants, rounds=4, warmup=1)
+    assert calls[:3] == ["A", "B", "C"]  # warm-up, not timed
+    assert [calls[3 + 3 * i : 6 + 3 * i] for i in range(4)] == [list("ABC"), list("CBA"), list("BCA"), list("ACB")]
+    assert len(rounds) == 4 and all(set(r) == set("ABC") and min(r.values()) >= 0 for r in rounds)

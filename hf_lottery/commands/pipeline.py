@@ -172,25 +172,16 @@ def _report(argv: list[str]) -> int:
 
 
 def resolve_base_model(model: Any, model_name: str, given: str | None) -> str | None:
-    """The pre-trained model a ticket of `model` rewinds to: `given`, else the model's recorded
-    ``hf_lottery_base_model``, else ``_name_or_path`` when it names another model than the one searched; else
-    None, with a warning. Local folders are recorded as absolute paths."""
-    from ..files import CONFIG_BASE_MODEL_KEY
+    """The pre-trained model a ticket of `model` rewinds to (`base_model_of`, the searched `model_name` excluded), a
+    warning when unknown. Local folders are recorded as absolute paths."""
     from ..pipeline.config import base_model_id
+    from ..ticket_fields import base_model_of
 
-    if given:
-        return base_model_id(given)
-    recorded = getattr(model.config, CONFIG_BASE_MODEL_KEY, None)
-    if recorded:
-        return str(recorded)
-    origin = getattr(model.config, "_name_or_path", None)
-    if origin and base_model_id(origin) != base_model_id(model_name):
-        return base_model_id(origin)
-    logger.warning(
-        "%s records no pre-trained model (no %s in its config): the ticket records no base model. Pass --base_model "
-        "to make it rewindable.", model_name, CONFIG_BASE_MODEL_KEY,
+    base = base_model_of(
+        model, given or None, searched=base_model_id(model_name),
+        how_to_record=f"{model_name} records no pre-trained model: pass --base_model to make the ticket rewindable.",
     )  # fmt: skip
-    return None
+    return None if base is None else base_model_id(base)
 
 
 def _find(argv: list[str]) -> int:
