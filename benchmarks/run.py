@@ -39,6 +39,7 @@ from benchmarks.workloads import (  # noqa: E402
     plain_forward_backward,
     synchronize,
     ticket_for,
+    trainer_optimizer,
     training_step,
 )
 
@@ -105,7 +106,8 @@ def interleaved_rounds(variants: dict[str, Callable[[], object]], rounds: int, w
 
 
 def bench_training_step(w: Workload, repeats: int) -> dict[str, float]:
-    """A training step (forward, backward, clipping, AdamW) with a structured + magnitude ticket applied vs without.
+    """A training step (forward, backward, clipping, the Trainer's fused AdamW) with a structured + magnitude ticket
+    applied vs without.
 
     The ratio is the median over rounds of with / without, both timed in the same round. A second model without the
     ticket runs in every round too: the same median of without-again / without is the noise floor of this machine
@@ -118,7 +120,7 @@ def bench_training_step(w: Workload, repeats: int) -> dict[str, float]:
     gated = w.fresh_model()
     handle = apply_ticket(gated, ticket)
     plain, plain_again = w.fresh_model(), w.fresh_model()
-    optimizers = [torch.optim.AdamW(m.parameters(), lr=1e-5) for m in (gated, plain, plain_again)]
+    optimizers = [trainer_optimizer(m) for m in (gated, plain, plain_again)]
     batch = w.batches[0]
 
     def with_ticket():
@@ -216,7 +218,8 @@ def bench_compaction(w: Workload, repeats: int) -> list[dict[str, float]]:
 
 
 def bench_compact_training(w: Workload, repeats: int) -> list[dict[str, float]]:
-    """A training step (forward, backward, clipping, AdamW) of the compacted model vs the gated dense model.
+    """A training step (forward, backward, clipping, the Trainer's fused AdamW) of the compacted model vs the gated
+    dense model.
 
     The prediction is the ratio of the whole model's forward + backward FLOPs (`training_flops`: embeddings, pooler
     and classifier included), read from the modules' real shapes.
@@ -234,10 +237,7 @@ def bench_compact_training(w: Workload, repeats: int) -> list[dict[str, float]]:
         apply_ticket(gated, ticket)
         compact = compact_model(w.fresh_model(), ticket)
         freeze_removed_mlp_biases(compact)
-        optimizers = {
-            name: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-5)
-            for name, m in (("gated", gated), ("compact", compact))
-        }
+        optimizers = {name: trainer_optimizer(m) for name, m in (("gated", gated), ("compact", compact))}
         rounds = interleaved_rounds(
             {
                 "gated": lambda g=gated, o=optimizers["gated"]: training_step(g, o, batch),
@@ -361,6 +361,27 @@ BENCHMARKS = ("importance", "training_step", "search", "compaction", "compact_tr
               "onnx")  # fmt: skip
 
 
+def _in_fresh_process(name: str, argv: list[str]) -> dict:
+    """One figure measured by a fresh interpreter (same options), so it does not depend on what ran before it."""
+    import tempfile
+
+    keep = []
+    skip = False
+    for arg in argv:  # drop --only / --output (and their values); the child gets its own
+        if skip:
+            skip = False
+            continue
+        if arg in ("--only", "--output"):
+            skip = True
+            continue
+        if not arg.startswith(("--only=", "--output=")):
+            keep.append(arg)
+    with tempfile.TemporaryDirectory() as folder:
+        output = os.path.join(folder, "figure.json")
+        subprocess.run([sys.executable, __file__, *keep, "--only", name, "--output", output], check=True)
+        return json.loads(Path(output).read_text())[name]
+
+
 def main(argv: list[str] | None = None) -> int:
     global _DEVICE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -371,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrain-steps", type=int, default=None, help="training steps per ticket in retrain_stage")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}")
     parser.add_argument("--output", default=str(HERE / "results.json"))
+    parser.add_argument(
+        "--same-process", action="store_true",
+        help="run every figure in this process (default: each in a fresh one, so no figure inherits another's heap)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(only) - set(BENCHMARKS))
@@ -408,7 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in BENCHMARKS:
         if name in only:
             began = time.perf_counter()
-            results[name] = runs[name]()
+            if args.same_process or len(only) == 1:
+                results[name] = runs[name]()
+            else:
+                results[name] = _in_fresh_process(name, argv if argv is not None else sys.argv[1:])
             print(f"{name}: {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     results["wall_time_s"] = time.perf_counter() - started
     results["targets"] = target_rows(results, args.quick)

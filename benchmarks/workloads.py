@@ -103,6 +103,11 @@ def plain_forward_backward(model: torch.nn.Module, batches: list[dict[str, torch
     model.zero_grad(set_to_none=True)
 
 
+def trainer_optimizer(model: torch.nn.Module, lr: float = 1e-5) -> torch.optim.Optimizer:
+    """The Trainer's default optimizer (``optim="adamw_torch_fused"`` with torch >= 2.8) over the trainable weights."""
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, fused=True)
+
+
 def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> None:
     """One step as the Trainer takes it: forward, backward, gradient clipping at 1.0, optimizer step."""
     model.train()
