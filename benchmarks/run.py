@@ -378,7 +378,11 @@ def _in_fresh_process(name: str, argv: list[str]) -> dict:
             keep.append(arg)
     with tempfile.TemporaryDirectory() as folder:
         output = os.path.join(folder, "figure.json")
-        subprocess.run([sys.executable, __file__, *keep, "--only", name, "--output", output], check=True)
+        # the child's table goes nowhere (the parent prints the whole one); its progress and errors go to stderr
+        subprocess.run(
+            [sys.executable, __file__, *keep, "--only", name, "--output", output], check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
         return json.loads(Path(output).read_text())[name]
 
 

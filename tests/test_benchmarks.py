@@ -87,7 +87,21 @@ def test_quick_run_writes_every_figure_and_target(tmp_path, monkeypatch):
     output = tmp_path / "results.json"
     only = "compact_training,retrain_stage,onnx"
     assert (
-        run.main(["--quick", "--repeats", "1", "--retrain-steps", "1", "--only", only, "--output", str(output)]) == 0
+        run.main(
+            [
+                "--quick",
+                "--repeats",
+                "1",
+                "--retrain-steps",
+                "1",
+                "--only",
+                only,
+                "--output",
+                str(output),
+                "--same-process",
+            ]
+        )
+        == 0  # fmt: skip
     )
     results = json.loads(output.read_text())
     rows = results["compact_training"]
@@ -137,3 +151,27 @@ def test_interleaved_rounds_time_every_variant_once_per_round_in_rotating_order(
     assert calls[:3] == ["A", "B", "C"]  # warm-up, not timed
     assert [calls[3 + 3 * i : 6 + 3 * i] for i in range(4)] == [list("ABC"), list("CBA"), list("BCA"), list("ACB")]
     assert len(rounds) == 4 and all(set(r) == set("ABC") and min(r.values()) >= 0 for r in rounds)
+
+
+def test_each_figure_runs_in_a_fresh_process_with_the_same_options(monkeypatch):
+    import json
+    import sys
+
+    import benchmarks.run as run
+
+    seen = []
+
+    def fake_run(command, check, stdout):
+        seen.append(command)
+        output = command[command.index("--output") + 1]
+        name = command[command.index("--only") + 1]
+        with open(output, "w") as f:
+            json.dump({name: {"figure": name}}, f)
+
+    monkeypatch.setattr(run.subprocess, "run", fake_run)
+    argv = ["--quick", "--only", "onnx,memory", "--output", "/elsewhere.json", "--repeats=2"]
+    assert run._in_fresh_process("memory", argv) == {"figure": "memory"}
+    command = seen[0]
+    assert command[:2] == [sys.executable, run.__file__]
+    assert command[2:4] == ["--quick", "--repeats=2"] and command[4:6] == ["--only", "memory"]
+    assert "/elsewhere.json" not in command
