@@ -375,9 +375,9 @@ def true_runs(flat: torch.Tensor) -> list[list[int]]:
     if index.numel() == 0:
         return []
     breaks = torch.nonzero(index[1:] != index[:-1] + 1).flatten()
-    starts = torch.cat([index[:1], index[breaks + 1]]).tolist()
-    stops = (torch.cat([index[breaks], index[-1:]]) + 1).tolist()
-    return [[int(a), int(b)] for a, b in zip(starts, stops)]
+    starts = torch.cat([index[:1], index[breaks + 1]])
+    stops = torch.cat([index[breaks], index[-1:]]) + 1
+    return torch.stack([starts, stops], dim=1).tolist()  # one C-level conversion
 
 
 def recover_weight_masks(
