@@ -50,24 +50,8 @@ _DEVICE = torch.device("cpu")  # set by main(); interleaved() synchronises a GPU
 
 
 def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Median wall time of each variant, run in turns so drifts of a shared machine hit all of them alike.
-
-    The order alternates between rounds (A B, B A, ...) so no variant always runs right after the other.
-    Warm-up rounds are not timed.
-    """
-    for _ in range(warmup):
-        for fn in variants.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants.items())
-    for round_ in range(repeats):
-        for name, fn in order if round_ % 2 == 0 else order[::-1]:
-            synchronize(_DEVICE)
-            start = time.perf_counter()
-            fn()
-            synchronize(_DEVICE)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    """Median wall time of each variant over `interleaved_rounds`, so drifts of a shared machine hit all alike."""
+    return medians(interleaved_rounds(variants, repeats, warmup))
 
 
 def bench_importance(w: Workload, repeats: int) -> dict[str, float]:
@@ -105,6 +89,16 @@ def interleaved_rounds(variants: dict[str, Callable[[], object]], rounds: int, w
     return out
 
 
+def medians(rounds: list[dict]) -> dict[str, float]:
+    """Median time of each variant over `interleaved_rounds`."""
+    return {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+
+
+def paired_ratio(rounds: list[dict], numerator: str, denominator: str) -> float:
+    """Median over rounds of numerator / denominator, both timed in the same round: drifts between rounds cancel."""
+    return statistics.median(r[numerator] / r[denominator] for r in rounds)
+
+
 def bench_training_step(w: Workload, repeats: int) -> dict[str, float]:
     """A training step (forward, backward, clipping, the Trainer's fused AdamW) with a structured + magnitude ticket
     applied vs without.
@@ -135,19 +129,19 @@ def bench_training_step(w: Workload, repeats: int) -> dict[str, float]:
         },
         repeats * 4,
     )
-    medians = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+    times = medians(rounds)
     # the masking work alone, on the gradients of one real backward pass
     gated.train()
     gated(**batch).loss.backward()
     masking = interleaved({"mask_gradients": handle.mask_gradients, "rezero": handle.enforce_weight_masks}, 20)
     gated.zero_grad(set_to_none=True)
     return {
-        "ratio": statistics.median(r["with_ticket"] / r["without"] for r in rounds),
-        "noise_floor": statistics.median(r["without_again"] / r["without"] for r in rounds),
-        "ratio_of_medians": medians["with_ticket"] / medians["without"],
-        "masking_share": (masking["mask_gradients"] + masking["rezero"]) / medians["without"],
+        "ratio": paired_ratio(rounds, "with_ticket", "without"),
+        "noise_floor": paired_ratio(rounds, "without_again", "without"),
+        "ratio_of_medians": times["with_ticket"] / times["without"],
+        "masking_share": (masking["mask_gradients"] + masking["rezero"]) / times["without"],
         "rounds": len(rounds),
-        **{f"{k}_s": v for k, v in medians.items()},
+        **{f"{k}_s": v for k, v in times.items()},
         **{f"{k}_s": v for k, v in masking.items()},
     }
 
@@ -198,12 +192,12 @@ def bench_compaction(w: Workload, repeats: int) -> list[dict[str, float]]:
                 {"dense": lambda d=dense: d(**batch), "compact": lambda c=compact: c(**batch)}, repeats * 3
             )
             error = float((gated(**batch).logits - compact(**batch).logits).abs().max())
-        t = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+        t = medians(rounds)
         if error > 1e-4:
             raise RuntimeError(f"The compact model disagrees with the gated one (max |logit error| {error:.2e}).")
         seq = batch["input_ids"].shape[1]
         predicted = encoder_flops(dense, seq) / encoder_flops(compact, seq)
-        measured = statistics.median(r["dense"] / r["compact"] for r in rounds)
+        measured = paired_ratio(rounds, "dense", "compact")
         rows.append(
             {
                 "kept": keep,
@@ -246,9 +240,9 @@ def bench_compact_training(w: Workload, repeats: int) -> list[dict[str, float]]:
             repeats * (2 if w.quick else 3),  # --quick stays under 5 minutes on 2 cores
             warmup=1,  # the first AdamW step allocates its state
         )
-        t = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+        t = medians(rounds)
         predicted = training_flops(gated, seq, batch_size) / training_flops(compact, seq, batch_size)
-        measured = statistics.median(r["gated"] / r["compact"] for r in rounds)
+        measured = paired_ratio(rounds, "gated", "compact")
         rows.append(
             {
                 "kept": keep,
