@@ -26,23 +26,12 @@ from trainer_callbacks import MagnitudePruningCallback, StructuredPruningCallbac
 def main(out: Path, use_cpu: bool) -> None:
     model = tiny_bert(seed=3, **SEARCH_CONFIG)
     dev = to_dataset(64, seed=5)
-    structured = StructuredPruningCallback(
-        eval_dataset=dev,
-        metric=accuracy,
-        search_batch_size=16,
-        data_collator=collate,
-        threshold=0.95,
+    common = dict(
+        eval_dataset=dev, metric=accuracy, search_batch_size=16, data_collator=collate, threshold=0.95,
         on_degenerate="ignore",
-    )
-    magnitude = MagnitudePruningCallback(
-        eval_dataset=dev,
-        metric=accuracy,
-        search_batch_size=16,
-        data_collator=collate,
-        threshold=0.95,
-        on_degenerate="ignore",
-        magnitude_max_steps=3,
-    )
+    )  # fmt: skip
+    structured = StructuredPruningCallback(**common)
+    magnitude = MagnitudePruningCallback(**common, magnitude_max_steps=3)
     args = training_args(
         out / "run", max_steps=10, learning_rate=2e-3, gradient_accumulation_steps=1, save_steps=5, use_cpu=use_cpu
     )
