@@ -19,7 +19,7 @@ def bench_onnx(w: Workload, repeats: int, interleaved: Callable[..., dict[str, f
     except ImportError as err:
         return {"skipped": f"onnxruntime is not installed ({err}); pip install 'hf-lottery[onnx]'"}
     from hf_lottery import compact_model, export_onnx
-    from hf_lottery.onnx_export import uses_token_type_ids
+    from hf_lottery.models.onnx_export import uses_token_type_ids
 
     dense = w.fresh_model().cpu().eval()
     compact = compact_model(dense, ticket_for(dense, heads=keep, mlps=keep, weights=None))

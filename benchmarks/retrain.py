@@ -69,7 +69,7 @@ def training_data(w: Workload, examples: int) -> tuple[list[dict[str, Any]], Any
         return data, _PadCollator()
     from transformers import AutoTokenizer
 
-    from hf_lottery.demo_task import make_sentence
+    from hf_lottery.tasks.demo import make_sentence
 
     tokenizer = AutoTokenizer.from_pretrained(w.model_path)
     rng = random.Random(0)

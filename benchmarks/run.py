@@ -177,7 +177,7 @@ def bench_search(w: Workload, repeats: int, max_steps: int) -> dict[str, float]:
 def bench_compaction(w: Workload, repeats: int) -> list[dict[str, float]]:
     """Inference (forward) of the compacted model vs the dense one, against the encoder-FLOP prediction."""
     from hf_lottery import apply_ticket
-    from hf_lottery.compaction import compact_model
+    from hf_lottery.models.compaction import compact_model
 
     rows = []
     batch = {k: v for k, v in w.batches[0].items() if k != "labels"}
@@ -219,8 +219,8 @@ def bench_compact_training(w: Workload, repeats: int) -> list[dict[str, float]]:
     and classifier included), read from the modules' real shapes.
     """
     from hf_lottery import apply_ticket
-    from hf_lottery.compaction import compact_model
-    from hf_lottery.rewinding import freeze_removed_mlp_biases
+    from hf_lottery.models.compaction import compact_model
+    from hf_lottery.models.rewinding import freeze_removed_mlp_biases
 
     rows = []
     batch = w.batches[0]

@@ -24,7 +24,7 @@ from ._version import __version__ as __version__
 # public name -> module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
     "TicketSearchConfig": "config",
-    "LotteryTicket": "ticket",
+    "LotteryTicket": "tickets.ticket",
     "EncoderStructure": "structure",
     "TicketHandle": "gates",
     "apply_ticket": "gates",
@@ -33,19 +33,19 @@ _EXPORTS: dict[str, str] = {
     "compute_importance": "search.importance",
     "find_structured_ticket": "search.structured",
     "find_magnitude_ticket": "search.magnitude",
-    "sample_ticket": "sampling",
-    "super_tickets": "sampling",
-    "rewind": "rewinding",
-    "compact_model": "compaction",
-    "register_auto_classes": "auto",
-    "load_pruned_model": "loading",
-    "push_to_hub": "hub",
-    "push_ticket_to_hub": "hub",
-    "load_legacy_ticket": "legacy",
+    "sample_ticket": "search.sampling",
+    "super_tickets": "search.sampling",
+    "rewind": "models.rewinding",
+    "compact_model": "models.compaction",
+    "register_auto_classes": "models.auto",
+    "load_pruned_model": "models.loading",
+    "push_to_hub": "hub.push",
+    "push_ticket_to_hub": "hub.push",
+    "load_legacy_ticket": "tickets.legacy",
     "LotteryArguments": "trainer",
     "LotteryTrainer": "trainer",
-    "export_onnx": "onnx_export",
-    "glue_metric": "metrics",
+    "export_onnx": "models.onnx_export",
+    "glue_metric": "tasks.metrics",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -65,26 +65,26 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
-    from .auto import register_auto_classes as register_auto_classes
-    from .compaction import compact_model as compact_model
     from .config import TicketSearchConfig as TicketSearchConfig
     from .evaluation import evaluate as evaluate
     from .gates import TicketHandle as TicketHandle
     from .gates import apply_ticket as apply_ticket
-    from .hub import push_ticket_to_hub as push_ticket_to_hub
-    from .hub import push_to_hub as push_to_hub
-    from .legacy import load_legacy_ticket as load_legacy_ticket
-    from .loading import load_pruned_model as load_pruned_model
-    from .metrics import glue_metric as glue_metric
-    from .onnx_export import export_onnx as export_onnx
-    from .rewinding import rewind as rewind
-    from .sampling import sample_ticket as sample_ticket
-    from .sampling import super_tickets as super_tickets
+    from .hub.push import push_ticket_to_hub as push_ticket_to_hub
+    from .hub.push import push_to_hub as push_to_hub
+    from .models.auto import register_auto_classes as register_auto_classes
+    from .models.compaction import compact_model as compact_model
+    from .models.loading import load_pruned_model as load_pruned_model
+    from .models.onnx_export import export_onnx as export_onnx
+    from .models.rewinding import rewind as rewind
     from .search.importance import ImportanceResult as ImportanceResult
     from .search.importance import compute_importance as compute_importance
     from .search.magnitude import find_magnitude_ticket as find_magnitude_ticket
+    from .search.sampling import sample_ticket as sample_ticket
+    from .search.sampling import super_tickets as super_tickets
     from .search.structured import find_structured_ticket as find_structured_ticket
     from .structure import EncoderStructure as EncoderStructure
-    from .ticket import LotteryTicket as LotteryTicket
+    from .tasks.metrics import glue_metric as glue_metric
+    from .tickets.legacy import load_legacy_ticket as load_legacy_ticket
+    from .tickets.ticket import LotteryTicket as LotteryTicket
     from .trainer import LotteryArguments as LotteryArguments
     from .trainer import LotteryTrainer as LotteryTrainer

@@ -11,7 +11,7 @@ import logging
 import sys
 
 from ._version import __version__
-from .command_table import COMMANDS
+from .commands.table import COMMANDS
 
 
 def make_parser() -> argparse.ArgumentParser:

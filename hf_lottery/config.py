@@ -152,7 +152,7 @@ class TicketSearchConfig:
     )
 
     def __post_init__(self) -> None:
-        _validate_search_fields(self)
+        validate_search_fields(self)
 
     # --- helpers -------------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _validate_search_fields(config: Any) -> None:
+def validate_search_fields(config: Any) -> None:
     """Range and type checks of every `TicketSearchConfig` field (also run by `LotteryArguments`)."""
     c = config
     if not _is_number(c.threshold) or not 0 < c.threshold <= 1:

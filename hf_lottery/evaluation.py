@@ -13,8 +13,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
-from .metrics import resolve_metric
 from .structure import unwrap_model
+from .tasks.metrics import resolve_metric
 
 
 @dataclass

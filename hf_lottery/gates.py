@@ -37,7 +37,7 @@ from .structure import EncoderStructure, unwrap_model
 
 
 if TYPE_CHECKING:
-    from .ticket import LotteryTicket
+    from .tickets.ticket import LotteryTicket
 
 logger = logging.get_logger(__name__)
 _MISSING = object()

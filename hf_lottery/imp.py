@@ -32,17 +32,16 @@ from transformers.utils import logging
 
 from . import distributed
 from .atomic import atomic_path, write_json
+from .callbacks import TicketCallback
 from .config import TicketSearchConfig, resolve_search_config
 from .evaluation import evaluate
-from .files import CONFIG_BASE_MODEL_KEY
-from .integration import TicketCallback
-from .metrics import constant_predictor_score, resolve_metric, resolve_search_metric
-from .search.data import search_dataloader
+from .provenance import base_model_of, record_base_model
+from .search.dataloader import search_dataloader
 from .search.selection import select_global
 from .search.stop_rule import StopRule
 from .structure import EncoderStructure, unwrap_model
-from .ticket import TICKET_CONFIG_NAME, LotteryTicket
-from .training import metric_name, resolve_base_model
+from .tasks.metrics import constant_predictor_score, metric_name, resolve_metric, resolve_search_metric
+from .tickets.ticket import TICKET_CONFIG_NAME, LotteryTicket
 
 
 logger = logging.get_logger(__name__)
@@ -131,7 +130,7 @@ def find_imp_ticket(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, metric=metric,
         config=config, rewind_step=rewind_step, data_collator=data_collator, processing_class=processing_class,
         output_dir=Path(output_dir or os.path.join(args.output_dir, "imp_ticket")), callbacks=list(callbacks or []),
-        base_model=resolve_base_model(model, base_model), task=task,
+        base_model=base_model_of(model, base_model), task=task,
     )  # fmt: skip
     return run.run(rounds)
 
@@ -142,7 +141,7 @@ def _load(model: nn.Module | str | os.PathLike, num_labels: int | None, seed: in
     torch.manual_seed(seed)  # the classifier head is initialised from the global RNG
     kwargs = {} if num_labels is None else {"num_labels": num_labels}
     loaded = AutoModelForSequenceClassification.from_pretrained(model, **kwargs)
-    setattr(loaded.config, CONFIG_BASE_MODEL_KEY, str(model))
+    record_base_model(loaded, model)
     return loaded
 
 

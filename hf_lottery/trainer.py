@@ -1,12 +1,11 @@
 """`LotteryTrainer`: a `Trainer` that finds tickets and trains with them, for users who prefer a subclass to callbacks.
 
-It runs on the same code path as the callbacks of `hf_lottery.integration`: it adds a `TicketCallback` to itself
+It runs on the same code path as the callbacks of `hf_lottery.callbacks`: it adds a `TicketCallback` to itself
 and overrides no private `Trainer` method (only the public `train()`).
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,13 +15,12 @@ from transformers import Trainer, TrainingArguments
 from transformers.utils import logging
 
 from . import distributed
-from .compaction import compact_model
-from .config import TicketSearchConfig, _validate_search_fields, resolve_search_config
+from .callbacks import TicketCallback, TicketSearch, log_search
+from .config import TicketSearchConfig, resolve_search_config, validate_search_fields
 from .imp import find_imp_ticket
-from .integration import TicketCallback, _log
-from .rewinding import rewind
-from .ticket import LotteryTicket
-from .training import TicketSearch, record_base_model, search_log_entry
+from .models.rewinding import rewind
+from .provenance import record_base_model
+from .tickets.ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)
@@ -71,7 +69,7 @@ class LotteryArguments(TicketSearchConfig, TrainingArguments):
 
     def __post_init__(self):
         TrainingArguments.__post_init__(self)
-        _validate_search_fields(self)
+        validate_search_fields(self)
 
     __str__ = TrainingArguments.__str__  # redacts `*_token` fields
     __repr__ = TrainingArguments.__str__
@@ -140,6 +138,9 @@ class LotteryTrainer(Trainer):
         if ticket is not None:
             callbacks.append(self.ticket_callback)
         super().__init__(model=model, args=args, callbacks=callbacks, **kwargs)
+        for callback in callbacks:  # search callbacks log through this trainer (`Trainer.log`)
+            if hasattr(callback, "attach"):
+                callback.attach(self)
         self.search_dataset = search_dataset
 
     @property
@@ -166,15 +167,12 @@ class LotteryTrainer(Trainer):
         the smaller model is trained: no gates, nothing to keep at zero (structured tickets only).
         """
         source = pretrained_model_name_or_path or args.base_model_name_or_path
-        if compact:
-            model = _rewind(ticket, source, num_labels=num_labels, seed=args.seed, compact=True,
-                            strict_base_model=strict_base_model)  # fmt: skip
-            record_base_model(model, source or ticket.base_model)
-            return cls(model=model, args=args, **trainer_kwargs)
-        model, handle = _rewind(ticket, source, num_labels=num_labels, seed=args.seed,
-                                strict_base_model=strict_base_model)  # fmt: skip
+        model, handle = rewind(ticket, source, num_labels=num_labels, seed=args.seed, compact=compact,
+                               strict_base_model=strict_base_model)  # fmt: skip
         record_base_model(model, source or ticket.base_model)
         trainer = cls(model=model, args=args, **trainer_kwargs)
+        if handle is None:  # compacted: nothing to keep at zero
+            return trainer
         trainer.ticket_training.adopt(handle)  # the ticket rewind applied stays: not removed and re-applied
         trainer.add_callback(trainer.ticket_callback)
         return trainer
@@ -212,7 +210,7 @@ class LotteryTrainer(Trainer):
         ticket = search.run(
             self.model, self.processing_class, default_output_dir=args.output_dir, progress=not args.disable_tqdm
         )
-        _log(args, self.state, self.control, search_log_entry(ticket), self.log)
+        log_search(ticket, self)
         return ticket
 
     def find_structured_ticket(
@@ -252,17 +250,5 @@ class LotteryTrainer(Trainer):
             config=resolve_search_config(args.search_config(), **settings), data_collator=self.data_collator,
             processing_class=self.processing_class, output_dir=output_dir, **self._metric(),
         )  # fmt: skip
-        _log(args, self.state, self.control, search_log_entry(ticket), self.log)
+        log_search(ticket, self)
         return ticket
-
-
-def _rewind(ticket: LotteryTicket, source: Any, *, compact: bool = False, **kwargs: Any) -> Any:
-    """`rewind` with ``compact=`` (the compacted re-fine-tuning); without it, structured compaction by hand."""
-    if not compact:
-        return rewind(ticket, source, **kwargs)
-    if "compact" in inspect.signature(rewind).parameters:
-        result = rewind(ticket, source, compact=True, **kwargs)
-        return result[0] if isinstance(result, tuple) else result
-    model, handle = rewind(ticket, source, **kwargs)  # until rewind takes compact=: compact the rewound model
-    handle.remove(restore_weights=False)
-    return compact_model(model, ticket, inplace=True)

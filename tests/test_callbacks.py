@@ -249,6 +249,7 @@ def test_search_results_reach_log_history_report_to_and_the_ticket(tmp_path, tin
     try:
         trainer = Trainer(model=model, args=training_args(tmp_path, max_steps=2), train_dataset=to_dataset(32, 1),
                           data_collator=collate, callbacks=[recorder, callback])  # fmt: skip
+        callback.attach(trainer)  # the public route to Trainer.log and its report_to integrations
         trainer.train()
         assert "Structured ticket saved in" in caplog.text  # info lines follow transformers' verbosity
         caplog.clear()
@@ -264,13 +265,13 @@ def test_search_results_reach_log_history_report_to_and_the_ticket(tmp_path, tin
     assert any("lottery/structured_metric" in logs for logs in recorder.logs)
     ticket = callback.ticket
     pretrained = model.config.to_dict()[CONFIG_BASE_MODEL_KEY]
-    assert (ticket.seed, ticket.task, ticket.extra["metric_name"], ticket.base_model) == (
+    assert (ticket.seed, ticket.task, ticket.metrics["metric_name"], ticket.base_model) == (
         7,
         "sst2",
-        "sst2",
+        "accuracy",
         pretrained,
     )
-    assert LotteryTicket.from_pretrained(callback.ticket_dir).extra["metric_name"] == "sst2"
+    assert LotteryTicket.from_pretrained(callback.ticket_dir).metrics["metric_name"] == "accuracy"
 
 
 def test_a_search_without_a_known_base_model_warns_and_records_none(tmp_path, caplog):
@@ -300,11 +301,11 @@ def test_progress_bars_follow_disable_tqdm(tmp_path, capsys):
 
 
 def test_push_callback_falls_back_to_the_trainers_hub_arguments(tmp_path, monkeypatch):
-    from hf_lottery import integration
+    from hf_lottery import callbacks as integration
     from trainer_callbacks import PushToHubCallback
 
     pushed = {}
-    monkeypatch.setattr(integration.hub, "push_to_hub", lambda model, ticket, repo_id, **kw: pushed.update(
+    monkeypatch.setattr(integration, "push_to_hub", lambda model, ticket, repo_id, **kw: pushed.update(
         repo_id=repo_id, **kw) or "https://hub/commit")  # fmt: skip
     model = tiny_bert()
     ticket = structured_ticket(model)

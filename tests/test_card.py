@@ -7,7 +7,7 @@ import pytest
 import yaml
 from transformers import TrainingArguments
 
-from hf_lottery.card import build_card, hub_id
+from hf_lottery.hub.card import build_card, hub_id
 
 from .conftest import tiny_bert
 from .test_gates import magnitude_ticket, structured_ticket

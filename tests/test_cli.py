@@ -153,9 +153,9 @@ def test_export_onnx_command(tmp_path, capsys):
     try:
         import onnxruntime  # noqa: F401
 
-        import hf_lottery.onnx_export  # noqa: F401
+        import hf_lottery.models.onnx_export  # noqa: F401
     except ImportError as err:
-        pytest.skip(f"hf_lottery.onnx_export / onnxruntime not in this tree: {err}")
+        pytest.skip(f"hf_lottery.models.onnx_export / onnxruntime not in this tree: {err}")
     from tests.conftest import tiny_bert
 
     tiny_bert().save_pretrained(tmp_path / "model")

@@ -12,8 +12,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, BertModel
 
 from hf_lottery import EncoderStructure, LotteryTicket, compact_model, rewind
-from hf_lottery.expansion import expand_compact_model
 from hf_lottery.files import CONFIG_TICKET_KEY
+from hf_lottery.models.expansion import expand_compact_model
 
 from .conftest import tiny_batch, tiny_config
 from .test_gates import magnitude_ticket

@@ -12,7 +12,7 @@ from hf_lottery import (
     load_pruned_model,
     register_auto_classes,
 )
-from hf_lottery.compaction import COMPACT_WEIGHTS_NAME
+from hf_lottery.models.compaction import COMPACT_WEIGHTS_NAME
 from hf_lottery.structure import prunable_parameter_counts
 
 from .conftest import minilm_path, tiny_batch, tiny_bert

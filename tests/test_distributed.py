@@ -12,7 +12,7 @@ import torch
 from transformers import BertForSequenceClassification
 
 from hf_lottery import find_magnitude_ticket, find_structured_ticket
-from hf_lottery.search.data import search_dataloader
+from hf_lottery.search.dataloader import search_dataloader
 
 from .science_helpers import accuracy
 from .trainer_helpers import collate, to_dataset

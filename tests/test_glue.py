@@ -1,8 +1,8 @@
 import pytest
 from transformers import AutoTokenizer
 
-from hf_lottery.demo_task import load_demo_task
-from hf_lottery.glue import (
+from hf_lottery.tasks.demo import load_demo_task
+from hf_lottery.tasks.glue import (
     GLUE_TASKS,
     canonical_task_name,
     held_out_split,
@@ -165,9 +165,9 @@ def test_demo_task_is_deterministic_balanced_and_disjoint():
 
 
 def test_mnli_mm_is_scored_on_the_mismatched_dev_set(tmp_path):
-    from hf_lottery.glue import load_glue
     from hf_lottery.pipeline.config import RunSettings
     from hf_lottery.pipeline.context import RunContext
+    from hf_lottery.tasks.glue import load_glue
 
     header = "index\tsentence1\tsentence2\tgold_label\n"
     (tmp_path / "train.tsv").write_text(header + "0\ta\tb\tneutral\n1\tc\td\tentailment\n")

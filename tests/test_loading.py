@@ -19,10 +19,10 @@ from transformers import (
 )
 
 from hf_lottery import LotteryTicket, apply_ticket, compact_model, load_pruned_model, register_auto_classes
-from hf_lottery.compaction import SPEC_KEY
 from hf_lottery.downloads import TicketNotFoundError
 from hf_lottery.files import CONFIG_TICKET_KEY
-from hf_lottery.loading import ticket_from_pruned_heads
+from hf_lottery.models.compaction import SPEC_KEY
+from hf_lottery.models.loading import ticket_from_pruned_heads
 from hf_lottery.structure import EncoderStructure
 
 from .conftest import tiny_batch, tiny_bert, tiny_config

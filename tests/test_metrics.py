@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from hf_lottery.metrics import get_task_metric
+from hf_lottery.tasks.metrics import get_task_metric
 
 
 def logits(predicted, num_classes=2):
@@ -71,7 +71,7 @@ def test_task_names_and_errors():
 
 def test_glue_metric_is_an_offline_evaluate_metric_with_the_task_metrics_values():
     evaluate = pytest.importorskip("evaluate")
-    from hf_lottery.metrics import glue_metric
+    from hf_lottery.tasks.metrics import glue_metric
 
     labels = np.array([1, 1, 1, 0, 0, 0, 1, 0, 1, 1])
     predicted = np.array([1, 0, 1, 0, 1, 0, 1, 0, 1, 0])
@@ -98,7 +98,7 @@ def test_glue_metric_in_a_trainer_compute_metrics_and_as_a_search_metric():
     from transformers import Trainer, TrainingArguments
 
     from hf_lottery import find_structured_ticket
-    from hf_lottery.metrics import glue_metric
+    from hf_lottery.tasks.metrics import glue_metric
 
     from .conftest import tiny_batch, tiny_bert
 
@@ -127,13 +127,13 @@ def test_importing_metrics_does_not_import_evaluate():
     import subprocess
     import sys
 
-    code = "import sys, hf_lottery.metrics, hf_lottery.search.stop_rule; print('evaluate' in sys.modules)"
+    code = "import sys, hf_lottery.tasks.metrics, hf_lottery.search.stop_rule; print('evaluate' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
 
 def test_resolve_metric_and_metric_names():
-    from hf_lottery.metrics import metric_from_compute_metrics, metric_name, resolve_metric
+    from hf_lottery.tasks.metrics import metric_from_compute_metrics, metric_name, resolve_metric
 
     assert resolve_metric(lambda p, y: {"score": 0.25})(np.zeros((1, 2)), np.zeros(1)) == 0.25
     with pytest.raises(ValueError, match="must include 'score'"):

@@ -8,8 +8,8 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from hf_lottery import EncoderStructure, LotteryTicket, apply_ticket, compact_model, export_onnx, load_pruned_model
-from hf_lottery.compaction import _drop_ticket_hooks
-from hf_lottery.onnx_export import uses_token_type_ids
+from hf_lottery.models.compaction import _drop_ticket_hooks
+from hf_lottery.models.onnx_export import uses_token_type_ids
 
 from .conftest import tiny_batch
 from .conftest import tiny_bert as _tiny_bert

@@ -40,7 +40,7 @@ def results(root):
 
 @pytest.fixture(scope="module")
 def full_run(tiny_pretrained, tmp_path_factory):
-    from hf_lottery.ticket import LotteryTicket
+    from hf_lottery.tickets.ticket import LotteryTicket
 
     root = tmp_path_factory.mktemp("full")
     counter = CountingTrain()
@@ -318,7 +318,7 @@ def test_compacted_retrained_model_is_saved_dense_with_the_ticket_baked_in(full_
 
     from hf_lottery.pipeline.context import RunContext
     from hf_lottery.pipeline.units import rewind_ticket, save_retrained
-    from hf_lottery.ticket import LotteryTicket
+    from hf_lottery.tickets.ticket import LotteryTicket
 
     ctx = RunContext(config(tiny_pretrained, tmp_path / "run"))
     ticket = LotteryTicket.from_pretrained(full_run[0] / "seed_1" / "tickets" / "structured" / "bad")

@@ -166,7 +166,7 @@ def test_config_and_metric_name_are_recorded(tmp_path):
     from pathlib import Path
 
     from hf_lottery import TicketSearchConfig
-    from hf_lottery.metrics import get_task_metric
+    from hf_lottery.tasks.metrics import get_task_metric
 
     config = TicketSearchConfig(threshold=0.99, structured_max_steps=1)
     ticket = find_structured_ticket(trained_model(), search_batches(), get_task_metric("cola"), config=config,

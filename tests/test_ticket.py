@@ -6,7 +6,7 @@ import torch
 
 from hf_lottery import LotteryTicket, load_legacy_ticket
 from hf_lottery.structure import EncoderStructure, prunable_parameter_counts
-from hf_lottery.ticket import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
+from hf_lottery.tickets.ticket import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 
 from .conftest import SEED_MASKS_DIR, require_shared, tiny_bert
 from .test_gates import magnitude_ticket, structured_ticket
@@ -67,7 +67,7 @@ def test_overwrite_leaves_no_temporary_files(tmp_path):
 def test_failed_write_keeps_previous_ticket(tmp_path, monkeypatch):
     ticket = rich_ticket()
     ticket.save_pretrained(tmp_path)
-    import hf_lottery.serialization as serialization
+    import hf_lottery.tickets.serialization as serialization
 
     def broken(*args, **kwargs):
         raise OSError("disk full")

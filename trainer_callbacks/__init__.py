@@ -1,6 +1,6 @@
 """Callbacks that add lottery tickets to an unchanged `transformers.Trainer`: ``Trainer(..., callbacks=[...])``.
 
-This package is the user-facing home of the callbacks; they are defined in `hf_lottery.integration`, the one code
+This package is the user-facing home of the callbacks; they are defined in `hf_lottery.callbacks`, the one code
 path that `hf_lottery.LotteryTrainer` uses too.
 
 Example:
@@ -8,12 +8,12 @@ Example:
 ```python
 >>> from trainer_callbacks import TicketCallback
 >>> TicketCallback.__module__
-'hf_lottery.integration'
+'hf_lottery.callbacks'
 
 ```
 """
 
-from hf_lottery.integration import (
+from hf_lottery.callbacks import (
     MagnitudePruningCallback,
     PushToHubCallback,
     StructuredPruningCallback,

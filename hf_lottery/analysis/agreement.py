@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..ticket import LotteryTicket
+from ..tickets.ticket import LotteryTicket
 
 
 MaskLike = LotteryTicket | tuple[Any, Any] | Any

@@ -31,7 +31,7 @@ import torch
 
 from ..atomic import atomic_path
 from ..structure import ATTENTION_OUTPUT, INTERMEDIATE, KEY, MLP_OUTPUT, QUERY, VALUE
-from ..ticket import LotteryTicket
+from ..tickets.ticket import LotteryTicket
 
 
 TENSORS = (("Q", QUERY), ("K", KEY), ("V", VALUE), ("attn out", ATTENTION_OUTPUT), ("MLP in", INTERMEDIATE),

@@ -1,4 +1,4 @@
-"""Sub-commands of the `hf-lottery` CLI (see `hf_lottery.cli.COMMANDS`).
+"""Sub-commands of the `hf-lottery` CLI (see `hf_lottery.commands.table.COMMANDS`).
 
 Every command parses its flags with `transformers.HfArgumentParser` over dataclasses (`--help` shows each flag
 with its help and default); a bad value exits with status 2 and a message naming the flag. A command's result (a
@@ -12,8 +12,6 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any
-
-from ..pipeline.config import flag_message
 
 
 def echo(*lines: str) -> None:
@@ -68,6 +66,8 @@ def parse_dataclasses(
     defaults (see `RunSettings.training`) unless `keep_training_defaults`."""
     from transformers import HfArgumentParser, TrainingArguments
 
+    from ..pipeline.config import flag_message
+
     parser = HfArgumentParser(list(types), prog=prog, description=description)
     if defaults:
         parser.set_defaults(**defaults)
@@ -114,7 +114,4 @@ def run_context(task_name: str, data_dir: str | None, output_dir: str = ".", tok
 
     config = PipelineConfig(task_name=task_name, data_dir=data_dir, **pipeline)
     settings = RunSettings(config, search or TicketSearchConfig(), {"output_dir": str(output_dir)})
-    ctx = RunContext(settings)
-    if tokenizer is not None:
-        ctx.__dict__["tokenizer"] = tokenizer  # RunContext.tokenizer is a cached property
-    return ctx
+    return RunContext(settings, given_tokenizer=tokenizer)

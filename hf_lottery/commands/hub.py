@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..command_table import COMMANDS
 from . import echo, parse_dataclasses
+from .table import COMMANDS
 
 
 @dataclass
@@ -56,8 +56,8 @@ def main(name: str, argv: list[str]) -> int:
 
 
 def _push(args: PushArguments) -> int:
-    from ..hub import push_ticket_to_hub, push_to_hub
-    from ..ticket import LotteryTicket
+    from ..hub.push import push_ticket_to_hub, push_to_hub
+    from ..tickets.ticket import LotteryTicket
 
     ticket = LotteryTicket.from_pretrained(args.ticket)
     common = dict(
@@ -79,7 +79,7 @@ def _push(args: PushArguments) -> int:
 
 
 def _download(args: DownloadArguments) -> int:
-    from ..loading import load_pruned_model
+    from ..models.loading import load_pruned_model
 
     model = load_pruned_model(args.repo_id_or_path, revision=args.revision, compact=args.compact, token=args.token)
     output = Path(args.output_dir)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..command_table import COMMANDS
 from . import echo, load_model, parse_dataclasses, run_context
+from .table import COMMANDS
 
 
 ACTIONS = {
@@ -140,7 +140,7 @@ def _evaluate(args: EvaluatePatternsArguments) -> int:
 
 def _model_and_loader(args: MapsArguments):
     """The fine-tuned model and a loader over the first `--num_examples` dev examples."""
-    from ..search.data import search_dataloader
+    from ..search.dataloader import search_dataloader
 
     model, tokenizer = load_model(args.model)
     ctx = run_context(
@@ -153,7 +153,7 @@ def _model_and_loader(args: MapsArguments):
 def _predict(args: MapsArguments, predict: PredictPatternsArguments) -> int:
     from ..analysis import mask_agreement
     from ..patterns import PatternClassifier, pattern_survival_table, predict_head_patterns, survival_markdown
-    from ..ticket import LotteryTicket
+    from ..tickets.ticket import LotteryTicket
 
     model, loader = _model_and_loader(args)
     classifier = PatternClassifier.from_pretrained(predict.classifier)

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from transformers.utils import logging
 
-from ..command_table import COMMANDS
 from . import echo, load_model, parse_dataclasses, run_context
+from .table import COMMANDS
 
 
 logger = logging.get_logger(__name__)
@@ -171,23 +171,11 @@ def _report(argv: list[str]) -> int:
     return 0
 
 
-def resolve_base_model(model: Any, model_name: str, given: str | None) -> str | None:
-    """The pre-trained model a ticket of `model` rewinds to (`base_model_of`, the searched `model_name` excluded), a
-    warning when unknown. Local folders are recorded as absolute paths."""
-    from ..pipeline.config import base_model_id
-    from ..ticket_fields import base_model_of
-
-    base = base_model_of(
-        model, given or None, searched=base_model_id(model_name),
-        how_to_record=f"{model_name} records no pre-trained model: pass --base_model to make the ticket rewindable.",
-    )  # fmt: skip
-    return None if base is None else base_model_id(base)
-
-
 def _find(argv: list[str]) -> int:
     from ..config import TicketSearchConfig
-    from ..pipeline.units import run_search
-    from ..ticket import LotteryTicket
+    from ..pipeline.units import search_unit
+    from ..provenance import base_model_id, base_model_of
+    from ..tickets.ticket import LotteryTicket
 
     data, find, search = parse_dataclasses(
         "hf-lottery find", COMMANDS["find"][1], [ModelDataArguments, FindArguments, TicketSearchConfig], argv
@@ -209,7 +197,7 @@ def _find(argv: list[str]) -> int:
     if not task:
         raise ValueError("--task_name is required (or --like a ticket that records its task).")
     model, tokenizer = load_model(data.model)
-    base = resolve_base_model(model, data.model, find.base_model)
+    base = base_model_of(model, find.base_model or None, searched=base_model_id(data.model))
     if base is None and like is not None and like.base_model:
         base = like.base_model
         logger.warning("Using the base model of %s: %s.", find.like, base)
@@ -217,8 +205,7 @@ def _find(argv: list[str]) -> int:
         task, data.data_dir, find.output_dir, tokenizer, search, model_name_or_path=data.model,
         max_eval_samples=max_eval, max_seq_length=max_len,
     )  # fmt: skip
-    ctx.__dict__["base_model_id"] = base
-    ticket = run_search(ctx, method, None, model, Path(find.output_dir))
+    ticket = search_unit(ctx, method, None, model, Path(find.output_dir), base)
     ticket = _record_search(ticket, ctx, method, find.output_dir)
     echo(f"{ticket!r}\nSaved in {find.output_dir}")
     return 0
@@ -246,7 +233,7 @@ def _train(argv: list[str]) -> int:
     from ..pipeline.config import PAPER_TRAINING_DEFAULTS, PipelineConfig, RunSettings
     from ..pipeline.context import RunContext
     from ..pipeline.units import evaluate_model, save_retrained, train_model
-    from ..ticket import LotteryTicket
+    from ..tickets.ticket import LotteryTicket
 
     args, training = parse_dataclasses(
         "hf-lottery train", COMMANDS["train"][1], [TrainTicketArguments, TrainingArguments], argv,
@@ -280,7 +267,7 @@ def _train(argv: list[str]) -> int:
 def _evaluate(argv: list[str]) -> int:
     from ..gates import apply_ticket
     from ..pipeline.units import evaluate_model
-    from ..ticket import LotteryTicket
+    from ..tickets.ticket import LotteryTicket
 
     data, args = parse_dataclasses(
         "hf-lottery evaluate", COMMANDS["evaluate"][1], [ModelDataArguments, EvaluateArguments], argv
@@ -306,10 +293,10 @@ def _evaluate(argv: list[str]) -> int:
 def _export(argv: list[str]) -> int:
     (args,) = parse_dataclasses("hf-lottery export", COMMANDS["export"][1], [ExportArguments], argv)
     try:
-        from ..onnx_export import export_onnx
+        from ..models.onnx_export import export_onnx
     except ImportError as err:
         raise ValueError(
-            f"ONNX export needs hf_lottery.onnx_export and onnx/onnxruntime (pip install hf-lottery[onnx]): {err}"
+            f"ONNX export needs hf_lottery.models.onnx_export and onnx/onnxruntime (pip install hf-lottery[onnx]): {err}"
         ) from None
     path = export_onnx(args.onnx, args.output_dir)
     echo(f"Exported {args.onnx} to {path}")

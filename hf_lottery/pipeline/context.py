@@ -13,7 +13,8 @@ from transformers.utils import logging
 
 from .. import distributed
 from ..atomic import write_json
-from .config import DEFAULT_MODEL, RunSettings, base_model_id
+from ..provenance import DEFAULT_MODEL, base_model_id
+from .config import RunSettings
 from .layout import DONE, RunLayout
 
 
@@ -39,6 +40,7 @@ class RunContext:
     """Lazily loaded data and helpers shared by the stages of one run: each split is tokenised once per process."""
 
     settings: RunSettings
+    given_tokenizer: Any = None  # used instead of loading the tokenizer of ``model_name_or_path``
 
     @property
     def config(self):
@@ -71,19 +73,19 @@ class RunContext:
 
     @cached_property
     def task(self):
-        from ..glue import GLUE_TASKS, canonical_task_name
+        from ..tasks.glue import GLUE_TASKS, canonical_task_name
 
         return GLUE_TASKS[canonical_task_name(self.config.task_name)]
 
     @cached_property
     def metric(self):
-        from ..metrics import get_task_metric
+        from ..tasks.metrics import get_task_metric
 
         return get_task_metric(self.config.task_name)
 
     @cached_property
     def tokenizer(self):
-        return AutoTokenizer.from_pretrained(self.model_path)
+        return self.given_tokenizer or AutoTokenizer.from_pretrained(self.model_path)
 
     @cached_property
     def collator(self):
@@ -92,17 +94,17 @@ class RunContext:
     @cached_property
     def raw(self):
         if self.task.name == "demo":
-            from ..demo_task import load_demo_task
+            from ..tasks.demo import load_demo_task
 
             return load_demo_task()
-        from ..glue import load_glue
+        from ..tasks.glue import load_glue
 
         return load_glue(self.config.task_name, self.config.data_dir)
 
     @cached_property
     def dev_split(self) -> str:
         """The dev split scored (``validation``; MNLI mismatched for ``mnli-mm``)."""
-        from ..glue import dev_split_name
+        from ..tasks.glue import dev_split_name
 
         split = dev_split_name(self.config.task_name)
         if split not in self.raw:
@@ -112,7 +114,7 @@ class RunContext:
     @cached_property
     def _selected(self) -> dict[str, Any]:
         """The untokenised ``train``, ``dev`` and ``search`` splits after held-out slicing and sample caps."""
-        from ..glue import held_out_split
+        from ..tasks.glue import held_out_split
 
         config, search_config = self.config, self.search_config
         train, dev = self.raw["train"], self.raw[self.dev_split]
@@ -135,7 +137,7 @@ class RunContext:
     @cached_property
     def splits(self) -> dict[str, Any]:
         """Tokenised ``train``, ``dev`` and ``search`` datasets (search = dev, or a held-out slice of train)."""
-        from ..glue import tokenize_for_classification
+        from ..tasks.glue import tokenize_for_classification
 
         columns = self.task.text_columns
         selected = self._selected
@@ -168,7 +170,7 @@ class RunContext:
 
     def ticket(self, folder: Path):
         """The ticket in `folder`, read from disk once per process."""
-        from ..ticket import LotteryTicket
+        from ..tickets.ticket import LotteryTicket
 
         key = Path(folder)
         if key not in self._tickets:

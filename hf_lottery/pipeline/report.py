@@ -13,7 +13,7 @@ from typing import Any
 from transformers.utils import logging
 
 from ..atomic import write_json, write_text
-from ..ticket import LotteryTicket
+from ..tickets.ticket import LotteryTicket
 from .layout import RunLayout
 from .tables import main_table, seeds_table, timing_markdown, to_csv
 

@@ -6,18 +6,18 @@ import shutil
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers.utils import logging
 
-from .. import __version__, distributed
+from .. import distributed
 from ..atomic import write_json
-from ..metrics import constant_predictor_score, resolve_metric
+from ..provenance import DEFAULT_MODEL, RUN_LIBRARIES, library_versions
+from ..tasks.metrics import constant_predictor_score, resolve_metric
 from . import stages
-from .config import DEFAULT_MODEL, RunSettings, check_resume, redact_args
+from .config import RunSettings, check_resume, redact_args
 from .context import RunContext, read_json
 from .report import build_report
 from .tables import timing_markdown
@@ -30,17 +30,6 @@ MINILM_NOTE = (
     "pre-trained BERT-architecture encoder, distilled and then trained contrastively for sentence embeddings — not "
     "the paper's MLM-pretrained bert-base, so rewinding to it is close to, not the same as, the paper's setting."
 )
-
-
-def _versions() -> dict[str, str]:
-    names = ("torch", "transformers", "accelerate", "datasets", "huggingface-hub", "torch-pruning", "safetensors")
-    found = {"hf-lottery": __version__}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
 
 
 def _git_revision() -> str | None:
@@ -72,7 +61,7 @@ def _write_run_config(ctx: RunContext, command: str | None) -> None:
         "fingerprint": settings.fingerprint(),
         "command": history[0] if history else command,  # the command that started the run
         "commands": history + [command],  # every invocation, resumptions included
-        "versions": _versions(),
+        "versions": library_versions(RUN_LIBRARIES),
         "git_revision": _git_revision(),
         "base_model": ctx.base_model_id,
         "model_note": MINILM_NOTE if ctx.config.model_name_or_path == DEFAULT_MODEL else "",
@@ -168,7 +157,7 @@ def push_best(ctx: RunContext) -> str | None:
     """Push the first seed's fine-tuned model with its structured good ticket baked in (+ ticket, card, plots)."""
     if not distributed.is_main_process():
         return None
-    from ..hub import push_to_hub
+    from ..hub.push import push_to_hub
 
     seed = ctx.config.seeds[0]
     ticket = ctx.ticket(ctx.layout.ticket_dir(seed, "structured", "good"))

@@ -12,12 +12,12 @@ import torch
 from transformers.utils import logging
 
 from .. import distributed
-from ..files import CONFIG_BASE_MODEL_KEY
 from ..gates import apply_ticket
-from ..sampling import sample_ticket, super_tickets
-from ..ticket import LotteryTicket
+from ..provenance import record_base_model
+from ..search.sampling import sample_ticket, super_tickets
+from ..tickets.ticket import LotteryTicket
 from .context import RunContext, mark_done
-from .units import compacts, evaluate_model, load_finetuned, run_search, save_retrained, train_model
+from .units import compacts, evaluate_model, load_finetuned, save_retrained, search_unit, train_model
 
 
 logger = logging.get_logger(__name__)
@@ -51,7 +51,7 @@ def finetune(ctx: RunContext, seed: int) -> dict[str, Any]:
     train_seconds = time.perf_counter() - clock.wall
     metrics = evaluate_model(ctx, model)
     if distributed.is_main_process():
-        setattr(model.config, CONFIG_BASE_MODEL_KEY, ctx.base_model_id)  # the pre-trained model, for `find`/rewind
+        record_base_model(model, ctx.base_model_id)  # the pre-trained model, for `find`/rewind
         model.save_pretrained(folder)
         ctx.tokenizer.save_pretrained(folder)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -77,7 +77,7 @@ def search(ctx: RunContext, seed: int) -> dict[str, LotteryTicket]:
         clock = _Clock()
         if method != "imp":
             model = model or load_finetuned(ctx, seed)
-        ticket = run_search(ctx, method, seed, model, folder)
+        ticket = search_unit(ctx, method, seed, model, folder, ctx.base_model_id)
         distributed.barrier()
         ctx.remember_ticket(folder, ticket)
         mark_done(folder, {"seed": seed, "method": method, **clock.elapsed()})

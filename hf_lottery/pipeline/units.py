@@ -11,31 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForSequenceClassification, TrainerCallback, set_seed
+from transformers import AutoModelForSequenceClassification, set_seed
 from transformers.utils import logging
 
 from .. import distributed
+from ..callbacks import TicketCallback
 from ..evaluation import evaluate
-from ..expansion import expand_compact_model
-from ..files import COMPACT_SPEC_KEY, CONFIG_BASE_MODEL_KEY
+from ..files import COMPACT_SPEC_KEY
 from ..gates import active_handles
-from ..rewinding import rewind
-from ..search.data import search_dataloader
-from ..ticket import LotteryTicket
+from ..models.expansion import expand_compact_model
+from ..models.rewinding import rewind
+from ..provenance import record_base_model
+from ..search.dataloader import search_dataloader
+from ..tickets.ticket import LotteryTicket
 from .context import RunContext
 
 
 logger = logging.get_logger(__name__)
-
-
-class KeepTicketCallback(TrainerCallback):
-    """Pruned weights back to exactly zero after every optimizer step (gates stay on through their hooks)."""
-
-    def __init__(self, handle: Any):
-        self.handle = handle
-
-    def on_optimizer_step(self, args, state, control, **kwargs):
-        self.handle.enforce_weight_masks()
 
 
 def compacts(ctx: RunContext, ticket: LotteryTicket) -> bool:
@@ -67,7 +59,7 @@ def train_model(ctx: RunContext, seed: int, workdir: Path, ticket: LotteryTicket
     else:
         model, handle = rewind_ticket(ctx, ticket, seed, compacts(ctx, ticket))
         if handle is not None:
-            callbacks.append(KeepTicketCallback(handle))
+            callbacks.append(TicketCallback(handle=handle, save_copies=False))  # the run saves its tickets
     trainer = Trainer(
         model=model, args=args, train_dataset=ctx.splits["train"], data_collator=ctx.collator,
         processing_class=ctx.tokenizer, callbacks=callbacks,
@@ -91,12 +83,14 @@ def load_finetuned(ctx: RunContext, seed: int) -> torch.nn.Module:
     return AutoModelForSequenceClassification.from_pretrained(folder).eval()
 
 
-def run_search(ctx: RunContext, method: str, seed: int, model: torch.nn.Module | None, folder: Path) -> LotteryTicket:
+def search_unit(
+    ctx: RunContext, method: str, seed: int | None, model: torch.nn.Module | None, folder: Path, base_model: str | None
+) -> LotteryTicket:
     """Find the good `method` ticket of a seed's fine-tuned `model` into `folder` (resumable)."""
     from ..search.magnitude import find_magnitude_ticket
     from ..search.structured import find_structured_ticket
 
-    common = dict(output_dir=folder, base_model=ctx.base_model_id, task=ctx.task.name, seed=seed)
+    common = dict(output_dir=folder, base_model=base_model, task=ctx.task.name, seed=seed)
     if method == "imp":
         return _imp_search(ctx, seed, folder, common)
     loader = search_dataloader(
@@ -128,7 +122,7 @@ def save_retrained(ctx: RunContext, model: torch.nn.Module, ticket: LotteryTicke
         for handle in active_handles(model):
             handle.remove(restore_weights=False)
     dense = ticket.bake(model)
-    setattr(dense.config, CONFIG_BASE_MODEL_KEY, ctx.base_model_id)
+    record_base_model(dense, ctx.base_model_id)
     dense.save_pretrained(folder)
     ticket.save_pretrained(folder)
     ctx.tokenizer.save_pretrained(folder)

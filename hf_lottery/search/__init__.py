@@ -13,7 +13,7 @@ _EXPORTS = {
     "find_structured_ticket": "structured",
     "find_magnitude_ticket": "magnitude",
     "StopRule": "stop_rule",
-    "search_dataloader": "data",
+    "search_dataloader": "dataloader",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -27,7 +27,7 @@ from .. import distributed
 from ..evaluation import PredictionCollector, batch_to_device, check_labels, eval_mode, model_device, progress_bar
 from ..gates import TicketHandle, active_handles
 from ..structure import EncoderStructure
-from ..ticket import LotteryTicket
+from ..tickets.ticket import LotteryTicket
 
 
 @dataclass

@@ -19,8 +19,8 @@ from transformers.utils import logging
 
 from ..config import TicketSearchConfig
 from ..evaluation import manual_bar
-from ..metrics import constant_predictor_score, metric_name, resolve_metric
-from ..ticket import LotteryTicket
+from ..tasks.metrics import constant_predictor_score, metric_name, resolve_metric
+from ..tickets.ticket import LotteryTicket
 from .state import history_entry, load_search_state, model_fingerprint, save_search_state
 from .stop_rule import StopRule
 
@@ -138,8 +138,8 @@ def _start(
     if base_model is None:
         logger.warning(
             "The pre-trained model of this fine-tuned model is unknown (no `hf_lottery_base_model` in its config, and "
-            "its `_name_or_path` names the fine-tuned checkpoint itself): the ticket records no base model, and "
-            "rewinding it will need one. Pass `base_model=` (a Hub id or folder) to record it."
+            "its `_name_or_path` names the fine-tuned checkpoint itself): the ticket records no base_model, and "
+            "rewinding it will need one. Pass `base_model=` (`--base_model`: a Hub id or folder) to record it."
         )
     ticket = ticket.copy(
         kind="good", base_model=base_model, base_model_revision=meta.base_model_revision, task=meta.task,

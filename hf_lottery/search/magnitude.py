@@ -14,7 +14,7 @@ from torch import nn
 from ..config import TicketSearchConfig, resolve_search_config
 from ..evaluation import evaluate
 from ..structure import EncoderStructure
-from ..ticket import LotteryTicket
+from ..tickets.ticket import LotteryTicket
 from .loop import Proposal, Scored, SearchMetadata, is_budget_search, run_search
 from .selection import select_global
 

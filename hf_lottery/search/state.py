@@ -19,7 +19,7 @@ from .. import distributed
 from ..config import TicketSearchConfig
 from ..files import TICKET_CONFIG_NAME
 from ..structure import unwrap_model
-from ..ticket import LotteryTicket
+from ..tickets.ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)

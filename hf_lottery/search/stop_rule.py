@@ -1,6 +1,6 @@
 """The stop rule of the ticket search: keep pruning while ``metric >= threshold × full-model metric``.
 
-Metrics are resolved in `hf_lottery.metrics`; this module only holds the rule.
+Metrics are resolved in `hf_lottery.tasks.metrics`; this module only holds the rule.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import warnings
 from dataclasses import dataclass
 
 
-# Re-exported for existing imports; both live in `hf_lottery.metrics`.
+# Re-exported for existing imports; both live in `hf_lottery.tasks.metrics`.
 
 
 __all__ = ["DegenerateStopRuleWarning", "StopRule"]

@@ -14,7 +14,7 @@ from ..config import TicketSearchConfig, resolve_search_config
 from ..evaluation import evaluate
 from ..gates import apply_ticket
 from ..structure import EncoderStructure
-from ..ticket import LotteryTicket
+from ..tickets.ticket import LotteryTicket
 from .importance import ImportanceResult, compute_importance
 from .loop import Proposal, Scored, SearchMetadata, is_budget_search, run_search
 from .selection import STRUCTURED_PHASES, budget_step_sizes, heads_per_step, least_important, phase_step_sizes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hf_lottery import LotteryTicket, export_onnx, rewind
-from hf_lottery.expansion import expand_compact_model
+from hf_lottery.models.expansion import expand_compact_model
 
 from ..conftest import tiny_bert
 from . import BadInput

@@ -7,8 +7,8 @@ import json
 import torch
 
 from hf_lottery import LotteryTicket, compact_model, load_pruned_model
-from hf_lottery.compaction import COMPACT_WEIGHTS_NAME, SPEC_KEY
-from hf_lottery.loading import ticket_from_pruned_heads
+from hf_lottery.models.compaction import COMPACT_WEIGHTS_NAME, SPEC_KEY
+from hf_lottery.models.loading import ticket_from_pruned_heads
 
 from ..conftest import tiny_bert
 from ..test_gates import structured_ticket

@@ -3,7 +3,7 @@ number for rows) or the task, never a bare conversion error."""
 
 from __future__ import annotations
 
-from hf_lottery.glue import canonical_task_name, dev_split_name, held_out_split, load_glue
+from hf_lottery.tasks.glue import canonical_task_name, dev_split_name, held_out_split, load_glue
 
 from . import BadInput
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hf_lottery import TicketSearchConfig, compute_importance, find_magnitude_ticket, find_structured_ticket
-from hf_lottery.metrics import resolve_search_metric
+from hf_lottery.tasks.metrics import resolve_search_metric
 
 from ..conftest import tiny_batch, tiny_bert
 from . import BadInput

@@ -14,9 +14,9 @@ from safetensors.torch import load_file, save_file
 
 from hf_lottery.downloads import HubFileNotFoundError
 from hf_lottery.files import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
-from hf_lottery.legacy import load_legacy_ticket
 from hf_lottery.structure import EncoderStructure
-from hf_lottery.ticket import LotteryTicket
+from hf_lottery.tickets.legacy import load_legacy_ticket
+from hf_lottery.tickets.ticket import LotteryTicket
 
 from . import BadInput
 

@@ -30,10 +30,10 @@ from torch import nn
 from transformers import AutoConfig
 from transformers.utils import logging
 
-from .atomic import write_json
-from .files import COMPACT_MODEL_TYPE, COMPACT_SPEC_KEY, COMPACT_WEIGHTS_NAME
-from .structure import EncoderStructure
-from .ticket import LotteryTicket
+from ..atomic import write_json
+from ..files import COMPACT_MODEL_TYPE, COMPACT_SPEC_KEY, COMPACT_WEIGHTS_NAME
+from ..structure import EncoderStructure
+from ..tickets.ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)

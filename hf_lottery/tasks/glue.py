@@ -225,7 +225,7 @@ def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.
     """
     spec = GLUE_TASKS[canonical_task_name(task)]
     if spec.name == "demo":
-        from .demo_task import load_demo_task
+        from .demo import load_demo_task
 
         return load_demo_task()
     if data_dir is None:

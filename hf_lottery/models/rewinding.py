@@ -17,10 +17,10 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging
 
+from ..gates import TicketHandle, apply_ticket
+from ..structure import EncoderStructure
+from ..tickets.ticket import LotteryTicket
 from .compaction import compact_model
-from .gates import TicketHandle, apply_ticket
-from .structure import EncoderStructure
-from .ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)
@@ -65,7 +65,7 @@ def rewind(
     there is nothing left to keep off. The classifier is initialised exactly as with ``compact=False`` for the same
     `seed`, and the output bias of each removed MLP is frozen at zero (`freeze_removed_mlp_biases`), so training the
     compacted model follows the gated one. The ticket is kept as ``model.hf_lottery_ticket``; save the trained model
-    as a dense folder with the ticket baked in through `hf_lottery.expansion.expand_compact_model`.
+    as a dense folder with the ticket baked in through `hf_lottery.models.expansion.expand_compact_model`.
 
     Args:
         ticket: the ticket to rewind.

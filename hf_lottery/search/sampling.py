@@ -8,9 +8,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .search.selection import resize_selection, select_global
-from .structure import EncoderStructure
-from .ticket import LotteryTicket
+from ..structure import EncoderStructure
+from ..tickets.ticket import LotteryTicket
+from .selection import resize_selection, select_global
 
 
 def _generator(seed: int | torch.Generator | None) -> torch.Generator:

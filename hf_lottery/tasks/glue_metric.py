@@ -1,7 +1,7 @@
 """`GlueMetric`: the GLUE metrics as an `evaluate.Metric` defined in the package, so it works offline.
 
 `evaluate.load("glue", task)` downloads its script from the Hub; this class computes the same keys locally with the
-code of the search's stop rule (`hf_lottery.metrics.TaskMetric`). Build it with `hf_lottery.metrics.glue_metric`:
+code of the search's stop rule (`hf_lottery.tasks.metrics.TaskMetric`). Build it with `hf_lottery.tasks.metrics.glue_metric`:
 importing this module imports `evaluate`, which loads `datasets` (about 5 s), so nothing imports it eagerly.
 """
 
@@ -28,10 +28,10 @@ _KEYS = {
 
 
 class GlueMetric(evaluate.Metric):
-    """A GLUE task's metrics (`evaluate`'s key names), computed offline by `hf_lottery.metrics.TaskMetric`.
+    """A GLUE task's metrics (`evaluate`'s key names), computed offline by `hf_lottery.tasks.metrics.TaskMetric`.
 
     Args:
-        task_metric: the `TaskMetric` of the task (`hf_lottery.metrics.get_task_metric(task)`).
+        task_metric: the `TaskMetric` of the task (`hf_lottery.tasks.metrics.get_task_metric(task)`).
         keep_in_memory: keep added predictions in memory rather than in a cache file (default True).
         kwargs: passed to `evaluate.Metric`.
 
@@ -39,7 +39,7 @@ class GlueMetric(evaluate.Metric):
 
     ```python
     >>> import numpy as np
-    >>> from hf_lottery.metrics import glue_metric
+    >>> from hf_lottery.tasks.metrics import glue_metric
     >>> cola = glue_metric("cola")
     >>> def compute_metrics(eval_prediction):
     ...     predicted = np.argmax(eval_prediction.predictions, axis=-1)

@@ -1,9 +1,9 @@
 """`LotteryTicket`: head, MLP and weight masks of one BERT subnetwork, with the metadata that makes them portable.
 
 The ticket reads and writes its own two files (``ticket_config.json`` + ``ticket_masks.safetensors``, through
-`hf_lottery.serialization`, from a local folder or the Hub through `hf_lottery.downloads`) and its record in a
-model's ``config.json`` (`LotteryTicket.to_config_entry`). Pushing to the Hub (`hf_lottery.hub.push_ticket_to_hub`),
-the paper's ``.npy`` masks (`hf_lottery.legacy.load_legacy_ticket`), compaction and plots live in modules that
+`hf_lottery.tickets.serialization`, from a local folder or the Hub through `hf_lottery.downloads`) and its record in a
+model's ``config.json`` (`LotteryTicket.to_config_entry`). Pushing to the Hub (`hf_lottery.hub.push.push_ticket_to_hub`),
+the paper's ``.npy`` masks (`hf_lottery.tickets.legacy.load_legacy_ticket`), compaction and plots live in modules that
 import this one, never the reverse.
 """
 
@@ -18,20 +18,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from ._version import __version__
-from .downloads import download_files
-from .files import CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_FILES, TICKET_MASKS_NAME
-from .serialization import (
-    FORMAT_VERSION,
-    SCORE_NAMES,
-    check_format_version,
-    read_ticket_files,
-    recover_weight_masks,
-    true_runs,
-    weight_masks_sha256,
-    write_ticket_files,
-)
-from .structure import (
+from .._version import __version__
+from ..downloads import download_files
+from ..files import CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_FILES, TICKET_MASKS_NAME
+from ..provenance import base_model_of, is_hub_id, library_versions, same_hub_model
+from ..structure import (
     ATTENTION_OUTPUT,
     INTERMEDIATE,
     KEY,
@@ -41,20 +32,26 @@ from .structure import (
     VALUE,
     EncoderStructure,
 )
-from .ticket_fields import (
+from .fields import (
     KINDS,
     LAYER_NAME,
     METADATA_FIELDS,
     METHODS,
     as_bool_mask,
-    base_model_of,
     check_metadata,
     check_scores,
-    is_hub_id,
-    library_versions,
     list_to_tensor,
     metadata_from_config,
-    same_hub_model,
+)
+from .serialization import (
+    FORMAT_VERSION,
+    SCORE_NAMES,
+    check_format_version,
+    read_ticket_files,
+    recover_weight_masks,
+    true_runs,
+    weight_masks_sha256,
+    write_ticket_files,
 )
 
 
@@ -283,7 +280,7 @@ class LotteryTicket:
         Other files in the folder (model weights, a card) are kept. The config records the ticket's metadata, summary
         counts (checked again at load), the library versions and the masks' sha256; the masks file is
         byte-identical for the same ticket. An interrupted save leaves the previous ticket loadable (see
-        `hf_lottery.serialization`). Returns the folder.
+        `hf_lottery.tickets.serialization`). Returns the folder.
 
         Example:
 

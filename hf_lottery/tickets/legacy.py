@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .fields import BERT_BASE_DIMS, as_bool_mask
 from .ticket import LotteryTicket
-from .ticket_fields import BERT_BASE_DIMS, as_bool_mask
 
 
 def load_legacy_ticket(

@@ -21,17 +21,11 @@ import dataclasses
 import numbers
 import os
 import re
-from functools import lru_cache
-from importlib import metadata as importlib_metadata
 from typing import Any
 
 import numpy as np
 import torch
-from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers.utils import logging
-
-from ._version import __version__
-from .files import CONFIG_BASE_MODEL_KEY
 
 
 logger = logging.get_logger(__name__)
@@ -60,32 +54,6 @@ METADATA_FIELDS = (
     "extra",
     "library_versions",
 )
-_LIBRARIES = ("transformers", "torch", "huggingface_hub")
-
-
-@lru_cache(maxsize=1)
-def _current_library_versions() -> tuple[tuple[str, str], ...]:
-    versions = [("hf_lottery", __version__)]
-    for name in _LIBRARIES:
-        try:
-            versions.append((name, importlib_metadata.version(name)))
-        except importlib_metadata.PackageNotFoundError:  # pragma: no cover - an odd install
-            versions.append((name, "unknown"))
-    return tuple(versions)
-
-
-def library_versions() -> dict[str, str]:
-    """The versions of hf-lottery, transformers, torch and huggingface_hub that a new ticket records.
-
-    Example:
-
-    ```python
-    >>> sorted(library_versions())
-    ['hf_lottery', 'huggingface_hub', 'torch', 'transformers']
-
-    ```
-    """
-    return dict(_current_library_versions())
 
 
 def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor:
@@ -303,105 +271,3 @@ def check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
     if (result["num_layers"], result["num_heads"]) != head_shape:
         raise ValueError(f"`model_dims` {result} disagree with `head_mask` of shape {head_shape}.")
     return result
-
-
-def base_model_of(
-    model: Any,
-    given: str | os.PathLike | None = None,
-    *,
-    searched: str | os.PathLike | None = None,
-    how_to_record: str | None = None,
-) -> str | None:
-    """The pre-trained model `model` comes from, the one a ticket found on it rewinds to; None when that cannot be
-    told. The one rule of every entry point (functions, callbacks, `LotteryTrainer`, IMP and the CLI):
-
-    1. `given` (``base_model=``, ``--base_model``) wins;
-    2. else the config's ``hf_lottery_base_model``, written when fine-tuning starts;
-    3. else ``_name_or_path``, but only while the config still records another architecture than the model's own (a
-       model loaded for fine-tuning from ``bert-base-uncased``, ``architectures: ["BertForMaskedLM"]``, names its
-       base; a fine-tuned checkpoint loaded back, ``["BertForSequenceClassification"]``, names only itself) and it is
-       not the `searched` model itself.
-
-    With `how_to_record`, an unknown base model is logged as a warning that ends with it.
-
-    Example:
-
-    ```python
-    >>> from types import SimpleNamespace
-    >>> config = SimpleNamespace(_name_or_path="/runs/fine-tuned", hf_lottery_base_model="google-bert/bert-base-uncased")
-    >>> base_model_of(SimpleNamespace(config=config))
-    'google-bert/bert-base-uncased'
-    >>> class BertForSequenceClassification(SimpleNamespace): ...
-    >>> fine_tuned = SimpleNamespace(_name_or_path="runs/sst2", architectures=["BertForSequenceClassification"])
-    >>> base_model_of(BertForSequenceClassification(config=fine_tuned)) is None
-    True
-    >>> base_model_of(BertForSequenceClassification(config=fine_tuned), "bert-base-uncased")
-    'bert-base-uncased'
-    >>> fresh = SimpleNamespace(_name_or_path="bert-base-uncased", architectures=["BertForMaskedLM"])
-    >>> base_model_of(BertForSequenceClassification(config=fresh))
-    'bert-base-uncased'
-    >>> base_model_of(BertForSequenceClassification(config=fresh), searched="bert-base-uncased") is None
-    True
-
-    ```
-    """
-    if given is not None and os.fspath(given):
-        return os.fspath(given)
-    config = getattr(model, "config", None)
-    recorded = getattr(config, CONFIG_BASE_MODEL_KEY, None)
-    if recorded:
-        return os.fspath(recorded)
-    name = getattr(config, "_name_or_path", None) or None
-    if (
-        name is not None
-        and type(model).__name__ not in (getattr(config, "architectures", None) or [])
-        and (searched is None or not _same_model(name, searched))
-    ):
-        return os.fspath(name)
-    if how_to_record:
-        logger.warning(
-            "The pre-trained model of this search is unknown (no `%s` in the model config, and `_name_or_path` is "
-            "the searched model itself): the ticket records no base_model. %s",
-            CONFIG_BASE_MODEL_KEY,
-            how_to_record,
-        )
-    return None
-
-
-def _same_model(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    a, b = os.fspath(a), os.fspath(b)
-    return a == b or (os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b))
-
-
-def is_hub_id(name: str) -> bool:
-    """Whether `name` reads as a Hub repo id rather than a local path (no file system or network access but `exists`).
-
-    Example:
-
-    ```python
-    >>> is_hub_id("google-bert/bert-base-uncased"), is_hub_id("/data/models/bert"), is_hub_id("./bert")
-    (True, False, False)
-
-    ```
-    """
-    if os.path.isabs(name) or name.startswith(".") or os.path.exists(name) or name.count("/") > 1:
-        return False
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
-
-
-def same_hub_model(a: str, b: str) -> bool:
-    """Whether two Hub ids name the same model (``bert-base-uncased`` and ``google-bert/bert-base-uncased`` do).
-
-    Example:
-
-    ```python
-    >>> same_hub_model("bert-base-uncased", "google-bert/bert-base-uncased"), same_hub_model("bert-base-uncased", "roberta-base")
-    (True, False)
-
-    ```
-    """
-    return a.rsplit("/", 1)[-1].lower() == b.rsplit("/", 1)[-1].lower()

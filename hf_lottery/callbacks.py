@@ -1,32 +1,51 @@
-"""Callbacks that add lottery tickets to an unchanged `transformers.Trainer`: ``Trainer(..., callbacks=[...])``.
+"""Lottery tickets in an unchanged `transformers.Trainer`: ``Trainer(..., callbacks=[...])``.
 
-They are thin: the logic lives in `hf_lottery.training`, the searches and the Hub code. `trainer_callbacks`
-re-exports them, and `LotteryTrainer` adds the same callbacks to itself.
+* `TicketCallback` keeps a ticket applied while a model trains (`TicketTraining`): gates on pruned heads/MLPs, every
+  pruned weight back to exactly zero after every optimizer step, a copy of the ticket in every checkpoint folder and
+  its restoration on resume.
+* `StructuredPruningCallback` / `MagnitudePruningCallback` run a search when training ends (`TicketSearch`), with one
+  `TicketSearchConfig`.
+* `PushToHubCallback` publishes the ticket (and the masked model) when training ends.
+
+`LotteryTrainer` adds the same callbacks to itself; `trainer_callbacks` re-exports them. A callback receives no
+Trainer from transformers: give it one with ``callback.attach(trainer)`` (or ``trainer=``) and its search results go
+through `Trainer.log` to ``log_history`` and every ``report_to`` integration; without one they reach
+``state.log_history`` only.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from torch import nn
 from transformers import TrainerCallback
-from transformers.trainer_callback import CallbackHandler
 from transformers.utils import logging
 
-from . import distributed, hub
+from . import distributed
 from .config import TicketSearchConfig, resolve_search_config
-from .files import CHECKPOINT_TICKET_DIR
+from .files import CHECKPOINT_TICKET_DIR, TICKET_CONFIG_NAME
+from .gates import TicketHandle, active_handles, apply_ticket
+from .hub.push import push_ticket_to_hub, push_to_hub
+from .provenance import base_model_of, record_base_model
+from .search.dataloader import search_dataloader
+from .search.magnitude import find_magnitude_ticket
+from .search.structured import find_structured_ticket
 from .structure import unwrap_model
-from .ticket import LotteryTicket
-from .training import TicketSearch, TicketTraining, record_base_model, resumed_checkpoint, search_log_entry
+from .tasks.metrics import resolve_search_metric, task_of_metric
+from .tickets.ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)
 
 __all__ = ["MagnitudePruningCallback", "PushToHubCallback", "StructuredPruningCallback", "TicketCallback"]
+
+TRAINER_STATE_NAME = "trainer_state.json"
+SEARCHES = {"structured": find_structured_ticket, "magnitude": find_magnitude_ticket}
 
 _EXAMPLE_SETUP = """
     >>> import tempfile, torch
@@ -43,34 +62,235 @@ _EXAMPLE_SETUP = """
     ...                          use_cpu=True, disable_tqdm=True, save_strategy="no")"""
 
 
-def _log(args: Any, state: Any, control: Any, logs: dict[str, float], log: Callable | None) -> None:
-    """Send `logs` through the Trainer's logging: ``state.log_history`` and every callback's ``on_log``.
+def _as_ticket(ticket: LotteryTicket | str | os.PathLike | None) -> LotteryTicket | None:
+    if ticket is None or isinstance(ticket, LotteryTicket):
+        return ticket
+    return LotteryTicket.from_pretrained(ticket)
 
-    `log` is the Trainer's own `log` (LotteryTrainer passes it). For a plain Trainer, a callback does not receive the
-    Trainer, but its events are dispatched by the Trainer's `CallbackHandler`, which is then the caller's ``self``:
-    its ``on_log`` reaches the `report_to` integrations (TensorBoard, W&B, ...).
+
+class TicketTraining:
+    """Keeps `ticket` applied to a model during training (see the module docstring).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    ...     num_attention_heads=2, intermediate_size=20))
+    >>> ticket = LotteryTicket.full(model).copy(mlp_mask=torch.tensor([False]), kind="custom")
+    >>> training = TicketTraining(ticket)
+    >>> handle = training.attach(model)          # gates on, pruned weights zeroed, ticket recorded in the config
+    >>> with torch.no_grad():
+    ...     _ = model.bert.encoder.layer[0].output.dense.weight.add_(1.0)   # an optimizer step, say
+    >>> training.enforce()                       # pruned weights exactly zero again
+    >>> int(model.bert.encoder.layer[0].output.dense.weight.abs().sum())
+    0
+
+    ```
     """
-    if not logs:
-        return
-    if log is not None:
-        log(dict(logs))
-        return
-    state.log_history.append({**logs, "step": state.global_step})
-    handler = _calling_handler()
-    if handler is not None:
-        handler.on_log(args, state, control, logs=dict(logs))
 
+    def __init__(self, ticket: LotteryTicket | str | os.PathLike | None = None):
+        self.ticket = _as_ticket(ticket)
+        self.handle: TicketHandle | None = None
+        self._model: nn.Module | None = None
 
-def _calling_handler() -> CallbackHandler | None:
-    frame = sys._getframe()
-    for _ in range(8):
-        frame = frame.f_back
-        if frame is None:
+    def attach(self, model: nn.Module) -> TicketHandle | None:
+        """Apply the ticket to `model` (idempotent; a handle installed elsewhere, e.g. by `rewind`, is adopted)."""
+        model = unwrap_model(model)
+        if self.ticket is None:
             return None
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, CallbackHandler):
-            return owner
+        if self.handle is not None and self.handle.is_active and self._model is model:
+            return self.handle
+        if self.handle is not None:
+            self.handle.remove(restore_weights=False)
+        same = [h for h in active_handles(model) if h.ticket is not None and h.ticket.masks_equal(self.ticket)]
+        self.handle = same[-1] if same else apply_ticket(model, self.ticket)
+        self._model = model
+        return self.handle
+
+    def adopt(self, handle: TicketHandle) -> None:
+        """Use a handle already installed (e.g. by `rewind`) instead of applying the ticket a second time."""
+        self.ticket, self.handle, self._model = handle.ticket, handle, handle.model
+
+    def enforce(self) -> None:
+        """Put every pruned weight back to exactly zero (after an optimizer step): one fused multiply."""
+        if self.handle is not None:
+            self.handle.enforce_weight_masks()
+
+    def save_to_checkpoint(self, checkpoint_dir: str | os.PathLike) -> Path | None:
+        """Write the ticket into ``checkpoint_dir/hf_lottery_ticket`` (main process only)."""
+        if self.ticket is None or not distributed.is_main_process():
+            return None
+        target = Path(checkpoint_dir) / CHECKPOINT_TICKET_DIR
+        self.ticket.save_pretrained(target)
+        return target
+
+    def restore_from_checkpoint(self, checkpoint_dir: str | os.PathLike, model: nn.Module | None = None) -> bool:
+        """Load the checkpoint's ticket; adopt it when none was given, refuse a different one. True when found."""
+        folder = Path(checkpoint_dir) / CHECKPOINT_TICKET_DIR
+        if not (folder / TICKET_CONFIG_NAME).is_file():
+            return False
+        saved = LotteryTicket.from_pretrained(folder)
+        if self.ticket is not None and not self.ticket.masks_equal(saved):
+            raise ValueError(
+                f"The checkpoint {checkpoint_dir} was trained with another ticket than the one given to this run; "
+                "resume with the checkpoint's ticket (pass ticket=None to adopt it) or start a new output_dir."
+            )
+        if self.ticket is None:
+            self.ticket = saved
+            logger.info("Restored the ticket from %s.", folder)
+        if model is not None:
+            self.attach(model)
+        return True
+
+
+def checkpoint_for_step(output_dir: str | os.PathLike, global_step: int) -> Path | None:
+    """The ``checkpoint-*`` folder under `output_dir` whose ``trainer_state.json`` has `global_step` (newest first)."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    for folder in sorted(iter_checkpoint_dirs(root), key=lambda p: p.stat().st_mtime, reverse=True):
+        state_file = folder / TRAINER_STATE_NAME
+        try:
+            step = json.loads(state_file.read_text()).get("global_step")
+        except (OSError, ValueError):
+            continue
+        if step == global_step:
+            return folder
     return None
+
+
+def resumed_checkpoint(args: Any, global_step: int) -> Path | None:
+    """The checkpoint a Trainer resumed from: ``args.resume_from_checkpoint`` when it names a folder, else the
+    ``checkpoint-*`` folder of ``args.output_dir`` whose ``trainer_state.json`` records the resumed `global_step`."""
+    given = getattr(args, "resume_from_checkpoint", None)
+    if isinstance(given, (str, os.PathLike)) and Path(given).is_dir():
+        return Path(given)
+    return checkpoint_for_step(args.output_dir, global_step)
+
+
+def iter_checkpoint_dirs(output_dir: str | os.PathLike) -> Iterable[Path]:
+    """Checkpoint folders (``checkpoint-N``) under a Trainer output_dir, oldest first."""
+    root = Path(output_dir)
+    found = [p for p in root.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def search_log_entry(ticket: LotteryTicket) -> dict[str, float]:
+    """Scalars of a finished search for the Trainer's `log` (``log_history``, TensorBoard, W&B, ...)."""
+    prefix = f"lottery/{ticket.method}"
+    summary = ticket.summary()
+    values = {
+        f"{prefix}_metric": ticket.metrics.get("metric"),
+        f"{prefix}_full_metric": ticket.metrics.get("full_metric"),
+        f"{prefix}_sparsity": ticket.sparsity,
+        f"{prefix}_heads_kept": summary["kept_heads"],
+        f"{prefix}_mlps_kept": summary["kept_mlps"],
+        f"{prefix}_steps": max(len(ticket.history) - 1, 0),
+    }
+    return {key: float(value) for key, value in values.items() if value is not None}
+
+
+def log_search(ticket: LotteryTicket, trainer: Any = None, state: Any = None) -> None:
+    """Log a finished search's figures through ``trainer.log`` (``log_history`` and ``report_to``), or append them
+    to ``state.log_history`` when there is no Trainer."""
+    logs = search_log_entry(ticket)
+    if trainer is not None:
+        trainer.log(logs)
+    elif state is not None:
+        state.log_history.append({**logs, "step": state.global_step})
+
+
+# ---------------------------------------------------------------------- searches
+@dataclass
+class TicketSearch:
+    """A ticket search to run on a trained model, configured up front (callbacks get no Trainer to ask later).
+
+    Args:
+        method: "structured" (heads + MLPs) or "magnitude" (weights).
+        dataset: the search data (tokenised `datasets.Dataset`, DataLoader or list of batches) — the dev set as in
+            the paper, or a held-out slice of train (then set ``config.search_data="held-out"``).
+        metric: GLUE task name or callable ``(logits, labels) -> float``; or give `compute_metrics` + `metric_key`.
+        config: every search setting (`TicketSearchConfig`).
+        output_dir: where the ticket is saved (a sub-folder of the Trainer's output_dir by default).
+    """
+
+    method: Literal["structured", "magnitude"]
+    dataset: Any
+    metric: Any = None
+    compute_metrics: Callable | None = None
+    metric_key: str | None = None
+    data_collator: Callable | None = None
+    config: TicketSearchConfig = field(default_factory=TicketSearchConfig)
+    output_dir: str | os.PathLike | None = None
+    base_model: str | os.PathLike | None = None
+    task: str | None = None
+    seed: int | None = None
+
+    def __post_init__(self):
+        if self.method not in ("structured", "magnitude"):
+            raise ValueError(f"`method` must be 'structured' or 'magnitude'; got {self.method!r}.")
+        if self.dataset is None:
+            raise ValueError(
+                f"The {self.method} ticket search needs its data at construction: callbacks do not receive the "
+                "Trainer's eval_dataset. Pass `eval_dataset=` (e.g. the same tokenised dev set you gave the Trainer, "
+                "or a held-out slice of train)."
+            )
+        self.task = self.task or task_of_metric(self.metric)
+        self.metric = resolve_search_metric(self.metric, self.compute_metrics, self.metric_key)
+
+    def run(
+        self,
+        model: nn.Module,
+        processing_class: Any = None,
+        default_output_dir: str | None = None,
+        *,
+        seed: int | None = None,
+        progress: bool = True,
+    ) -> LotteryTicket:
+        """Search on `model` (unwrapped from DDP); every process ends with the identical ticket."""
+        collator = self.data_collator
+        if collator is None and processing_class is not None:
+            from transformers import DataCollatorWithPadding
+
+            collator = DataCollatorWithPadding(processing_class)
+        if collator is None and not _is_batched(self.dataset):
+            raise ValueError(
+                "The ticket search needs to batch its dataset: pass `data_collator=` (the one your Trainer uses), or "
+                "give the Trainer a `processing_class` (tokenizer) so dynamic padding can be used."
+            )
+        model = unwrap_model(model)
+        loader = search_dataloader(
+            _capped(self.dataset, self.config.max_search_samples), batch_size=self.config.search_batch_size,
+            collate_fn=collator, model=model,
+        )  # fmt: skip
+        output_dir = self.output_dir or (
+            os.path.join(default_output_dir, f"{self.method}_ticket") if default_output_dir else None
+        )
+        return SEARCHES[self.method](
+            model, loader, self.metric, config=self.config, output_dir=output_dir,
+            base_model=base_model_of(model, self.base_model), task=self.task,
+            seed=self.seed if self.seed is not None else seed, progress=progress,
+        )  # fmt: skip
+
+
+def _capped(dataset: Any, cap: int | None) -> Any:
+    if cap is None or _is_batched(dataset) or not hasattr(dataset, "__len__") or len(dataset) <= cap:
+        return dataset
+    if hasattr(dataset, "select"):
+        return dataset.select(range(cap))
+    from torch.utils.data import Subset
+
+    return Subset(dataset, range(cap))
+
+
+def _is_batched(dataset: Any) -> bool:
+    from torch.utils.data import DataLoader
+
+    return isinstance(dataset, DataLoader) or (
+        isinstance(dataset, list) and bool(dataset) and isinstance(dataset[0], dict)
+    )
 
 
 class TicketCallback(TrainerCallback):
@@ -87,6 +307,8 @@ class TicketCallback(TrainerCallback):
     Args:
         ticket: a `LotteryTicket`, a ticket folder / Hub id, or None to take the ticket from the checkpoint resumed.
         required: raise when training starts without a ticket (False: train without one).
+        handle: a ticket already applied (what `rewind` returns): kept as it is instead of applied a second time.
+        save_copies: write the ticket into every checkpoint and ``output_dir`` (False where the caller saves it).
 
     Example:
 
@@ -104,9 +326,19 @@ class TicketCallback(TrainerCallback):
     ```
     """
 
-    def __init__(self, ticket: LotteryTicket | str | os.PathLike | None = None, *, required: bool = True):
+    def __init__(
+        self,
+        ticket: LotteryTicket | str | os.PathLike | None = None,
+        *,
+        required: bool = True,
+        handle: TicketHandle | None = None,
+        save_copies: bool = True,
+    ):
         self.training = TicketTraining(ticket)
         self.required = required
+        self.save_copies = save_copies
+        if handle is not None:  # a ticket already applied (e.g. by `rewind`): adopted, not applied twice
+            self.training.adopt(handle)
 
     @property
     def ticket(self) -> LotteryTicket | None:
@@ -143,10 +375,12 @@ class TicketCallback(TrainerCallback):
         self.training.enforce()
 
     def on_save(self, args, state, control, **kwargs):
-        self.training.save_to_checkpoint(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+        if self.save_copies:
+            self.training.save_to_checkpoint(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
     def on_train_end(self, args, state, control, **kwargs):
-        self.training.save_to_checkpoint(args.output_dir)
+        if self.save_copies:
+            self.training.save_to_checkpoint(args.output_dir)
 
 
 TicketCallback.__doc__ = TicketCallback.__doc__.replace("    {setup}", _EXAMPLE_SETUP.strip("\n"))
@@ -168,6 +402,7 @@ class _SearchCallback(TrainerCallback):
         base_model: str | os.PathLike | None = None,
         task: str | None = None,
         seed: int | None = None,
+        trainer: Any = None,
         **settings: Any,
     ):
         self.config = resolve_search_config(config, **settings)  # an unknown or bad setting fails here, not later
@@ -178,7 +413,12 @@ class _SearchCallback(TrainerCallback):
         )  # fmt: skip
         self.ticket: LotteryTicket | None = None
         self.ticket_dir: str | None = None
-        self.trainer_log: Callable[[dict[str, float]], None] | None = None  # set by LotteryTrainer
+        self.trainer = trainer
+
+    def attach(self, trainer: Any) -> None:
+        """Give the callback its Trainer, whose `log` then carries the search results to every ``report_to``
+        integration (transformers hands callbacks no Trainer; without one they reach ``state.log_history`` only)."""
+        self.trainer = trainer
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         distributed.check_world_size(args.world_size)
@@ -191,7 +431,7 @@ class _SearchCallback(TrainerCallback):
         )  # fmt: skip
         self.ticket_dir = str(self.search.output_dir or os.path.join(args.output_dir, f"{self.method}_ticket"))
         logger.info("%s ticket saved in %s: %r", self.method.capitalize(), self.ticket_dir, self.ticket)
-        _log(args, state, control, search_log_entry(self.ticket), self.trainer_log)
+        log_search(self.ticket, self.trainer, state)
 
 
 class StructuredPruningCallback(_SearchCallback):
@@ -345,10 +585,10 @@ class PushToHubCallback(TrainerCallback):
         )  # fmt: skip
         if self.push_model:
             common["metrics"] = _latest_eval_metrics(state)  # of the weights pushed, not of the search
-            self.pushed_url = hub.push_to_hub(
+            self.pushed_url = push_to_hub(
                 unwrap_model(model), ticket, settings["repo_id"], tokenizer=processing_class,
                 staging_dir=os.path.join(args.output_dir, "hub_staging"), **common,
             )  # fmt: skip
         else:
-            self.pushed_url = hub.push_ticket_to_hub(ticket, settings["repo_id"], **common)
+            self.pushed_url = push_ticket_to_hub(ticket, settings["repo_id"], **common)
         logger.info("Pushed the %s ticket to %s.", ticket.method, settings["repo_id"])

@@ -41,8 +41,8 @@ from transformers import (
 )
 from transformers.utils import logging
 
+from ..files import COMPACT_MODEL_TYPE, COMPACT_WEIGHTS_NAME
 from .compaction import load_compact_folder
-from .files import COMPACT_MODEL_TYPE, COMPACT_WEIGHTS_NAME
 
 
 logger = logging.get_logger(__name__)

@@ -6,7 +6,7 @@ modules (which take their help texts from it) both read it without importing eac
 Example:
 
 ```python
->>> from hf_lottery.command_table import COMMANDS
+>>> from hf_lottery.commands.table import COMMANDS
 >>> COMMANDS["demo"][0]
 'pipeline'
 

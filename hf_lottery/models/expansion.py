@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from transformers.utils import logging
 
+from ..files import CONFIG_TICKET_KEY
+from ..structure import EncoderStructure, LayerModules
+from ..tickets.ticket import LotteryTicket
 from .compaction import SPEC_KEY, CompactModelMixin, ticket_from_spec
-from .files import CONFIG_TICKET_KEY
-from .structure import EncoderStructure, LayerModules
-from .ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)
@@ -127,7 +127,7 @@ def expand_compact_model(
     >>> import tempfile, torch
     >>> from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
     >>> from hf_lottery import LotteryTicket, compact_model
-    >>> from hf_lottery.expansion import expand_compact_model
+    >>> from hf_lottery.models.expansion import expand_compact_model
     >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
     ...     num_attention_heads=4, intermediate_size=37)).eval()
     >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]]), mlp_mask=torch.tensor([1, 0]))

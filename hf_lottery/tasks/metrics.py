@@ -31,6 +31,7 @@ __all__ = [
     "glue_metric",
     "metric_from_compute_metrics",
     "metric_name",
+    "task_of_metric",
     "resolve_metric",
     "resolve_search_metric",
 ]
@@ -214,7 +215,7 @@ def glue_metric(task: str, **kwargs: Any) -> Any:
 
     ```
     """
-    from .evaluate_glue import GlueMetric  # defines an `evaluate.Metric` subclass: `import evaluate` costs ~5 s
+    from .glue_metric import GlueMetric  # defines an `evaluate.Metric` subclass: `import evaluate` costs ~5 s
 
     return GlueMetric(get_task_metric(task), **kwargs)
 
@@ -271,6 +272,23 @@ def metric_name(metric: Any) -> str | None:
         return get_task_metric(metric).name
     name = getattr(metric, "metric_name", None)
     return name if isinstance(name, str) else None
+
+
+def task_of_metric(metric: Any) -> str | None:
+    """The GLUE task a metric names (``"sst2"``, ``"SST-2"``), or None for callables and unknown names.
+
+    ```python
+    >>> task_of_metric("SST-2"), task_of_metric(len)
+    ('sst2', None)
+
+    ```
+    """
+    if not isinstance(metric, str):
+        return None
+    try:
+        return get_task_metric(metric).task
+    except (KeyError, ValueError):
+        return None
 
 
 def metric_from_compute_metrics(compute_metrics: Callable, key: str) -> MetricFn:

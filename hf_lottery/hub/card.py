@@ -25,15 +25,14 @@ Example:
 
 from __future__ import annotations
 
-import os
-import re
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ._version import __version__
-from .analysis.plots import TENSORS, tensor_survival_matrix
-from .ticket import LotteryTicket
+from .._version import __version__
+from ..analysis.plots import TENSORS, tensor_survival_matrix
+from ..provenance import is_hub_id, library_versions
+from ..tickets.ticket import LotteryTicket
 
 
 PAPER = "*When BERT Plays the Lottery, All Tickets Are Winning* (Prasanna, Rogers & Rumshisky, EMNLP 2020)"
@@ -56,11 +55,8 @@ HYPERPARAMETERS = ("learning_rate", "per_device_train_batch_size", "gradient_acc
 
 
 def hub_id(name: Any) -> str | None:
-    """`name` when it looks like a Hub model id (``org/name`` or a legacy bare id), None for local paths."""
-    name = None if name is None else str(name)
-    if not name or os.path.exists(name) or name.startswith((".", "/", "~")):
-        return None
-    return name if re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name) else None
+    """`name` when it is a Hub model id (`is_hub_id`), None for local paths and None."""
+    return str(name) if is_hub_id(None if name is None else str(name)) else None
 
 
 def _model_ref(name: Any) -> str:
@@ -70,7 +66,7 @@ def _model_ref(name: Any) -> str:
 
 def _glue_task(ticket: LotteryTicket) -> tuple[str, str] | None:
     """(canonical name, GLUE display name) when the ticket's task is a GLUE task (not the generated demo task)."""
-    from .glue import GLUE_TASKS, canonical_task_name
+    from ..tasks.glue import GLUE_TASKS, canonical_task_name
 
     try:
         task = canonical_task_name(ticket.task or "")
@@ -125,15 +121,6 @@ def _hyperparameters(training_args: Any) -> dict[str, Any]:
     return chosen
 
 
-def framework_versions() -> dict[str, str]:
-    import huggingface_hub
-    import torch
-    import transformers
-
-    return {"hf-lottery": __version__, "transformers": transformers.__version__, "torch": torch.__version__,
-            "huggingface_hub": huggingface_hub.__version__}  # fmt: skip
-
-
 def build_card(
     ticket: LotteryTicket,
     repo_id: str,
@@ -153,7 +140,7 @@ def build_card(
     `metrics` are the pushed weights' own scores (keys among ``accuracy``, ``f1``, ``matthews_correlation``,
     ``pearson``, ``spearmanr``) on `metrics_split`; `training_args` (``TrainingArguments`` or dict) gives the
     hyper-parameters; `finetuned_from` the fine-tuned parent; `latency` the result of
-    `hf_lottery.hub.compare_latency`.
+    `hf_lottery.hub.push.compare_latency`.
     """
     base = hub_id(ticket.base_model)
     tags = ["hf-lottery", "lottery-ticket", "pruning", f"{ticket.method}-pruning", "bert"]
@@ -338,7 +325,7 @@ class _Body:
                           "|---|---|", *rows])  # fmt: skip
 
     def versions(self) -> str:
-        return "\n".join(["## Framework versions", "", *(f"- {k} {v}" for k, v in framework_versions().items())])
+        return "\n".join(["## Framework versions", "", *(f"- {k} {v}" for k, v in library_versions().items())])
 
 
 def card_metadata(card: ModelCard) -> dict[str, Any]:

@@ -32,6 +32,10 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging
 
+from ..downloads import TicketNotFoundError, snapshot
+from ..files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_MASKS_NAME
+from ..gates import apply_ticket
+from ..tickets.ticket import LotteryTicket
 from .auto import register_auto_classes
 from .compaction import (
     SPEC_KEY,
@@ -45,11 +49,7 @@ from .compaction import (
     read_config,
     read_safetensors,
 )
-from .downloads import TicketNotFoundError, snapshot
 from .expansion import expand_compact_model
-from .files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_MASKS_NAME
-from .gates import apply_ticket
-from .ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)

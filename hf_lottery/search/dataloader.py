@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed
 
-# Re-exported for existing imports; both live in `hf_lottery.metrics`.
+# Re-exported for existing imports; both live in `hf_lottery.tasks.metrics`.
 from ..structure import unwrap_model
 
 

@@ -43,9 +43,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from transformers.utils import logging
 
-from ._version import __version__
-from .atomic import sha256_file, write_bytes, write_text
-from .files import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
+from .._version import __version__
+from ..atomic import sha256_file, write_bytes, write_text
+from ..files import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 
 
 logger = logging.get_logger(__name__)

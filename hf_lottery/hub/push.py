@@ -26,11 +26,11 @@ import torch
 from torch import nn
 from transformers.utils import logging
 
+from ..models.compaction import CompactModelMixin, _drop_ticket_hooks, compact_model
+from ..models.expansion import expand_compact_model
+from ..structure import unwrap_model
+from ..tickets.ticket import LotteryTicket
 from .card import build_card
-from .compaction import CompactModelMixin, _drop_ticket_hooks, compact_model
-from .expansion import expand_compact_model
-from .structure import unwrap_model
-from .ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)
@@ -50,7 +50,7 @@ def _validate_repo_id(repo_id: Any) -> str:
 
 def _plots(ticket: LotteryTicket, folder: Path) -> list[str]:
     try:
-        from .analysis.plots import plot_ticket
+        from ..analysis.plots import plot_ticket
     except ImportError:  # pragma: no cover - matplotlib missing
         return []
     try:

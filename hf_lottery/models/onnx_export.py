@@ -32,14 +32,14 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
+from ..downloads import TicketNotFoundError
+from ..files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME
+from ..gates import active_handles
+from ..structure import EncoderStructure, unwrap_model
+from ..tickets.ticket import LotteryTicket
 from .compaction import _drop_ticket_hooks, compact_model, is_compact_folder
-from .downloads import TicketNotFoundError
-from .files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME
-from .gates import active_handles
 from .loading import MODEL_FILES, load_pruned_model
-from .structure import EncoderStructure, unwrap_model
-from .ticket import LotteryTicket
 
 
 logger = logging.get_logger(__name__)

@@ -1,0 +1,1 @@
+"""Publishing on the Hugging Face Hub: pushes (one commit each) and model cards."""
