@@ -52,8 +52,7 @@ _EXAMPLE_SETUP = """
     >>> from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2,
-    ...     num_attention_heads=2, intermediate_size=20))
+    >>> model = tiny_bert(vocab_size=50, hidden_size=16, num_attention_heads=2, intermediate_size=20)
     >>> data = [{"input_ids": [1, 5, 7, 2], "labels": i % 2} for i in range(8)]
     >>> collate = lambda rows: {"input_ids": torch.tensor([r["input_ids"] for r in rows]),
     ...                         "labels": torch.tensor([r["labels"] for r in rows])}
@@ -75,9 +74,7 @@ class TicketTraining:
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-    ...     num_attention_heads=2, intermediate_size=20))
+    >>> model = tiny_bert(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20)
     >>> ticket = LotteryTicket.full(model).copy(mlp_mask=torch.tensor([False]), kind="custom")
     >>> training = TicketTraining(ticket)
     >>> handle = training.attach(model)          # gates on, pruned weights zeroed, ticket recorded in the config

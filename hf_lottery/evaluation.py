@@ -23,9 +23,7 @@ class EvalResult:
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "label": torch.tensor([0, 1, 1, 0])}] * 2
     >>> result = evaluate(model, batches, "sst2", progress=False)
     >>> result.predictions.shape, result.num_examples, 0.0 <= result.metric <= 1.0
@@ -75,9 +73,7 @@ def check_labels(labels: torch.Tensor, model: nn.Module) -> None:
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> check_labels(torch.tensor([0, 1]), model)
     >>> check_labels(torch.tensor([0, 2]), model)
     Traceback (most recent call last):
@@ -107,9 +103,7 @@ def model_device(model: nn.Module) -> torch.device:
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> model_device(model)
     device(type='cpu')
 
@@ -124,9 +118,7 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> _ = model.train()
     >>> with eval_mode(model):
     ...     model.training
@@ -227,9 +219,7 @@ def evaluate(
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "label": torch.tensor([0, 1, 1, 0])}] * 2
     >>> result = evaluate(model, batches, metric="sst2", progress=False)
     >>> result.labels.tolist()

@@ -25,7 +25,10 @@ With ``differentiable=True`` the gates are leaf tensors with ``requires_grad``: 
 
 from __future__ import annotations
 
+import copy
 import weakref
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -94,7 +97,7 @@ class TicketHandle:
         self._keep_masks: dict[str, torch.Tensor] = {}
         self._masked_params: list[nn.Parameter] = []
         self._keep_list: list[torch.Tensor] = []
-        self._grad_pending = False
+        self._mask_index: dict[int, int] = {}
         self._grad_hooked: set[int] = set()
         self._owned: dict[str, list[tuple[str, int]]] = {}  # module name -> (parameter attribute, index in the masks)
         self._load_hooked: set[str] = set()
@@ -104,13 +107,46 @@ class TicketHandle:
         if differentiable:
             self.head_gates.requires_grad_(True)
             self.mlp_gates.requires_grad_(True)
-        for layer in self.structure.layers:
-            self._hooks.append(layer.attention_output.register_forward_pre_hook(self._head_hook(layer.index)))
-            self._hooks.append(layer.mlp_output.register_forward_hook(self._mlp_hook(layer.index)))
+        self._install_gate_hooks()
         if ticket is not None:
             self._bake(self._keep_masks_for(ticket.head_mask, ticket.mlp_mask, ticket.weight_masks))
             self._record_in_config(ticket)
         _ACTIVE.setdefault(self.model, []).append(weakref.ref(self))
+
+    def _install_gate_hooks(self) -> None:
+        for layer in self.structure.layers:
+            self._hooks.append(layer.attention_output.register_forward_pre_hook(self._head_hook(layer.index)))
+            self._hooks.append(layer.mlp_output.register_forward_hook(self._mlp_hook(layer.index)))
+
+    @contextmanager
+    def hooks_removed(self) -> Iterator[None]:
+        """Take this handle's hooks off the model for the block (to deep-copy it without them, say); the baked
+        zeros stay, and the hooks are back afterwards.
+
+        Example:
+
+        ```python
+        >>> import copy
+        >>> model = tiny_bert()
+        >>> handle = apply_ticket(model)
+        >>> with handle.hooks_removed():
+        ...     clean = copy.deepcopy(model)
+        >>> [len(layer.output.dense._forward_hooks) for layer in clean.bert.encoder.layer]
+        [0, 0]
+
+        ```
+        """
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks.clear()
+        self._grad_hooked.clear()
+        self._load_hooked.clear()
+        try:
+            yield
+        finally:
+            if not self._removed:
+                self._install_gate_hooks()
+                self._install_weight_hooks()
 
     # ------------------------------------------------------------------ gate values
     @torch.no_grad()
@@ -255,6 +291,10 @@ class TicketHandle:
         self._keep_masks = {name: mask.to(params[name].dtype) for name, mask in self._weight_masks.items()}
         self._masked_params = [params[name] for name in self._keep_masks]
         self._keep_list = list(self._keep_masks.values())
+        self._mask_index = {id(param): index for index, param in enumerate(self._masked_params)}
+        self._install_weight_hooks()
+
+    def _install_weight_hooks(self) -> None:
         for param in self._masked_params:
             if param.requires_grad and id(param) not in self._grad_hooked:
                 self._grad_hooked.add(id(param))
@@ -296,14 +336,12 @@ class TicketHandle:
     @torch.no_grad()
     def enforce_weight_masks(self) -> None:
         """Re-zero every pruned weight (call after an optimizer step): one fused in-place multiply."""
-        self._grad_pending = False  # a backward that failed midway never ran its queued masking
         if self._masked_params and not self._removed:
             torch._foreach_mul_([p.data for p in self._masked_params], self._keeps_matching())
 
     @torch.no_grad()
     def mask_gradients(self) -> None:
-        """Zero the gradients of pruned weights (one fused multiply); runs by itself at the end of every backward."""
-        self._grad_pending = False
+        """Zero the gradients of pruned weights (one fused multiply); each backward pass does it by itself."""
         if self._removed:
             return
         pairs = [(p.grad, k) for p, k in zip(self._masked_params, self._keeps_matching()) if p.grad is not None]
@@ -313,16 +351,14 @@ class TicketHandle:
                 keeps = [k.to(g.dtype) for k, g in zip(keeps, grads)]
             torch._foreach_mul_(list(grads), list(keeps))
 
+    @torch.no_grad()
     def _on_grad_accumulated(self, param: torch.Tensor) -> None:
-        # Each masked parameter's hook fires during backward; the first one queues a single fused masking of all
-        # gradients for the end of this backward pass (after every gradient has been accumulated).
-        if self._grad_pending:
+        # Fires once a masked parameter's gradient is accumulated in a backward pass: zero its pruned entries.
+        if self._removed or param.grad is None:
             return
-        self._grad_pending = True
-        try:
-            torch.autograd.Variable._execution_engine.queue_callback(self.mask_gradients)
-        except RuntimeError:  # not inside a backward pass
-            self.mask_gradients()
+        index = self._mask_index.get(id(param))
+        if index is not None:
+            param.grad.mul_(self._keeps_matching()[index].to(param.grad.dtype))
 
     def pruned_weights_are_zero(self) -> bool:
         """True when every weight the ticket prunes is exactly zero right now."""
@@ -335,7 +371,7 @@ class TicketHandle:
         if config is None:
             return
         self._config_previous = getattr(config, CONFIG_TICKET_KEY, _MISSING)
-        setattr(config, CONFIG_TICKET_KEY, config_entry(ticket, self.structure.model))
+        setattr(config, CONFIG_TICKET_KEY, ticket.to_config_entry(self.structure.model))
 
     def _forget_in_config(self) -> None:
         config = getattr(self.model, "config", None)
@@ -388,12 +424,6 @@ class TicketHandle:
             f"mlps kept={int((self.mlp_gates != 0).sum())}/{self.mlp_gates.numel()}, "
             f"weight masks={len(self._weight_masks)}, differentiable={self.differentiable})"
         )
-
-
-def config_entry(ticket: LotteryTicket, model: nn.Module | None = None) -> dict[str, Any]:
-    """What a model's config records of an applied ticket (``config.hf_lottery_ticket``); see
-    `LotteryTicket.to_config_entry` (with the model, kept weights that are exactly zero are recorded too)."""
-    return ticket.to_config_entry(model)
 
 
 def _warn_compatibility(ticket: LotteryTicket, model: nn.Module) -> None:
@@ -450,10 +480,8 @@ def apply_ticket(
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
     >>> from hf_lottery import LotteryTicket
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2,
-    ...     num_attention_heads=2, intermediate_size=20)).eval()
+    >>> model = tiny_bert(vocab_size=50, hidden_size=16, num_attention_heads=2, intermediate_size=20).eval()
     >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[True, False], [True, True]]), kind="custom")
     >>> before = {k: v.clone() for k, v in model.state_dict().items()}
     >>> handle = apply_ticket(model, ticket)      # head 1 of layer 0 is off, its output columns are zero
@@ -474,3 +502,20 @@ def active_handles(model: nn.Module) -> list[TicketHandle]:
     """Handles of tickets currently applied to `model` (oldest first)."""
     handles = [ref() for ref in _ACTIVE.get(unwrap_model(model), [])]
     return [handle for handle in handles if handle is not None and handle.is_active]
+
+
+def applied_ticket(model: nn.Module) -> LotteryTicket | None:
+    """The ticket of `model`, the one way to ask: the newest ticket applied with `apply_ticket`, else the one a
+    loaded, rewound or compacted model carries (``model.hf_lottery_ticket``), else None."""
+    tickets = [handle.ticket for handle in active_handles(model) if handle.ticket is not None]
+    return tickets[-1] if tickets else getattr(unwrap_model(model), "hf_lottery_ticket", None)
+
+
+def copy_without_hooks(model: nn.Module) -> nn.Module:
+    """A deep copy of `model` (unwrapped) without the hooks of the tickets applied to it; their baked zeros are
+    copied, so the copy computes the pruned model as long as the gates are 0 / 1."""
+    model = unwrap_model(model)
+    with ExitStack() as stack:
+        for handle in active_handles(model):
+            stack.enter_context(handle.hooks_removed())
+        return copy.deepcopy(model)

@@ -96,12 +96,11 @@ def find_imp_ticket(
 
     ```python
     >>> import tempfile
-    >>> from transformers import BertConfig, BertForSequenceClassification, TrainingArguments
+    >>> from transformers import TrainingArguments
     >>> from hf_lottery.imp import find_imp_ticket
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-    ...     num_attention_heads=2, intermediate_size=20))
+    >>> model = tiny_bert(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20)
     >>> data = [{"input_ids": [1, 5, 7, 2], "labels": i % 2} for i in range(8)]
     >>> args = TrainingArguments(tempfile.mkdtemp(), max_steps=2, per_device_train_batch_size=4, report_to="none",
     ...                          use_cpu=True, disable_tqdm=True, save_strategy="no")

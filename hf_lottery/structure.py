@@ -49,9 +49,7 @@ class LayerModules:
     Example:
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-    ...     num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> layer = EncoderStructure(model).layers[1]
     >>> layer.index, layer.num_heads, layer.mlp_output is model.bert.encoder.layer[1].output.dense
     (1, 4, True)
@@ -115,9 +113,7 @@ class EncoderStructure:
     Example:
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-    ...     num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> structure = EncoderStructure(model)
     >>> structure.num_layers, structure.num_heads, structure.head_size, structure.encoder_prefix
     (2, 4, 8, 'bert.encoder')
@@ -208,9 +204,7 @@ class EncoderStructure:
         Example:
 
         ```python
-        >>> from transformers import BertConfig, BertForSequenceClassification
-        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-        ...     num_attention_heads=4, intermediate_size=37))
+        >>> model = tiny_bert()
         >>> EncoderStructure(model).dims()
         {'num_layers': 2, 'num_heads': 4, 'head_size': 8, 'hidden_size': 32, 'intermediate_size': 37}
 
@@ -235,9 +229,7 @@ class EncoderStructure:
         Example:
 
         ```python
-        >>> from transformers import BertConfig, BertForSequenceClassification
-        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-        ...     num_attention_heads=4, intermediate_size=37))
+        >>> model = tiny_bert()
         >>> names = EncoderStructure(model).magnitude_parameter_names()
         >>> len(names), names[0], names[-1]
         (22, 'layer.0.attention.self.query.weight', 'layer.1.output.dense.weight')

@@ -99,11 +99,9 @@ class LotteryTrainer(Trainer):
 
     ```python
     >>> import tempfile, torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2,
-    ...     num_attention_heads=2, intermediate_size=20))
+    >>> model = tiny_bert(vocab_size=50, hidden_size=16, num_attention_heads=2, intermediate_size=20)
     >>> data = [{"input_ids": [1, 5, 7, 2], "labels": i % 2} for i in range(8)]
     >>> collate = lambda rows: {"input_ids": torch.tensor([r["input_ids"] for r in rows]),
     ...                         "labels": torch.tensor([r["labels"] for r in rows])}

@@ -8,7 +8,6 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from hf_lottery import EncoderStructure, LotteryTicket, apply_ticket, compact_model, export_onnx, load_pruned_model
-from hf_lottery.models.compaction import _drop_ticket_hooks
 from hf_lottery.models.onnx_export import uses_token_type_ids
 
 from .conftest import tiny_batch
@@ -142,7 +141,6 @@ def test_fractional_gates_are_exported_as_traced_hooks(tmp_path):
     path = export_onnx(model, tmp_path, verify=True)
     assert_matches_torch(path, model)
     reference = tiny_bert()
-    _drop_ticket_hooks(reference)
     batch = tiny_batch(batch_size=2, seq_len=11, seed=2)
     with torch.no_grad():
         plain = reference(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.numpy()

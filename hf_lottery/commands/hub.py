@@ -86,8 +86,11 @@ def _download(args: DownloadArguments) -> int:
     if args.compact:
         model.save_pretrained(output)
     else:
-        ticket = model.hf_lottery_ticket
-        model.hf_lottery_handle.remove(restore_weights=False)
+        from ..gates import active_handles, applied_ticket
+
+        ticket = applied_ticket(model)
+        for handle in active_handles(model):
+            handle.remove(restore_weights=False)
         ticket.bake(model).save_pretrained(output)
         ticket.save_pretrained(output)
     try:

@@ -13,7 +13,6 @@ huggingface_hub and never logged.
 
 from __future__ import annotations
 
-import copy
 import os
 import platform
 import shutil
@@ -26,9 +25,9 @@ import torch
 from torch import nn
 from transformers.utils import logging
 
-from ..models.compaction import CompactModelMixin, _drop_ticket_hooks, compact_model
+from ..gates import copy_without_hooks
+from ..models.compaction import CompactModelMixin, compact_model
 from ..models.expansion import expand_compact_model
-from ..structure import unwrap_model
 from ..tickets.ticket import LotteryTicket
 from .card import build_card
 
@@ -157,9 +156,7 @@ def compare_latency(dense: nn.Module, compact: nn.Module, *, batch_size: int = 8
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-    ...                                                  intermediate_size=37, vocab_size=50)).eval()
+    >>> model = tiny_bert(vocab_size=50).eval()
     >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
     >>> sorted(compare_latency(model, compact_model(model, ticket), seq_len=8, repeats=2))
     ['batch_size', 'compact_ms', 'dense_ms', 'machine', 'seq_len']
@@ -223,8 +220,7 @@ def push_to_hub(
     ```
     """
     _validate_repo_id(repo_id)
-    baked = copy.deepcopy(unwrap_model(model))
-    _drop_ticket_hooks(baked)
+    baked = copy_without_hooks(model)
     if isinstance(baked, CompactModelMixin):  # trained compacted: push the dense architecture with the ticket baked in
         baked = expand_compact_model(baked, inplace=True)
     ticket.validate(baked)

@@ -9,10 +9,9 @@ Example:
 
 ```python
 >>> import tempfile, torch
->>> from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+>>> from transformers import AutoModelForSequenceClassification
 >>> from hf_lottery import LotteryTicket, compact_model
->>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-...                                                  intermediate_size=37, vocab_size=50))
+>>> model = tiny_bert(vocab_size=50)
 >>> folder = tempfile.mkdtemp()
 >>> compact_model(model, LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
 ...               ).save_pretrained(folder)

@@ -18,7 +18,6 @@ after ``hf_lottery.register_auto_classes()``.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from pathlib import Path
@@ -32,6 +31,7 @@ from transformers.utils import logging
 
 from ..atomic import write_json
 from ..files import COMPACT_MODEL_TYPE, COMPACT_SPEC_KEY, COMPACT_WEIGHTS_NAME
+from ..gates import copy_without_hooks
 from ..structure import EncoderStructure
 from ..tickets.ticket import LotteryTicket
 
@@ -172,15 +172,6 @@ def _compact_class(cls: type) -> type:
     return type(f"Compact{cls.__name__}", (CompactModelMixin, cls), {"__module__": __name__})
 
 
-def _drop_ticket_hooks(model: nn.Module) -> None:
-    """Remove hf-lottery gate hooks a deep copy carried over (they belong to the original model's handle)."""
-    for module in model.modules():
-        for hooks in (module._forward_pre_hooks, module._forward_hooks):
-            for key in [k for k, fn in hooks.items() if getattr(fn, "__qualname__", "").startswith("TicketHandle.")]:
-                del hooks[key]
-    # parameter hooks (gradient masking) are not deep-copied: nn.Parameter.__deepcopy__ makes fresh parameters
-
-
 def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = False) -> nn.Module:
     """A physically smaller copy of `model` without the heads and MLPs `ticket` prunes (see the module docstring).
 
@@ -188,9 +179,7 @@ def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = Fa
 
     ```python
     >>> import tempfile, torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-    ...                                                  intermediate_size=37, vocab_size=50))
+    >>> model = tiny_bert(vocab_size=50)
     >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
     >>> small = compact_model(model, ticket)
     >>> [layer.attention.self.num_attention_heads for layer in small.bert.encoder.layer]
@@ -201,11 +190,7 @@ def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = Fa
     """
     structure = EncoderStructure(model)
     ticket.validate(structure)
-    if inplace:
-        target = structure.model
-    else:
-        target = copy.deepcopy(structure.model)
-        _drop_ticket_hooks(target)
+    target = structure.model if inplace else copy_without_hooks(structure.model)
     if ticket.weight_masks:
         ticket.bake(target)
     structure = EncoderStructure(target)

@@ -17,6 +17,7 @@ from torch import nn
 from transformers.utils import logging
 
 from ..files import CONFIG_TICKET_KEY
+from ..gates import applied_ticket
 from ..structure import EncoderStructure, LayerModules
 from ..tickets.ticket import LotteryTicket
 from .compaction import SPEC_KEY, CompactModelMixin, ticket_from_spec
@@ -40,7 +41,7 @@ def _spec_ticket(model: nn.Module, ticket: LotteryTicket | None) -> tuple[dict, 
             f"a compact folder; the config of this {type(model).__name__} has no `{SPEC_KEY}` entry."
         )
     recorded = ticket_from_spec(spec)
-    ticket = ticket if ticket is not None else getattr(model, "hf_lottery_ticket", None)
+    ticket = ticket if ticket is not None else applied_ticket(model)
     if ticket is None:
         return spec, recorded
     if not recorded.masks_equal(ticket.copy(weight_masks={})):
@@ -125,11 +126,10 @@ def expand_compact_model(
 
     ```python
     >>> import tempfile, torch
-    >>> from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+    >>> from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
     >>> from hf_lottery import LotteryTicket, compact_model
     >>> from hf_lottery.models.expansion import expand_compact_model
-    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-    ...     num_attention_heads=4, intermediate_size=37)).eval()
+    >>> model = tiny_bert().eval()
     >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]]), mlp_mask=torch.tensor([1, 0]))
     >>> small = compact_model(model, ticket)
     >>> dense = expand_compact_model(small)

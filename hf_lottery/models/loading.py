@@ -182,10 +182,8 @@ def load_pruned_model(
 
     ```python
     >>> import tempfile, torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
     >>> from hf_lottery import LotteryTicket
-    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-    ...                                                  intermediate_size=37, vocab_size=50))
+    >>> model = tiny_bert(vocab_size=50)
     >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
     >>> folder = tempfile.mkdtemp()
     >>> model.save_pretrained(folder); _ = ticket.save_pretrained(folder)

@@ -35,10 +35,10 @@ from transformers.utils import logging
 from ..atomic import atomic_path
 from ..downloads import TicketNotFoundError
 from ..files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME
-from ..gates import active_handles
+from ..gates import active_handles, applied_ticket, copy_without_hooks
 from ..structure import EncoderStructure, unwrap_model
 from ..tickets.ticket import LotteryTicket
-from .compaction import _drop_ticket_hooks, compact_model, is_compact_folder
+from .compaction import compact_model, is_compact_folder
 from .loading import MODEL_FILES, load_pruned_model
 
 
@@ -85,8 +85,7 @@ def _ready_for_export(model: nn.Module, compact: bool) -> nn.Module:
             raise ValueError("compact=True needs 0/1 gates; the applied ticket has fractional head / MLP gates.")
         logger.info("Exporting fractional gates as traced hooks (they cannot be baked into the weights).")
         return copy.deepcopy(model).eval()
-    ready = copy.deepcopy(model)
-    _drop_ticket_hooks(ready)
+    ready = copy_without_hooks(model)
     structure = EncoderStructure(ready)
     ticket = None
     if handles:  # weight masks already hold zeros in the weights; the gates are written as zeros here
@@ -96,7 +95,7 @@ def _ready_for_export(model: nn.Module, compact: bool) -> nn.Module:
         ticket.bake(ready)
     if compact and not structure.is_compacted:
         if ticket is None:
-            ticket = getattr(model, "hf_lottery_ticket", None)
+            ticket = applied_ticket(model)
         if ticket is None:
             raise ValueError(
                 "compact=True needs a ticket: apply one to the model (apply_ticket) or load it with load_pruned_model."
@@ -171,10 +170,8 @@ def export_onnx(
 
     ```python
     >>> import tempfile, torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
     >>> from hf_lottery import LotteryTicket, apply_ticket, export_onnx
-    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-    ...     num_attention_heads=4, intermediate_size=37)).eval()
+    >>> model = tiny_bert().eval()
     >>> handle = apply_ticket(model, LotteryTicket(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]),
     ...                                            mlp_mask=torch.tensor([1, 0])))
     >>> path = export_onnx(model, tempfile.mkdtemp(), compact=True, verify=True)

@@ -81,9 +81,7 @@ def extract_attention_maps(
     Example:
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-    ...                                                  intermediate_size=37, vocab_size=50))
+    >>> model = tiny_bert(vocab_size=50)
     >>> batch = {"input_ids": torch.tensor([[2, 7, 9, 3, 0]]), "attention_mask": torch.tensor([[1, 1, 1, 1, 0]])}
     >>> maps = extract_attention_maps(model, [batch], progress=False)
     >>> maps[0].shape   # layers, heads, real tokens, real tokens

@@ -50,9 +50,7 @@ def predict_head_patterns(
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-    ...                                                  intermediate_size=37, vocab_size=50))
+    >>> model = tiny_bert(vocab_size=50)
     >>> batch = {"input_ids": torch.tensor([[2, 7, 9, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
     >>> patterns = predict_head_patterns(model, [batch], num_examples=1, progress=False)
     >>> len(patterns.labels), len(patterns.labels[0]), patterns.labels[0][0] in PATTERNS

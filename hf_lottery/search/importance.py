@@ -43,9 +43,7 @@ class ImportanceResult:
         num_tokens: non-padding tokens seen (all processes).
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> batches = [{"input_ids": torch.randint(0, 99, (3, 5)), "labels": torch.tensor([0, 1, 1])}]
     >>> result = compute_importance(model, batches, progress=False)
     >>> result.raw_head_importance.shape, result.num_tokens, result.predictions.shape
@@ -166,9 +164,7 @@ def current_masks(
     """The head/MLP masks in effect: explicit masks, else `ticket`, else the tickets applied to `model`.
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> head, mlp, handles = current_masks(model, None, torch.tensor([True, False]), None)
     >>> head.tolist(), mlp.tolist(), handles
     ([[True, True, True, True], [True, True, True, True]], [True, False], [])
@@ -232,9 +228,7 @@ def compute_importance(
     Example:
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}]
     >>> result = compute_importance(model, batches, metric="sst2", importance="fisher", progress=False)
     >>> result.head_importance.shape, result.mlp_importance.shape, result.num_examples
@@ -294,9 +288,7 @@ class PerExampleGates:
     `new_batch` before each forward; `remove` uninstalls the hooks.
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37)).eval()
+    >>> model = tiny_bert().eval()
     >>> gates = PerExampleGates(EncoderStructure(model), torch.ones(2, 4, dtype=torch.bool), torch.ones(2, dtype=torch.bool))
     >>> head, mlp = gates.new_batch(3)
     >>> loss = model(input_ids=torch.randint(0, 99, (3, 5)), labels=torch.tensor([0, 1, 1])).loss

@@ -206,11 +206,9 @@ def run_search(
 
     ```python
     >>> import tempfile, torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
     >>> from hf_lottery.search.structured import StructuredSearch
     >>> from hf_lottery.structure import EncoderStructure
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37)).eval()
+    >>> model = tiny_bert().eval()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}]
     >>> config = TicketSearchConfig(target_heads=6)
     >>> search = StructuredSearch(model, EncoderStructure(model), batches, "sst2", config)

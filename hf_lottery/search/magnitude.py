@@ -58,9 +58,7 @@ def find_magnitude_ticket(
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37)).eval()
+    >>> model = tiny_bert().eval()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}] * 2
     >>> ticket = find_magnitude_ticket(model, batches, "sst2", target_sparsity=0.25, progress=False)
     >>> round(ticket.sparsity, 4), len(ticket.history) - 1
@@ -84,9 +82,7 @@ class MagnitudeSearch:
     """The magnitude search's part of the shared loop: global L1 candidates, scored by one forward pass.
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> structure = EncoderStructure(model)
     >>> params = structure.magnitude_parameters()
     >>> search = MagnitudeSearch(model, structure, params, {}, [], "sst2", TicketSearchConfig(target_sparsity=0.5))

@@ -30,9 +30,7 @@ def model_fingerprint(model: nn.Module) -> str:
     """A cheap identity of the weights (per-parameter float64 sums), to refuse resuming on another model.
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> len(model_fingerprint(model)), model_fingerprint(model) == model_fingerprint(model)
     (16, True)
 
@@ -79,9 +77,7 @@ def load_search_state(
 
     ```python
     >>> import tempfile
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> load_search_state(tempfile.mkdtemp(), model, "structured", TicketSearchConfig()) is None
     True
 

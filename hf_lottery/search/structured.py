@@ -60,9 +60,7 @@ def find_structured_ticket(
 
     ```python
     >>> import torch
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37)).eval()
+    >>> model = tiny_bert().eval()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}] * 2
     >>> ticket = find_structured_ticket(model, batches, "sst2", target_heads=5, target_mlps=1, progress=False)
     >>> int(ticket.head_mask.sum()), int(ticket.mlp_mask.sum()), ticket.extra["search_config"]["target_heads"]
@@ -81,9 +79,7 @@ class StructuredSearch:
     """The structured search's part of the shared loop: importance-ranked head/MLP candidates.
 
     ```python
-    >>> from transformers import BertConfig, BertForSequenceClassification
-    >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-    ...                                                  num_attention_heads=4, intermediate_size=37))
+    >>> model = tiny_bert()
     >>> search = StructuredSearch(model, EncoderStructure(model), [], "sst2", TicketSearchConfig())
     >>> search.head_step, search.total_steps(None)
     (1, 18)

@@ -145,9 +145,7 @@ class LotteryTicket:
         Example:
 
         ```python
-        >>> from transformers import BertConfig, BertForSequenceClassification
-        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-        ...     num_attention_heads=4, intermediate_size=37))
+        >>> model = tiny_bert()
         >>> LotteryTicket.full(model).summary()["kept_heads"]
         8
 
@@ -405,9 +403,7 @@ class LotteryTicket:
         Example:
 
         ```python
-        >>> from transformers import BertConfig, BertForSequenceClassification
-        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-        ...     num_attention_heads=4, intermediate_size=37))
+        >>> model = tiny_bert()
         >>> LotteryTicket.full(model).validate(model)
         >>> LotteryTicket(head_mask=torch.ones(3, 4), mlp_mask=torch.ones(3)).validate(model)
         Traceback (most recent call last):
@@ -459,9 +455,7 @@ class LotteryTicket:
         Example:
 
         ```python
-        >>> from transformers import BertConfig, BertForSequenceClassification
-        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-        ...     num_attention_heads=4, intermediate_size=37))
+        >>> model = tiny_bert()
         >>> ticket = LotteryTicket.full(model, base_model="google-bert/bert-base-uncased")
         >>> ticket.compatibility_problems(model)
         []
@@ -505,9 +499,7 @@ class LotteryTicket:
         Example:
 
         ```python
-        >>> from transformers import BertConfig, BertForSequenceClassification
-        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-        ...     num_attention_heads=4, intermediate_size=37))
+        >>> model = tiny_bert()
         >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1]]))
         >>> ticket.structural_mask("layer.0.attention.self.query.weight").flatten()[:16].int().tolist()
         [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
@@ -541,9 +533,7 @@ class LotteryTicket:
         Example:
 
         ```python
-        >>> from transformers import BertConfig, BertForSequenceClassification
-        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-        ...     num_attention_heads=4, intermediate_size=37))
+        >>> model = tiny_bert()
         >>> ticket = LotteryTicket.full(model).copy(mlp_mask=torch.tensor([1, 0]))
         >>> ticket.kept_weight_counts(), round(ticket.sparsity, 4)
         ((10853, 13258), 0.1814)
@@ -652,9 +642,7 @@ class LotteryTicket:
         Example:
 
         ```python
-        >>> from transformers import BertConfig, BertForSequenceClassification
-        >>> model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2,
-        ...     num_attention_heads=4, intermediate_size=37))
+        >>> model = tiny_bert()
         >>> ticket = LotteryTicket.full(model).copy(mlp_mask=torch.tensor([1, 0]))
         >>> _ = ticket.bake(model)
         >>> model.bert.encoder.layer[1].output.dense.weight.abs().sum().item()
