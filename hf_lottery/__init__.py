@@ -16,9 +16,58 @@ Example:
 from __future__ import annotations
 
 import importlib
+import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__ as __version__
+
+
+class _PackageLogger(logging.Logger):
+    """The ``hf_lottery`` logger. Unless a level is set on it, its level is transformers' verbosity
+    (``transformers.logging.set_verbosity_*``, the Trainer's ``log_level`` / ``log_level_replica``), errors only on
+    a non-main process of a launch; its records print as ``[hf-lottery] ...`` on stderr."""
+
+    @property
+    def level(self) -> int:
+        if getattr(self, "_set_level", logging.NOTSET):
+            return self._set_level
+        from transformers.utils.logging import get_verbosity
+
+        from .distributed import is_main_process
+
+        return get_verbosity() if is_main_process() else max(get_verbosity(), logging.ERROR)
+
+    @level.setter
+    def level(self, value: int) -> None:
+        self._set_level = value
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (a test's capture, a notebook's stream)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
+def _package_logger() -> logging.Logger:
+    logger = logging.getLogger(__name__)
+    if not isinstance(logger, _PackageLogger):
+        logger.__class__ = _PackageLogger  # only this logger: its children read its `level` while walking up
+        logger.level = logging.NOTSET
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("[hf-lottery] %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False  # as transformers' own logger: printed once, by this handler
+    return logger
+
+
+_package_logger()
 
 
 # public name -> module (relative to this package) that defines it

@@ -34,15 +34,7 @@ def configure_logging(verbose: bool = False) -> None:
     """hf-lottery's progress at INFO on stderr; transformers' load reports only when --verbose."""
     from transformers.utils import logging as hf_logging
 
-    package = logging.getLogger("hf_lottery")
-    for old in [h for h in package.handlers if getattr(h, "hf_lottery_cli", False)]:
-        package.removeHandler(old)  # from an earlier main() in this process, perhaps bound to another stderr
-    handler = logging.StreamHandler(sys.stderr)
-    handler.hf_lottery_cli = True
-    handler.setFormatter(logging.Formatter("[hf-lottery] %(message)s"))
-    package.addHandler(handler)
-    package.setLevel(logging.DEBUG if verbose else logging.INFO)
-    package.propagate = False
+    logging.getLogger("hf_lottery").setLevel(logging.DEBUG if verbose else logging.INFO)
     if not verbose:
         hf_logging.set_verbosity_error()
 

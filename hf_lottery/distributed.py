@@ -1,13 +1,12 @@
-"""Small helpers over `torch.distributed` so the library behaves the same on 1 or N processes, and its logging.
+"""Small helpers over `torch.distributed` so the library behaves the same on 1 or N processes.
 
 The library never creates an accelerate `PartialState` itself: one created before the user's
 `Accelerator(cpu=True)` pins the world size to 1 (see DESIGN.md §3). It only reads the process group that the
 launcher (accelerate, torchrun, Trainer) already initialised, or the launcher's ``RANK`` before that.
 
-Logging: the ``hf_lottery`` loggers (obtained with ``transformers.utils.logging.get_logger(__name__)``) hang below
-transformers' library logger, so they follow ``transformers.logging.set_verbosity_*`` and the Trainer's
-``log_level`` / ``log_level_replica`` and print through transformers' handler; on a non-main process of a launch
-they show errors only.
+Logging: the ``hf_lottery.*`` loggers follow ``transformers.logging.set_verbosity_*`` and the Trainer's
+``log_level`` / ``log_level_replica``, print as ``[hf-lottery] ...`` on stderr, and show errors only on a non-main
+process of a launch (see `hf_lottery/__init__.py`).
 
 Example:
 
@@ -26,8 +25,8 @@ False
 
 from __future__ import annotations
 
-import logging
 import os
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,24 +61,6 @@ def is_main_process() -> bool:
     return process_rank() == 0
 
 
-class MainProcessFilter(logging.Filter):
-    """A logging filter that drops records on every process but the main one (for handlers of launched scripts)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return is_main_process()
-
-
-def follow_transformers_logging() -> None:
-    """Hang the ``hf_lottery`` logger below transformers' library logger (see the module docstring); idempotent."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.get_verbosity()  # configures transformers' library logger and its handler
-    package = logging.getLogger("hf_lottery")
-    package.parent = logging.getLogger("transformers")
-    if not is_main_process() and package.level == logging.NOTSET:
-        package.setLevel(logging.ERROR)
-
-
 def _comm_device(tensor: torch.Tensor) -> torch.device:
     # NCCL needs CUDA tensors; gloo takes CPU ones.
     if dist.get_backend() == "nccl":
@@ -97,30 +78,12 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return work.to(tensor.device, tensor.dtype)
 
 
-def broadcast_tensor(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
-    """Rank `src`'s `tensor` on every process (shape and dtype must agree)."""
-    if not is_distributed():
-        return tensor
-    work = tensor.detach().to(_comm_device(tensor)).clone()
-    dist.broadcast(work, src=src)
-    return work.to(tensor.device)
-
-
 def gather_arrays(array: np.ndarray) -> np.ndarray:
     """Concatenate a per-process array along axis 0 on every process, in rank order (sizes may differ)."""
     if not is_distributed():
         return array
-    device = _comm_device(torch.empty(0))
-    local = torch.from_numpy(np.ascontiguousarray(array)).to(device)
-    size = torch.tensor([local.shape[0]], device=device, dtype=torch.long)
-    sizes = [torch.zeros_like(size) for _ in range(world_size())]
-    dist.all_gather(sizes, size)
-    longest = int(max(s.item() for s in sizes))
-    padded = torch.zeros((longest, *local.shape[1:]), dtype=local.dtype, device=device)
-    padded[: local.shape[0]] = local
-    gathered = [torch.zeros_like(padded) for _ in range(world_size())]
-    dist.all_gather(gathered, padded)
-    parts = [g[: int(s.item())].cpu().numpy() for g, s in zip(gathered, sizes)]
+    parts: list[Any] = [None] * world_size()
+    dist.all_gather_object(parts, np.ascontiguousarray(array))
     return np.concatenate(parts, axis=0)
 
 
@@ -154,5 +117,3 @@ def check_world_size(trainer_world_size: int | None = None) -> None:
             "`Accelerator`/`Trainer`."
         )
 
-
-follow_transformers_logging()
