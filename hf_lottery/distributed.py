@@ -116,4 +116,3 @@ def check_world_size(trainer_world_size: int | None = None) -> None:
             "`use_cpu=True` in TrainingArguments), and do not create an accelerate `PartialState` before the "
             "`Accelerator`/`Trainer`."
         )
-

@@ -1,11 +1,13 @@
 """Every Hub download hf-lottery does, with one table that turns huggingface_hub's errors into clear messages.
 
-`download_files` fetches named files of a repo (a ticket's two files, for instance) from one commit;
-`snapshot` fetches a filtered snapshot (a model folder). Both validate the repo id before any network call, fail at
-once with "offline / no connection" when the Hub cannot be reached and the files are not cached (instead of
-huggingface_hub's five retries, about 23 s per file), and use the local cache when it holds the files.
+`snapshot` fetches a filtered snapshot of a repo (a model folder) from one commit with huggingface_hub's
+`snapshot_download`; `download_files` fetches named files (a ticket's two files, for instance) the same way and says
+which file the repo lacks. Both check the repo id with `hf_lottery.provenance`'s rule before any network call, fail at
+once with "offline / no connection" when the Hub cannot be reached and the files are not cached (`snapshot_download`
+asks the Hub once, without retries, then falls back to the cache), and use the local cache when it holds the files.
 
-This module imports nothing else of hf-lottery but the file-name table, so the ticket can use it.
+This module imports nothing else of hf-lottery but the repo-id rule of `hf_lottery.provenance`, so the ticket can use
+it.
 
 Example:
 
@@ -21,15 +23,17 @@ hf_lottery.downloads.HubFileNotFoundError: 'not a repo id!' is neither a local f
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx2
-from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, snapshot_download
+from huggingface_hub import constants, get_cached_repo_tree, snapshot_download
 from huggingface_hub import errors as hub_errors
-from huggingface_hub.utils import validate_repo_id
+
+from . import provenance
 
 
 class HubFileNotFoundError(FileNotFoundError):
@@ -82,11 +86,6 @@ _ERROR_TABLE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...],
         (hub_errors.OfflineModeIsEnabled, hub_errors.LocalEntryNotFoundError, httpx2.TransportError),
         HubConnectionError,
         "Could not download {files} of {repo!r}: {offline}, and the local cache does not hold {them}.{hint}",
-    ),
-    (
-        hub_errors.HFValidationError,
-        HubFileNotFoundError,
-        "{repo!r} is neither a local folder nor a valid Hub repo id ('user/name'): {error}",
     ),
     (
         hub_errors.GatedRepoError,
@@ -166,37 +165,11 @@ def _short(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _raise_clear(error: BaseException, repo_id: str, **context: Any) -> None:
+def _raise_clear(error: BaseException, repo_id: str, **context: Any) -> NoReturn:
     clear = hub_error(error, repo_id, **context)
     if clear is None:
         raise error
     raise clear from error
-
-
-def check_repo_id(repo_id: str | os.PathLike, **context: Any) -> str:
-    """`repo_id` as a string, or `HubFileNotFoundError` when it is not a valid Hub repo id (no network call).
-
-    Example:
-
-    ```python
-    >>> check_repo_id("user/tiny-ticket")
-    'user/tiny-ticket'
-
-    ```
-    """
-    repo_id = os.fspath(repo_id)
-    try:
-        validate_repo_id(repo_id)
-    except hub_errors.HFValidationError as err:
-        _raise_clear(err, repo_id, **context)
-    return repo_id
-
-
-def _network_down(error: BaseException) -> bool:
-    if isinstance(error, (httpx2.TransportError, hub_errors.OfflineModeIsEnabled)):
-        return True
-    response = getattr(error, "response", None)
-    return isinstance(error, hub_errors.HfHubHTTPError) and response is not None and response.status_code >= 500
 
 
 def download_files(
@@ -211,9 +184,7 @@ def download_files(
 ) -> Path:
     """Download `filenames` of Hub repo `repo_id`, all from one commit; return the cached folder holding them.
 
-    The repo id is validated first (no network call for a mistyped local path). Unless offline mode is on, one
-    request without retries checks that the Hub answers: when it does not, the files come from the local cache or a
-    `HubConnectionError` says "offline / no connection" at once.
+    A `snapshot` limited to `filenames` (inside `subfolder` when given) that also checks each file is there.
 
     Args:
         repo_id: ``"user/name"``.
@@ -241,42 +212,12 @@ def download_files(
 
     ```
     """
-    context: dict[str, Any] = {"files": list(filenames), "revision": revision, "subfolder": subfolder, "what": what}
-    repo_id = check_repo_id(repo_id, **context)
     if not filenames:
         raise ValueError("`filenames` must name at least one file to download.")
-    common = {"subfolder": subfolder or None, "token": token, "cache_dir": cache_dir}
-    local_only = bool(constants.HF_HUB_OFFLINE)
-    if not local_only:
-        try:  # one request, no retries: is the Hub there at all, and does it have the first file?
-            get_hf_file_metadata(
-                hf_hub_url(repo_id, filenames[0], subfolder=subfolder or None, revision=revision),
-                token=token,
-                retry_on_errors=False,
-            )
-        except Exception as err:
-            if not _network_down(err):
-                _raise_clear(err, repo_id, **context)
-            local_only = True  # no connection: the cache, as huggingface_hub itself falls back to it
-    paths: list[Path] = []
-    pinned = revision
-    for filename in filenames:
-        try:
-            path = Path(hf_hub_download(repo_id, filename, revision=pinned, local_files_only=local_only, **common))
-        except Exception as err:
-            err.hf_lottery_filename = filename  # type: ignore[attr-defined]
-            _raise_clear(err, repo_id, **context)
-        if not paths:  # later files from the commit the first one came from (no mixed files after a push)
-            pinned = _snapshot_commit(path, subfolder) or revision
-        paths.append(path)
-    return paths[0].parent
-
-
-def _snapshot_commit(path: Path, subfolder: str | None) -> str | None:
-    folder = path.parent
-    for _ in (subfolder or "").strip("/").split("/") if subfolder else ():
-        folder = folder.parent
-    return folder.name if folder.parent.name == "snapshots" else None
+    prefix = f"{subfolder.strip('/')}/" if subfolder else ""
+    patterns = [glob.escape(prefix + name) for name in filenames]  # file names, not patterns
+    return snapshot(repo_id, revision=revision, token=token, allow_patterns=patterns, required=filenames,
+                    subfolder=subfolder, cache_dir=cache_dir, what=what)  # fmt: skip
 
 
 def snapshot(
@@ -285,12 +226,15 @@ def snapshot(
     revision: str | None = None,
     token: str | bool | None = None,
     allow_patterns: Sequence[str] | None = None,
+    required: Sequence[str] = (),
+    subfolder: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     what: str = "a model",
 ) -> Path:
     """Download a snapshot of Hub repo `repo_id` (only `allow_patterns` when given); return its cached folder.
 
-    Errors go through the same table as `download_files` (invalid id, missing repo or revision, gated, offline).
+    `subfolder` selects the folder returned; `required` names files that must be in it. Errors go through the
+    table above (invalid id, missing repo, revision or required file, gated, offline).
 
     Example:
 
@@ -304,19 +248,37 @@ def snapshot(
 
     ```
     """
-    context: dict[str, Any] = {"files": [], "revision": revision, "what": what}
-    repo_id = check_repo_id(repo_id, **context)
+    context: dict[str, Any] = {"files": list(required), "revision": revision, "subfolder": subfolder, "what": what}
     try:
-        return Path(
-            snapshot_download(
-                repo_id,
-                revision=revision,
-                token=token,
-                allow_patterns=list(allow_patterns) if allow_patterns is not None else None,
-                cache_dir=cache_dir,
-                local_files_only=bool(constants.HF_HUB_OFFLINE),
-            )
+        repo_id = provenance.check_repo_id(repo_id)
+    except ValueError as err:
+        reason = _short(err.__cause__ or err)
+        raise HubFileNotFoundError(
+            f"{os.fspath(repo_id)!r} is neither a local folder nor a valid Hub repo id ('user/name'): {reason}"
+        ) from err
+    try:
+        root = snapshot_download(
+            repo_id,
+            revision=revision,
+            token=token,
+            allow_patterns=list(allow_patterns) if allow_patterns is not None else None,
+            cache_dir=cache_dir,
+            local_files_only=bool(constants.HF_HUB_OFFLINE),
+        )
+    except hub_errors.LocalEntryNotFoundError as err:  # a Hub that answered with an error: name it, not "offline"
+        _raise_clear(
+            err.__cause__ if isinstance(err.__cause__, hub_errors.HfHubHTTPError) else err, repo_id, **context
         )
     except Exception as err:
         _raise_clear(err, repo_id, **context)
-        raise  # unreachable: _raise_clear always raises
+    folder = Path(root) / subfolder if subfolder else Path(root)
+    missing = [name for name in required if not (folder / name).is_file()]
+    if missing:  # snapshot_download does not raise when a pattern matches nothing
+        try:  # the repo's file list (read just now, or cached with the snapshot) lacks it: the Hub has no such file
+            get_cached_repo_tree(repo_id, revision=revision, cache_dir=cache_dir)
+            error: Exception = hub_errors.EntryNotFoundError(missing[0])
+        except hub_errors.CachedRepoTreeNotFoundError:  # a cached snapshot without a file list: offline, not "missing"
+            error = hub_errors.LocalEntryNotFoundError(missing[0])
+        error.hf_lottery_filename = missing[0]  # type: ignore[attr-defined]
+        _raise_clear(error, repo_id, **context)
+    return folder

@@ -2,8 +2,9 @@
 
 huggingface_hub's HTTP client is routed (`huggingface_hub.set_client_factory`) to an `httpx2.MockTransport` whose
 handler answers the endpoints hf-lottery uses — create-repo, create-branch, validate-yaml, preupload, commit (NDJSON),
-repo info, and resolve (HEAD/GET) for downloads — records every commit and serves the committed files back.
-Every file is declared a "regular" upload, so the commit carries the content itself (no LFS transfer).
+and for downloads (`snapshot_download`) repo info at a revision, the repo tree and resolve (HEAD/GET) — records every
+commit and serves the committed files back. Every file is declared a "regular" upload, so the commit carries the content
+itself (no LFS transfer). `routed` points huggingface_hub at a handler for the length of a fixture.
 """
 
 from __future__ import annotations
@@ -12,10 +13,30 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import httpx2
+import huggingface_hub
+from huggingface_hub import constants
+
+
+@contextmanager
+def routed(handler: Callable[[httpx2.Request], httpx2.Response], monkeypatch, cache_dir: Path) -> Iterator[None]:
+    """huggingface_hub online, its HTTP client answered by `handler`, its cache in `cache_dir`; restored on exit."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache_dir))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache_dir))
+    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(handler)))
+    huggingface_hub.close_session()
+    try:
+        yield
+    finally:
+        huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
+        huggingface_hub.close_session()
 
 
 @dataclass

@@ -5,11 +5,13 @@ import re
 
 import pytest
 import yaml
+from huggingface_hub import HfApi, constants
 from transformers import TrainingArguments
 
 from hf_lottery.hub.card import build_card, hub_id
 
 from .conftest import tiny_bert
+from .hub_fake import FakeHub, routed
 from .test_gates import magnitude_ticket, structured_ticket
 
 
@@ -26,19 +28,26 @@ def results(card) -> list[tuple[str, str, float]]:
     return [(m["type"], r["dataset"]["split"], m["value"]) for r in index[0]["results"] for m in r["metrics"]]
 
 
+@pytest.fixture(autouse=True)
+def offline_with_an_empty_cache(monkeypatch, tmp_path):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+
+
 @pytest.fixture
 def ticket():
     return structured_ticket(tiny_bert()).copy(task="sst2", base_model=MINILM, seed=42, threshold=0.9,
                                                search_data="dev", metrics=dict(SEARCH))  # fmt: skip
 
 
-def test_hub_ids_only_and_the_license_of_a_known_base_model(ticket, tmp_path):
+def test_hub_ids_only_and_offline_the_license_is_the_base_models(ticket, tmp_path):
     card = build_card(ticket, "you/x", with_model=True, finetuned_from=str(tmp_path / "finetuned"))
-    assert meta(card)["base_model"] == MINILM and meta(card)["license"] == "apache-2.0"
+    assert meta(card)["base_model"] == MINILM and "license" not in meta(card)  # offline, MiniLM's card not cached
+    assert "- License: that of the base model (see the base model)." in str(card)
     assert "Fine-tuned parent: a local model" in str(card) and str(tmp_path) not in str(card)
     local = build_card(ticket.copy(base_model=str(tmp_path / "my-bert")), "you/x", with_model=False)
     assert "base_model" not in meta(local) and "license" not in meta(local)
-    assert "a local model" in str(local) and str(tmp_path) not in str(local)
+    assert "a local model" in str(local) and str(tmp_path) not in str(local) and "see the base model" in str(local)
     assert hub_id("google-bert/bert-base-uncased") == "google-bert/bert-base-uncased" and hub_id("./x") is None
 
 
@@ -112,3 +121,26 @@ def test_structured_card_has_the_head_table_latency_hyperparameters_search_confi
     assert "`head_fraction=0.1`, `threshold=0.9`" in text and "target_sparsity" not in text
     assert "- Seed: 42" in text and "## Framework versions" in text and "- transformers " in text
     assert "compact=True)  # pruned heads and MLPs removed" in text
+
+
+def test_protocol_license_from_the_base_models_card_then_from_the_cache(ticket, tmp_path, monkeypatch):
+    hub = FakeHub()
+    with routed(hub.handler, monkeypatch, tmp_path / "hub-cache"):
+        api = HfApi()
+        for repo, header in (("org/base-bert", "license: mit"), ("org/own-terms", "license: other\nlicense_name: "
+                             "acme-1.0\nlicense_link: LICENSE"), ("org/no-license", "language: en")):  # fmt: skip
+            api.create_repo(repo)
+            api.upload_file(path_or_fileobj=f"---\n{header}\n---\n# base\n".encode(), path_in_repo="README.md",
+                            repo_id=repo)  # fmt: skip
+        card = build_card(ticket.copy(base_model="org/base-bert"), "you/x", with_model=True)
+        assert meta(card)["license"] == "mit" and "- License: mit, that of the base model" in str(card)
+        other = meta(build_card(ticket.copy(base_model="org/own-terms"), "you/x", with_model=False))
+        assert (other["license"], other["license_name"], other["license_link"]) == ("other", "acme-1.0", "LICENSE")
+        for base in ("org/no-license", "org/not-on-the-hub"):
+            card = build_card(ticket.copy(base_model=base), "you/x", with_model=True)
+            assert "license" not in meta(card) and "(see the base model)" in str(card)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+        before = len(hub.requests)
+        assert meta(build_card(ticket.copy(base_model="org/base-bert"), "you/x", with_model=True))["license"] == "mit"
+        assert "license" not in meta(build_card(ticket, "you/x", with_model=True))  # MiniLM: not cached, not asked
+        assert len(hub.requests) == before  # offline: the cache only, no request

@@ -18,16 +18,13 @@ from hf_lottery.downloads import (
 from hf_lottery.files import TICKET_CONFIG_NAME, TICKET_FILES
 
 from .conftest import tiny_bert
-from .hub_fake import FakeHub
+from .hub_fake import FakeHub, routed
 from .test_gates import structured_ticket
 
 
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
     fake = FakeHub()
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     gated = {"user/gated"}
 
     def handler(request):
@@ -38,11 +35,8 @@ def hub(monkeypatch, tmp_path):
             )
         return fake.handler(request)
 
-    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(handler)))
-    huggingface_hub.close_session()
-    yield fake
-    huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
-    huggingface_hub.close_session()
+    with routed(handler, monkeypatch, tmp_path / "hub-cache"):
+        yield fake
 
 
 def _publish(hub, tmp_path, repo_id="user/ticket"):
@@ -115,6 +109,21 @@ def test_hub_refusal_is_a_connection_error_naming_the_status(hub):
         return httpx2.Response(500, json={"error": "boom"}, headers={"X-Error-Message": "boom"})
 
     hub.handler = broken
-    with pytest.raises(HubConnectionError):
+    with pytest.raises(HubConnectionError, match="The Hub refused the download of .*500"):
         download_files("user/ticket", TICKET_FILES)
     hub.handler = original
+
+
+def test_subfolder_and_a_partly_cached_snapshot(hub, tmp_path, monkeypatch):
+    ticket = _publish(hub, tmp_path)
+    api = huggingface_hub.HfApi()
+    api.upload_folder(repo_id="user/ticket", folder_path=str(tmp_path / "local"), path_in_repo="sub")
+    assert LotteryTicket.from_pretrained("user/ticket", subfolder="sub") == ticket
+    folder = download_files("user/ticket", TICKET_FILES, subfolder="sub")
+    assert folder.name == "sub" and folder.parent.parent.name == "snapshots"
+    api.upload_file(path_or_fileobj=b"# card", path_in_repo="README.md", repo_id="user/ticket")  # a new commit
+    assert download_files("user/ticket", ["README.md"]).joinpath("README.md").read_bytes() == b"# card"
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the cached snapshot of that commit lacks the ticket
+    with pytest.raises(HubConnectionError, match="offline mode is on .* does not hold them") as info:
+        download_files("user/ticket", TICKET_FILES)
+    assert "holds no" not in str(info.value)

@@ -1,8 +1,9 @@
 """Model cards for pushed tickets and masked models: Hub metadata a user can trust, and method-specific content.
 
-A card names models by Hub id only (a local path becomes "a local model"), takes the license of a known base model,
-labels every figure for what it measured (the pushed weights, or the fine-tuned model during the search), uses real
-metric types and GLUE split names in ``model-index``, and omits what is unknown rather than printing ``None``.
+A card names models by Hub id only (a local path becomes "a local model"), takes the license from the base model's
+own card (on the Hub, or in the local cache; else the card says the base model's license applies), labels every figure
+for what it measured (the pushed weights, or the fine-tuned model during the search), uses real metric types and GLUE
+split names in ``model-index``, and omits what is unknown rather than printing ``None``.
 Structured tickets get a head / MLP table (and the measured latency of the compacted model next to the dense one when
 given); magnitude tickets get the share of weights kept per layer and tensor, and a note that unstructured zeros
 neither shrink nor speed up the model.
@@ -10,13 +11,19 @@ neither shrink nor speed up the model.
 Example:
 
 ```python
->>> import torch
+>>> import tempfile, torch
+>>> from huggingface_hub import constants
 >>> from hf_lottery import LotteryTicket
+>>> saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_CACHE
+>>> constants.HF_HUB_OFFLINE, constants.HF_HUB_CACHE = True, tempfile.mkdtemp()  # offline, nothing cached
 >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [1, 1]]), mlp_mask=torch.tensor([1, 0]), task="sst2",
 ...                        base_model="sentence-transformers/all-MiniLM-L6-v2", metrics={"metric": 0.85})
 >>> card = build_card(ticket, "you/minilm-sst2-ticket", with_model=False)
->>> card.data.license, card.data.base_model
-('apache-2.0', 'sentence-transformers/all-MiniLM-L6-v2')
+>>> card.data.license, card.data.base_model  # online, the license on the base model's card (here apache-2.0)
+(None, 'sentence-transformers/all-MiniLM-L6-v2')
+>>> print(next(line for line in card.text.splitlines() if "License" in line))
+- License: that of the base model (see the base model).
+>>> constants.HF_HUB_OFFLINE, constants.HF_HUB_CACHE = saved
 >>> card.data.eval_results[0].metric_type, card.data.eval_results[0].dataset_split
 ('accuracy', 'validation')
 
@@ -28,26 +35,20 @@ from __future__ import annotations
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers.utils import logging
 
 from .._version import __version__
 from ..analysis.plots import TENSORS, tensor_survival_matrix
+from ..downloads import download_files
 from ..provenance import is_hub_id, library_versions
 from ..tickets.ticket import LotteryTicket
 
 
+logger = logging.get_logger(__name__)
+
+
 PAPER = "*When BERT Plays the Lottery, All Tickets Are Winning* (Prasanna, Rogers & Rumshisky, EMNLP 2020)"
-# Licenses of base models whose license is known (Hub ids as written on their model pages).
-KNOWN_LICENSES = {
-    "sentence-transformers/all-MiniLM-L6-v2": "apache-2.0",
-    "google-bert/bert-base-uncased": "apache-2.0",
-    "google-bert/bert-base-cased": "apache-2.0",
-    "google-bert/bert-large-uncased": "apache-2.0",
-    "bert-base-uncased": "apache-2.0",
-    "bert-base-cased": "apache-2.0",
-    "FacebookAI/roberta-base": "mit",
-    "roberta-base": "mit",
-    "google/electra-base-discriminator": "apache-2.0",
-}
+LICENSE_FIELDS = ("license", "license_name", "license_link")  # "other" licenses come with a name and a link
 METRIC_TYPES = ("accuracy", "f1", "matthews_correlation", "pearson", "spearmanr")
 HYPERPARAMETERS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
                    "max_steps", "lr_scheduler_type", "warmup_ratio", "warmup_steps", "weight_decay", "optim", "seed",
@@ -57,6 +58,19 @@ HYPERPARAMETERS = ("learning_rate", "per_device_train_batch_size", "gradient_acc
 def hub_id(name: Any) -> str | None:
     """`name` when it is a Hub model id (`is_hub_id`), None for local paths and None."""
     return str(name) if is_hub_id(None if name is None else str(name)) else None
+
+
+def base_model_license(base: str | None) -> dict[str, str]:
+    """The license fields (`LICENSE_FIELDS`) of Hub model `base`'s own card, from the Hub or the local cache; {} when
+    unknown (a local base model, offline and not cached, no connection, no such repo or card, no license on it)."""
+    if base is None:
+        return {}
+    try:
+        data = ModelCard.load(download_files(base, ["README.md"], what="model card") / "README.md").data.to_dict()
+    except Exception as err:  # a license lookup never stops a push: the card then points to the base model
+        logger.info("No license from the card of %s: %s", base, err)
+        return {}
+    return {key: str(data[key]) for key in LICENSE_FIELDS if data.get(key)}
 
 
 def _model_ref(name: Any) -> str:
@@ -143,18 +157,19 @@ def build_card(
     `hf_lottery.hub.push.compare_latency`.
     """
     base = hub_id(ticket.base_model)
+    license_fields = base_model_license(base)
     tags = ["hf-lottery", "lottery-ticket", "pruning", f"{ticket.method}-pruning", "bert"]
     data = ModelCardData(
         library_name="transformers" if with_model else "hf-lottery",
         base_model=base,
-        license=KNOWN_LICENSES.get(base or ""),
+        **license_fields,
         tags=tags + (["text-classification"] if with_model else []),
         datasets=["nyu-mll/glue"] if _glue_task(ticket) else None,
         pipeline_tag="text-classification" if with_model else None,
         model_name=repo_id.split("/")[-1],
         eval_results=_eval_results(ticket, metrics, metrics_split, with_model, metric_name),
     )
-    parts = _Body(ticket, repo_id, with_model, metric_name)
+    parts = _Body(ticket, repo_id, with_model, metric_name, license_fields.get("license"))
     body = parts.render(plots or [], metrics, metrics_split, _hyperparameters(training_args), finetuned_from,
                         latency, extra_text)  # fmt: skip
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
@@ -163,8 +178,9 @@ def build_card(
 class _Body:
     """The card's Markdown, section by section."""
 
-    def __init__(self, ticket: LotteryTicket, repo_id: str, with_model: bool, metric_name: str | None):
-        self.ticket, self.repo_id, self.with_model = ticket, repo_id, with_model
+    def __init__(self, ticket: LotteryTicket, repo_id: str, with_model: bool, metric_name: str | None,
+                 license: str | None):  # fmt: skip
+        self.ticket, self.repo_id, self.with_model, self.license = ticket, repo_id, with_model, license
         self.glue = _glue_task(ticket)
         self.metric = metric_name or search_metric_type(ticket) or "score"
 
@@ -185,6 +201,9 @@ class _Body:
             f"[hf-lottery](https://pypi.org/project/hf-lottery/) {__version__}, the method of {PAPER}.",
             "",
             f"- Pre-trained (base) model: {_model_ref(t.base_model)}",
+            f"- License: {self.license}, that of the base model (from its model card)."
+            if self.license
+            else "- License: that of the base model (see the base model).",
         ]
         if self.with_model and parent is not None and hub_id(parent) != hub_id(t.base_model):
             lines.append(f"- Fine-tuned parent: {_model_ref(parent)}")
