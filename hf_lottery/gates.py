@@ -211,6 +211,18 @@ class TicketHandle:
             gates_closed = (self.head_gates.detach() == 0).cpu(), (self.mlp_gates.detach() == 0).cpu()
             self._bake(self._keep_masks_for(~gates_closed[0], ~gates_closed[1], self.ticket.weight_masks))
 
+    def per_example(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable gates with a batch dimension for the next forward: fresh leaves ``[B, L, H]`` and
+        ``[B, L]`` at the current gate values. Gate ``[b, ...]`` multiplies only example ``b``'s outputs, so
+        ``d(Σ_b L_b) / d gate[b]`` is example ``b``'s own gate gradient (Fisher importance)."""
+        if not self.differentiable:
+            raise ValueError("per_example() needs a handle made with `differentiable=True`.")
+        head, mlp = self.head_gates.detach(), self.mlp_gates.detach()
+        head, mlp = (head[0], mlp[0]) if head.ndim == 3 else (head, mlp)
+        self.head_gates = head.expand(batch_size, *head.shape).clone().requires_grad_(True)
+        self.mlp_gates = mlp.expand(batch_size, *mlp.shape).clone().requires_grad_(True)
+        return self.head_gates, self.mlp_gates
+
     def zero_grad(self) -> None:
         """Reset the gates' accumulated gradients (differentiable mode)."""
         self.head_gates.grad = None
@@ -222,9 +234,10 @@ class TicketHandle:
 
         def hook(module: nn.Module, args: tuple[torch.Tensor, ...]):
             hidden = args[0]
-            if self.differentiable:
-                gate = self.head_gates[index].to(hidden.dtype)
-                gated = (hidden.unflatten(-1, (num_heads, head_size)) * gate.unsqueeze(-1)).flatten(-2)
+            if self.differentiable:  # gates [L, H], or [B, L, H] per example: broadcast over [B, T, H, D]
+                gate = self.head_gates[..., index, :].to(hidden.dtype).unsqueeze(-1)
+                gate = gate.unsqueeze(1) if gate.ndim == 3 else gate
+                gated = (hidden.unflatten(-1, (num_heads, head_size)) * gate).flatten(-2)
                 return (gated, *args[1:])
             if not self._head_active[index]:
                 return None
@@ -236,8 +249,9 @@ class TicketHandle:
 
     def _mlp_hook(self, index: int):
         def hook(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor):
-            if self.differentiable:
-                return output * self.mlp_gates[index].to(output.dtype)
+            if self.differentiable:  # gates [L], or [B, L] per example
+                gate = self.mlp_gates[..., index].to(output.dtype)
+                return output * (gate[:, None, None] if gate.ndim == 1 else gate)
             if not self._mlp_active[index]:
                 return None
             if self.mlp_gates.device != output.device:

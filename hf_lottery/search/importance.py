@@ -8,7 +8,7 @@ of a training backward. Normalisation as in the paper: heads divided by their la
 of tokens, then each min-max rescaled to [0, 1]; each step switchable.
 
 ``importance="fisher"`` (an extension, Kwon et al. 2022) sums the *squared per-example* gate gradients instead. It
-takes the same single pass: the gates get a batch dimension (`PerExampleGates`), so the gradient of the batch loss
+takes the same single pass: the gates get a batch dimension (`TicketHandle.per_example`), so the gradient of the batch loss
 with respect to gate ``[b]`` is example ``b``'s own gradient (scaled by 1/B for a batch-mean loss).
 """
 
@@ -242,11 +242,8 @@ def compute_importance(
     structure = EncoderStructure(model)
     sums = _Sums(head.shape, head.shape[0], importance, paper_compat)
     with _neutralised(handles):
-        if importance == "fisher":
-            gates = PerExampleGates(structure, head, mlp)
-        else:
-            gates = TicketHandle(structure.model, None, differentiable=True, structure=structure)
-            gates.set_masks(head, mlp)
+        gates = TicketHandle(structure.model, None, differentiable=True, structure=structure)
+        gates.set_masks(head, mlp)
         try:
             tokens, collector = _accumulate(model, dataloader, gates, sums, weight_gradients, progress, desc)
         finally:
@@ -278,62 +275,6 @@ def compute_importance(
         predictions=evaluated.predictions,
         labels=evaluated.labels,
     )
-
-
-class PerExampleGates:
-    """Head and MLP gates with a batch dimension, installed as hooks next to (after) any applied ticket.
-
-    Gate ``[b, layer, head]`` multiplies only example ``b``'s head output, so ``d(Σ_b L_b) / d gate[b]`` is example
-    ``b``'s own gate gradient: Fisher importance (Kwon et al. 2022) in the same single backward pass. Call
-    `new_batch` before each forward; `remove` uninstalls the hooks.
-
-    ```python
-    >>> model = tiny_bert().eval()
-    >>> gates = PerExampleGates(EncoderStructure(model), torch.ones(2, 4, dtype=torch.bool), torch.ones(2, dtype=torch.bool))
-    >>> head, mlp = gates.new_batch(3)
-    >>> loss = model(input_ids=torch.randint(0, 99, (3, 5)), labels=torch.tensor([0, 1, 1])).loss
-    >>> torch.autograd.grad(loss, [head, mlp])[0].shape
-    torch.Size([3, 2, 4])
-    >>> gates.remove()
-
-    ```
-    """
-
-    def __init__(self, structure: EncoderStructure, head_mask: torch.Tensor, mlp_mask: torch.Tensor):
-        self.device, dtype = structure.device(), _model_dtype(structure)
-        self.head_mask = head_mask.to(self.device, dtype)
-        self.mlp_mask = mlp_mask.to(self.device, dtype)
-        self.num_heads, self.head_size = structure.num_heads, structure.head_size
-        self.head = self.mlp = None
-        self._hooks = []
-        for layer in structure.layers:
-            self._hooks.append(layer.attention_output.register_forward_pre_hook(self._head_hook(layer.index)))
-            self._hooks.append(layer.mlp_output.register_forward_hook(self._mlp_hook(layer.index)))
-
-    def new_batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fresh leaf gates ``[B, L, H]`` and ``[B, L]`` at the mask values, for the next forward."""
-        self.head = self.head_mask.expand(batch_size, *self.head_mask.shape).clone().requires_grad_(True)
-        self.mlp = self.mlp_mask.expand(batch_size, *self.mlp_mask.shape).clone().requires_grad_(True)
-        return self.head, self.mlp
-
-    def _head_hook(self, index: int):
-        def hook(module: nn.Module, args: tuple[torch.Tensor, ...]):
-            hidden = args[0].unflatten(-1, (self.num_heads, self.head_size))
-            gate = self.head[:, index].to(hidden.dtype)[:, None, :, None]
-            return ((hidden * gate).flatten(-2), *args[1:])
-
-        return hook
-
-    def _mlp_hook(self, index: int):
-        def hook(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor):
-            return output * self.mlp[:, index].to(output.dtype)[:, None, None]
-
-        return hook
-
-    def remove(self) -> None:
-        for hook in self._hooks:
-            hook.remove()
-        self._hooks = []
 
 
 def _model_dtype(structure: EncoderStructure) -> torch.dtype:
@@ -377,7 +318,7 @@ class _Sums:
 def _accumulate(
     model: nn.Module,
     dataloader: Iterable,
-    gates: TicketHandle | PerExampleGates,
+    gates: TicketHandle,
     sums: _Sums,
     weight_gradients: bool,
     progress: bool,
@@ -393,8 +334,8 @@ def _accumulate(
             batch = batch_to_device(batch, device)
             check_labels(batch["labels"], model)
             size = int(batch["labels"].shape[0])
-            if isinstance(gates, PerExampleGates):
-                leaves = list(gates.new_batch(size))
+            if sums.kind == "fisher":
+                leaves = list(gates.per_example(size))
             else:
                 leaves = [gates.head_gates, gates.mlp_gates]
             outputs = model(**batch)
