@@ -41,6 +41,7 @@ from .._version import __version__
 from ..analysis.plots import TENSORS, tensor_survival_matrix
 from ..downloads import download_files
 from ..provenance import is_hub_id, library_versions
+from ..tasks.metrics import get_task_metric
 from ..tickets.ticket import LotteryTicket
 
 
@@ -102,7 +103,8 @@ def search_metric_type(ticket: LotteryTicket) -> str | None:
     glue = _glue_task(ticket)
     if glue is None:
         return None
-    return {"cola": "matthews_correlation", "stsb": None}.get(glue[0], "accuracy")
+    name = get_task_metric(glue[0]).name
+    return name if name in METRIC_TYPES else None
 
 
 def _eval_results(ticket: LotteryTicket, metrics: dict[str, float] | None, split: str | None, with_model: bool,
@@ -154,7 +156,7 @@ def build_card(
     `metrics` are the pushed weights' own scores (keys among ``accuracy``, ``f1``, ``matthews_correlation``,
     ``pearson``, ``spearmanr``) on `metrics_split`; `training_args` (``TrainingArguments`` or dict) gives the
     hyper-parameters; `finetuned_from` the fine-tuned parent; `latency` the result of
-    `hf_lottery.hub.push.compare_latency`.
+    `hf_lottery.models.latency.compare_latency`.
     """
     base = hub_id(ticket.base_model)
     license_fields = base_model_license(base)

@@ -27,7 +27,7 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 @dataclass(frozen=True)
 class GlueTask:
-    """How one task is named, laid out on disk and on the Hub."""
+    """How one task is named, laid out on disk and on the Hub, and scored: the one task table is `GLUE_TASKS`."""
 
     name: str
     folder: str
@@ -38,6 +38,8 @@ class GlueTask:
     dev_files: Mapping[str, str] = field(default_factory=lambda: {"validation": "dev.tsv"})
     header: bool = True
     column_names: tuple[str, ...] | None = None  # for header-less files
+    metric: str = "accuracy"  # the stop-rule metric (`hf_lottery.tasks.metrics.TaskMetric`)
+    reports_f1: bool = False
 
     @property
     def is_regression(self) -> bool:
@@ -51,19 +53,20 @@ class GlueTask:
 GLUE_TASKS: dict[str, GlueTask] = {
     "cola": GlueTask(
         "cola", "CoLA", ("sentence",), ("unacceptable", "acceptable"), {"sentence": "sentence"}, "label",
-        header=False, column_names=("source", "label", "original_label", "sentence"),
+        header=False, column_names=("source", "label", "original_label", "sentence"), metric="matthews_correlation",
     ),
     "sst2": GlueTask("sst2", "SST-2", ("sentence",), ("negative", "positive"), {"sentence": "sentence"}, "label"),
     "mrpc": GlueTask(
         "mrpc", "MRPC", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
-        {"sentence1": "#1 String", "sentence2": "#2 String"}, "Quality",
+        {"sentence1": "#1 String", "sentence2": "#2 String"}, "Quality", reports_f1=True,
     ),
     "stsb": GlueTask(
-        "stsb", "STS-B", ("sentence1", "sentence2"), None, {"sentence1": "sentence1", "sentence2": "sentence2"}, "score"
+        "stsb", "STS-B", ("sentence1", "sentence2"), None, {"sentence1": "sentence1", "sentence2": "sentence2"}, "score",
+        metric="pearson_spearman_mean",
     ),
     "qqp": GlueTask(
         "qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"),
-        {"question1": "question1", "question2": "question2"}, "is_duplicate",
+        {"question1": "question1", "question2": "question2"}, "is_duplicate", reports_f1=True,
     ),
     "mnli": GlueTask(
         "mnli", "MNLI", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .glue import GLUE_TASKS, canonical_task_name, dev_split_name
+
 
 __all__ = [
     "MetricFn",
@@ -165,21 +167,6 @@ class TaskMetric:
         return float(counts.max() / len(labels))
 
 
-_METRICS = {
-    "cola": TaskMetric("cola", "matthews_correlation"),
-    "sst2": TaskMetric("sst2", "accuracy"),
-    "mrpc": TaskMetric("mrpc", "accuracy", reports_f1=True),
-    "qqp": TaskMetric("qqp", "accuracy", reports_f1=True),
-    "stsb": TaskMetric("stsb", "pearson_spearman_mean", is_regression=True),
-    "mnli": TaskMetric("mnli", "accuracy"),
-    "mnli-mm": TaskMetric("mnli-mm", "accuracy"),
-    "qnli": TaskMetric("qnli", "accuracy"),
-    "rte": TaskMetric("rte", "accuracy"),
-    "wnli": TaskMetric("wnli", "accuracy"),
-    "demo": TaskMetric("demo", "accuracy"),
-}
-
-
 def get_task_metric(task: str) -> TaskMetric:
     """The `TaskMetric` of a GLUE task (any common spelling: "SST-2", "sst2", "sst-2") or ``demo``.
 
@@ -191,12 +178,9 @@ def get_task_metric(task: str) -> TaskMetric:
     """
     if not isinstance(task, str):
         raise TypeError(f"`task` must be a task name such as 'sst2'; got {type(task).__name__}.")
-    key = task.lower().replace("_", "-")
-    if key in ("mnli-mm", "mnli-mismatched"):
-        return _METRICS["mnli-mm"]
-    from .glue import canonical_task_name  # glue.py imports `datasets` (seconds); metrics need only its task names
-
-    return _METRICS[canonical_task_name(task)]
+    spec = GLUE_TASKS[canonical_task_name(task)]
+    name = "mnli-mm" if dev_split_name(task) == "validation_mismatched" else spec.name
+    return TaskMetric(name, spec.metric, is_regression=spec.is_regression, reports_f1=spec.reports_f1)
 
 
 def glue_metric(task: str, **kwargs: Any) -> Any:
