@@ -11,6 +11,18 @@ def tiny_bert(**overrides):
     return BertForSequenceClassification(BertConfig(**{**config, **overrides}))
 
 
+def tiny_data():
+    """Eight labelled rows of token ids, a collator for them, and a dev DataLoader of the same rows."""
+    import torch
+
+    data = [{"input_ids": [1, 5, 7, 2], "labels": i % 2} for i in range(8)]
+
+    def collate(rows):
+        return {key: torch.tensor([row[key] for row in rows]) for key in ("input_ids", "labels")}
+
+    return data, collate, torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
+
+
 @pytest.fixture(autouse=True)
 def _doctest_names(doctest_namespace):
-    doctest_namespace["tiny_bert"] = tiny_bert
+    doctest_namespace.update(tiny_bert=tiny_bert, tiny_data=tiny_data)

@@ -96,22 +96,8 @@ def write_bytes(target: str | os.PathLike, data: bytes) -> None:
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:
-    """Write UTF-8 `text` to `target` atomically.
-
-    Example:
-
-    ```python
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> target = Path(tempfile.mkdtemp()) / "notes.txt"
-    >>> write_text(target, "kept heads: 95")
-    >>> target.read_text()
-    'kept heads: 95'
-
-    ```
-    """
-    with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    """Write UTF-8 `text` to `target` atomically (`write_bytes`)."""
+    write_bytes(target, text.encode("utf-8"))
 
 
 def write_json(target: str | os.PathLike, data: Any) -> None:

@@ -49,14 +49,11 @@ SEARCHES = {"structured": find_structured_ticket, "magnitude": find_magnitude_ti
 
 _EXAMPLE_SETUP = """
     >>> import tempfile, torch
-    >>> from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+    >>> from transformers import Trainer, TrainingArguments
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
     >>> model = tiny_bert(vocab_size=50, hidden_size=16, num_attention_heads=2, intermediate_size=20)
-    >>> data = [{"input_ids": [1, 5, 7, 2], "labels": i % 2} for i in range(8)]
-    >>> collate = lambda rows: {"input_ids": torch.tensor([r["input_ids"] for r in rows]),
-    ...                         "labels": torch.tensor([r["labels"] for r in rows])}
-    >>> dev = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)   # or a tokenised datasets.Dataset
+    >>> data, collate, dev = tiny_data()  # 8 rows, their collator, a dev DataLoader (or a tokenised Dataset)
     >>> args = TrainingArguments(tempfile.mkdtemp(), max_steps=2, per_device_train_batch_size=4, report_to="none",
     ...                          use_cpu=True, disable_tqdm=True, save_strategy="no")"""
 

@@ -125,18 +125,18 @@ def run_pipeline(settings: RunSettings, command: str | None = None) -> Path | No
     config = settings.pipeline
     wanted = set(config.stages)
     started = time.perf_counter()
-    for seed in config.seeds:
-        if "finetune" in wanted:
-            stages.finetune(ctx, seed)
-        if "search" in wanted:
-            stages.search(ctx, seed)
+    per_seed = {"finetune": stages.finetune, "search": stages.search,
+                "evaluate": stages.evaluate_pruned, "retrain": stages.retrain}  # fmt: skip
+
+    def each_seed(*names: str) -> None:
+        for seed in config.seeds:
+            for name in (n for n in names if n in wanted):
+                per_seed[name](ctx, seed)
+
+    each_seed("finetune", "search")
     if "sample" in wanted:
         stages.sample(ctx)
-    for seed in config.seeds:
-        if "evaluate" in wanted:
-            stages.evaluate_pruned(ctx, seed)
-        if "retrain" in wanted:
-            stages.retrain(ctx, seed)
+    each_seed("evaluate", "retrain")
     if "patterns" in wanted:
         stages.patterns(ctx)
     if distributed.is_main_process():
