@@ -32,6 +32,7 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
+from accelerate.utils import has_compiled_regions, is_compiled_module
 from torch import nn
 from transformers.utils import logging
 
@@ -463,8 +464,9 @@ def _compiled(model: nn.Module) -> str | None:
     A compile wrapper made earlier around the *original* module is not detected (that would need a heap scan), and
     needs not be: the ticket is baked into the weights, which the compiled code reads, so its outputs are pruned.
     """
-    if type(model).__name__ == "OptimizedModule" or hasattr(model, "_orig_mod"):
-        return "it is a torch.compile wrapper (OptimizedModule)"
+    if is_compiled_module(model) or has_compiled_regions(model):
+        return "it is, or holds, a torch.compile wrapper (OptimizedModule)"
+    # `module.compile()` compiles in place; torch 2.13 offers no public check, and accelerate 1.16 checks wrappers only
     if any(getattr(m, "_compiled_call_impl", None) is not None for m in model.modules()):
         return "it was compiled in place with `module.compile()`"
     return None

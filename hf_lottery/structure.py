@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 from torch import nn
 
 
@@ -72,24 +73,20 @@ class LayerModules:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """Return the module inside `DistributedDataParallel` / `DataParallel` / accelerate / `torch.compile` wrappers.
+    """The module inside `DistributedDataParallel` / `DataParallel` / FSDP / DeepSpeed / `torch.compile` wrappers
+    (accelerate's `extract_model_from_parallel`).
 
     Example:
 
     ```python
     >>> import torch
     >>> model = torch.nn.Linear(2, 2)
-    >>> unwrap_model(torch.nn.DataParallel(model)) is model
-    True
+    >>> unwrap_model(torch.nn.DataParallel(model)) is model, unwrap_model(torch.compile(model)) is model
+    (True, True)
 
     ```
     """
-    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) or (
-        hasattr(model, "module") and type(model).__name__ in ("DistributedDataParallel", "FullyShardedDataParallel")
-    ):
-        model = model.module
-    # torch.compile wraps in an OptimizedModule whose original lives in `_orig_mod`.
-    return getattr(model, "_orig_mod", model)
+    return extract_model_from_parallel(model, keep_torch_compile=False)
 
 
 def _get(module: nn.Module, path: str) -> nn.Module | None:

@@ -154,12 +154,16 @@ def test_auto_classes_load_compact_folders_after_registering(tmp_path):
         torch.testing.assert_close(first_output(loaded), gated_output(model, ticket), atol=1e-5, rtol=0)
 
 
-def test_import_does_not_register_and_registering_needs_no_torch_pruning():
+def test_import_does_not_register_and_registering_needs_no_torch_pruning(tmp_path):
+    model = tiny_bert()
+    compact_model(model, structured_ticket(model)).save_pretrained(tmp_path)
     code = (
-        "import sys, hf_lottery\n"
-        "from transformers import AutoConfig\n"
+        "import sys, hf_lottery, pytest\n"
+        "from transformers import AutoModelForSequenceClassification as Auto\n"
         "from transformers.models.auto.configuration_auto import CONFIG_MAPPING\n"
         "assert 'hf_lottery_compact' not in CONFIG_MAPPING, 'import registered'\n"
+        "with pytest.raises(ValueError, match='model type `hf_lottery_compact`'):  # loud, not re-initialised\n"
+        f"    Auto.from_pretrained({str(tmp_path)!r})\n"
         "hf_lottery.register_auto_classes()\n"
         "assert 'hf_lottery_compact' in CONFIG_MAPPING\n"
         "assert 'torch_pruning' not in sys.modules, 'torch_pruning imported'\n"

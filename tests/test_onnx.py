@@ -13,6 +13,7 @@ from hf_lottery.models.onnx_export import uses_token_type_ids
 from .conftest import tiny_batch
 from .conftest import tiny_bert as _tiny_bert
 from .test_gates import magnitude_ticket
+from .test_loading import PRUNED_HEADS, head_pruned_checkpoint
 
 
 ort = pytest.importorskip("onnxruntime", reason="ONNX tests need onnxruntime: pip install 'hf-lottery[onnx]'")
@@ -109,7 +110,8 @@ def test_folders_export_through_load_pruned_model_with_their_files(tmp_path):
     ticket.bake(model).save_pretrained(dense_folder)  # as push_to_hub writes it: weights baked + ticket files
     ticket.save_pretrained(dense_folder)
     compact_model(tiny_bert(), ticket).save_pretrained(compact_folder)
-    for folder, compact in ((dense_folder, False), (dense_folder, True), (compact_folder, False)):
+    t4_folder = head_pruned_checkpoint(tmp_path / "t4", tiny_bert(), PRUNED_HEADS)  # transformers-4 head-pruned
+    for folder, compact in ((dense_folder, False), (dense_folder, True), (compact_folder, False), (t4_folder, True)):
         out = tmp_path / f"onnx_{folder.name}_{compact}"
         path = export_onnx(folder, out, compact=compact)
         reference = load_pruned_model(folder)

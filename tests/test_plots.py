@@ -85,13 +85,13 @@ def test_structural_pruning_counts_in_weight_survival():
 def figures(monkeypatch):
     """The matplotlib figures the plot functions save, for inspection."""
     saved = []
-    real = plots._save
+    real = plots.save_figure
 
     def keep(fig, path):
         saved.append(fig)
         return real(fig, path)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save_figure", keep)
     return saved
 
 

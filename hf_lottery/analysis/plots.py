@@ -41,7 +41,8 @@ STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.lab
          "legend.fontsize": 9, "figure.titlesize": 11}  # fmt: skip
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files, no display), or an ImportError saying how to install it."""
     try:
         import matplotlib
     except ImportError as err:
@@ -53,14 +54,16 @@ def _pyplot():
 
 
 @contextmanager
-def _style():
-    plt = _pyplot()
+def plot_style():
+    """The house style of every hf-lottery figure, for a `with` block that yields pyplot."""
+    plt = pyplot()
     with plt.rc_context(STYLE):
         yield plt
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
-    plt = _pyplot()
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Save `fig` as a PNG at `path` atomically and close it."""
+    plt = pyplot()
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.05)
@@ -131,7 +134,7 @@ def _ticks(ax, rows: int, cols: int, xlabels: Sequence[str] | None = None) -> No
 
 def _heatmap(matrix: np.ndarray, path: str | os.PathLike, title: str, label: str, fmt: str, vmax: float | None,
              xlabel: str = "head", xlabels: Sequence[str] | None = None) -> Path:  # fmt: skip
-    with _style() as plt:
+    with plot_style() as plt:
         rows, cols = matrix.shape
         fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * cols + 2), max(2.6, 0.42 * rows + 1.4)), dpi=120)
         image = ax.imshow(matrix, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
@@ -143,12 +146,12 @@ def _heatmap(matrix: np.ndarray, path: str | os.PathLike, title: str, label: str
             ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize=9,
                     color="black" if value > 0.6 * high else "white")  # fmt: skip
         fig.colorbar(image, ax=ax, label=label, fraction=0.05, pad=0.02)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def _kept_pruned_map(mask: np.ndarray, path: str | os.PathLike, title: str, xlabel: str = "head") -> Path:
     """One ticket's yes/no mask: two colours and a legend, no continuous colour bar."""
-    with _style() as plt:
+    with plot_style() as plt:
         from matplotlib.colors import ListedColormap
         from matplotlib.patches import Patch
 
@@ -160,7 +163,7 @@ def _kept_pruned_map(mask: np.ndarray, path: str | os.PathLike, title: str, xlab
         ax.set_title(title)
         ax.legend(handles=[Patch(color=KEPT, label="kept"), Patch(color=PRUNED, label="pruned")],
                   loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # fmt: skip
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_head_survival(
@@ -212,7 +215,7 @@ def plot_mlp_survival(
     values = mlp_survival_vector(items)
     count = len(_tickets(items))
     what = describe(items, task, model)
-    with _style() as plt:
+    with plot_style() as plt:
         fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(values) + 2), 2.8), dpi=120)
         x = np.arange(1, len(values) + 1)
         if count == 1:
@@ -236,7 +239,7 @@ def plot_mlp_survival(
         ax.set_xticks(x)
         ax.set_xlabel("layer")
         ax.set_title(title or default)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def _dims(ticket: LotteryTicket) -> dict[str, int]:
@@ -304,7 +307,7 @@ def plot_magnitude_qkv_survival(
     matrices = qkv_survival_matrices(tickets)
     layers, heads = matrices["query"].shape
     names = {"query": "Q rows", "key": "K rows", "value": "V rows", "output": "attention-output columns"}
-    with _style() as plt:
+    with plot_style() as plt:
         width, height = max(3.2, 0.4 * heads + 1.2), max(2.2, 0.35 * layers + 1.0)
         fig, axes = plt.subplots(2, 2, figsize=(2 * width + 1.2, 2 * height + 0.6), dpi=120, sharex=True,
                                  sharey=True, layout="constrained")  # fmt: skip
@@ -320,7 +323,7 @@ def plot_magnitude_qkv_survival(
             ax.set_ylabel("layer")
         fig.colorbar(image, ax=axes, label="share of the head's weights kept", fraction=0.04, pad=0.02)
         fig.suptitle(title or f"Weights kept per head — {describe(tickets, task, model)}")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_tensor_survival(

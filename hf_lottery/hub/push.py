@@ -14,20 +14,18 @@ huggingface_hub and never logged.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 from transformers.utils import logging
 
 from ..gates import copy_without_hooks
 from ..models.compaction import CompactModelMixin, compact_model
 from ..models.expansion import expand_compact_model
+from ..models.latency import compare_latency
 from ..tickets.ticket import LotteryTicket
 from .card import build_card
 
@@ -126,61 +124,6 @@ def push_ticket_to_hub(
     return _card_and_commit(folder, ticket, repo_id, with_model=False, card_kwargs={"metric_name": metric_name},
                             private=private, revision=revision, token=token, create_pr=create_pr,
                             commit_message=commit_message or f"Add {ticket.method} {ticket.kind} lottery ticket (hf-lottery)")  # fmt: skip
-
-
-def machine_description() -> str:
-    """The CPU (or GPU) and torch version a measurement ran on, e.g. ``"CPU x86_64 (2 threads), torch 2.13.0"``."""
-    if torch.cuda.is_available():
-        where = f"GPU {torch.cuda.get_device_name()}"
-    else:
-        cpu = platform.processor() or platform.machine()
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-        where = f"CPU {cpu} ({torch.get_num_threads()} threads)"
-    return f"{where}, torch {torch.__version__}"
-
-
-@torch.no_grad()
-def compare_latency(dense: nn.Module, compact: nn.Module, *, batch_size: int = 8, seq_len: int = 128,
-                    repeats: int = 5) -> dict[str, Any]:  # fmt: skip
-    """Median forward time (ms) of the dense and the compacted model on one random batch, and the machine.
-
-    `seq_len` is capped at the model's ``max_position_embeddings``.
-
-    Example:
-
-    ```python
-    >>> import torch
-    >>> model = tiny_bert(vocab_size=50).eval()
-    >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
-    >>> sorted(compare_latency(model, compact_model(model, ticket), seq_len=8, repeats=2))
-    ['batch_size', 'compact_ms', 'dense_ms', 'machine', 'seq_len']
-
-    ```
-    """
-    device = next(dense.parameters()).device
-    vocab = int(getattr(dense.config, "vocab_size", 100))
-    seq_len = min(seq_len, int(getattr(dense.config, "max_position_embeddings", seq_len)))
-    inputs = {"input_ids": torch.randint(0, vocab, (batch_size, seq_len), device=device)}
-    result: dict[str, Any] = {"batch_size": batch_size, "seq_len": seq_len, "machine": machine_description()}
-    for name, model in (("dense_ms", dense), ("compact_ms", compact)):
-        model.eval()(**inputs)  # warm-up
-        times = []
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(**inputs)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append((time.perf_counter() - start) * 1000)
-        result[name] = sorted(times)[len(times) // 2]
-    return result
 
 
 def push_to_hub(

@@ -3,15 +3,28 @@
 Heads and MLP neurons are removed with torch-pruning's pruning functions on explicit indices: a pruned head drops
 its rows of Q/K/V (weights and biases) and its columns of ``attention.output.dense``; a pruned MLP drops every
 neuron of ``intermediate.dense`` / ``output.dense`` (width zero). Each attention module's head count and all-head size
-are updated, and the pruning spec is recorded in the config (``config.hf_lottery_pruning``: heads and MLPs kept, the
-model type and the architecture, e.g. ``BertForMaskedLM``). A layer with no head left and an MLP of width zero both
-run in eager and sdpa attention. A pruned MLP's output bias is zeroed, as its gate does. Weight (magnitude) masks
-cannot remove whole rows: they are written into the weights as zeros, which neither shrinks nor speeds up the model.
+are updated. A layer with no head left and an MLP of width zero both run in eager and sdpa attention. A pruned MLP's
+output bias is zeroed, as its gate does. Weight (magnitude) masks cannot remove whole rows: they are written into the
+weights as zeros, which neither shrinks nor speeds up the model.
 
-`save_pretrained` of a compacted model writes ``config.json`` with ``model_type: "hf_lottery_compact"`` (and, since
-the head count varies per layer, ``num_attention_heads`` holding a loading hint) and the weights as
-``hf_lottery_compact.safetensors`` — there is deliberately no ``model.safetensors``. A plain ``from_pretrained`` fails
-loudly, naming `load_pruned_model`, instead of silently re-initialising mismatched weights. Load it with
+The config keeps the dense sizes (``num_attention_heads``, ``intermediate_size``: the original numbers) and records
+the per-layer sizes in one entry, ``config.hf_lottery_pruning`` (`pruning_spec`; read back by `ticket_from_spec`):
+
+* ``heads_kept``: per layer, the indices of the heads kept; layer ``i`` has ``len(heads_kept[i])`` heads of
+  ``hidden_size / num_attention_heads`` dimensions each;
+* ``mlps_kept``: per layer, ``true`` for a whole MLP (``intermediate_size`` neurons), ``false`` for a removed one
+  (width 0);
+* ``num_attention_heads``: the dense head count the indices refer to;
+* ``base_model_type`` and ``architecture``: the dense model type and class (e.g. ``"bert"``, ``"BertForMaskedLM"``);
+* ``format_version``: 1.
+
+transformers 5's ``per_layer_config`` is not used: it makes ``config.num_attention_heads`` raise for every reader, and
+BERT's head size is ``hidden_size / num_attention_heads``, so a per-layer head count there means other shapes.
+
+`save_pretrained` of a compacted model writes ``config.json`` with ``model_type: "hf_lottery_compact"``, the weights as
+``hf_lottery_compact.safetensors`` (deliberately no ``model.safetensors``) and a ``README_LOADING.txt``. A plain
+``from_pretrained`` fails loudly instead of silently re-initialising mismatched weights: the Auto classes do not know
+the model type, a model class finds no ``model.safetensors``. Load it with
 ``hf_lottery.load_pruned_model(path, compact=True)``, or with ``AutoModelForSequenceClassification.from_pretrained``
 after ``hf_lottery.register_auto_classes()``.
 """
@@ -27,7 +40,6 @@ import torch
 import transformers
 from torch import nn
 from transformers import AutoConfig
-from transformers.utils import logging
 
 from ..atomic import write_json
 from ..files import COMPACT_MODEL_TYPE, COMPACT_SPEC_KEY, COMPACT_WEIGHTS_NAME
@@ -36,10 +48,8 @@ from ..structure import EncoderStructure
 from ..tickets.ticket import LotteryTicket
 
 
-logger = logging.get_logger(__name__)
 SPEC_KEY = COMPACT_SPEC_KEY
 SPEC_VERSION = 1
-LOAD_HINT = "varies per layer in this hf-lottery compact model: load it with hf_lottery.load_pruned_model(path)"
 
 
 def pruning_spec(ticket: LotteryTicket, model_type: str, architecture: str) -> dict[str, Any]:
@@ -154,9 +164,6 @@ class CompactModelMixin:
         config = json.loads((folder / "config.json").read_text())
         config["model_type"] = COMPACT_MODEL_TYPE
         config["architectures"] = [config[SPEC_KEY]["architecture"]]  # the dense class, not Compact<class>
-        # Heads differ per layer, so no single count is right; the value is the message a plain from_pretrained
-        # shows when the config's type check rejects it (the real per-layer heads are in the spec).
-        config["num_attention_heads"] = LOAD_HINT
         write_json(folder / "config.json", config)
         (folder / "README_LOADING.txt").write_text(
             "This folder holds a model compacted by hf-lottery (pruned heads and MLP neurons removed).\n"
@@ -203,8 +210,11 @@ def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = Fa
 
 
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """The folder's ``config.json`` as a dict; `ValueError` naming the file when it is not a JSON object."""
+    """The folder's ``config.json`` as a dict; `FileNotFoundError` / `ValueError` naming the file when it is missing
+    or not a JSON object."""
     path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} has no config.json: give a model folder saved with save_pretrained.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -212,11 +222,6 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a JSON object; got {type(data).__name__}.")
     return data
-
-
-def is_compact_folder(folder: str | os.PathLike) -> bool:
-    path = Path(folder) / "config.json"
-    return path.is_file() and SPEC_KEY in read_config(folder)
 
 
 def model_class_for(architecture: Any, field_name: str, default: type | None = None) -> type:
@@ -232,7 +237,7 @@ def model_class_for(architecture: Any, field_name: str, default: type | None = N
     return cls
 
 
-def read_safetensors(paths: list[Path]) -> dict[str, torch.Tensor]:
+def _read_safetensors(paths: list[Path]) -> dict[str, torch.Tensor]:
     """Tensors of one or more safetensors files; `ValueError` naming the file when one is truncated or corrupt."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -246,7 +251,7 @@ def read_safetensors(paths: list[Path]) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+def _load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load `state` into `model` strictly, except for tied parameters (e.g. an MLM decoder) the file omits.
 
     Raises `ValueError` naming `source` for missing, unexpected or mis-shaped tensors.
@@ -269,33 +274,38 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) 
         )
         raise ValueError(f"{source} does not match the architecture its config describes: {problems}.")
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
-    return model
 
 
-def dense_config(
-    config_dict: dict[str, Any], num_heads: int, model_type: Any, source: str
-) -> transformers.PretrainedConfig:
-    """The dense (uncompacted) config a compact or head-pruned folder was made from."""
-    values = {k: v for k, v in config_dict.items() if k not in ("transformers_version", "model_type", SPEC_KEY)}
-    values["num_attention_heads"] = num_heads
+def rebuild_compacted(
+    config_dict: dict[str, Any], ticket: LotteryTicket, model_type: Any, cls: type, files: list[Path], source: str
+) -> nn.Module:
+    """Build the dense `cls` (a model or Auto class) of `config_dict`, compact it by `ticket`, load `files` into it.
+
+    What a compact folder and a transformers-4 head-pruned checkpoint have in common: the config describes the dense
+    model (its `num_attention_heads` is replaced by the ticket's), the weights the compacted one. Tied weights (the MLM
+    decoder) are re-tied. The model carries ``hf_lottery_ticket`` (`ticket` with the dense ``model_dims``). A config
+    or weights file that does not fit raises `ValueError` naming `source` or the file.
+    """
+    skip = ("transformers_version", "model_type", "pruned_heads", SPEC_KEY)
+    values = {k: v for k, v in config_dict.items() if k not in skip} | {"num_attention_heads": ticket.num_heads}
     try:
-        return AutoConfig.for_model(model_type, **values)
+        config = AutoConfig.for_model(model_type, **values)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{source}: cannot rebuild a {model_type!r} config from it: {err}") from err
-
-
-def build_model(cls: type, config: transformers.PretrainedConfig) -> nn.Module:
-    """A freshly initialised model of `cls` (a model class or an Auto class) for `config`."""
-    return cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
+    model = cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
+    ticket = ticket.copy(model_dims=EncoderStructure(model).dims())
+    model = compact_model(model, ticket, inplace=True)
+    _load_weights(model, _read_safetensors(files), ", ".join(str(f) for f in files))
+    model.hf_lottery_ticket = ticket
+    return model.eval()
 
 
 def load_compact_folder(folder: str | os.PathLike, model_class: type | None = None) -> nn.Module:
     """Rebuild the dense architecture from the config, re-prune it by the recorded spec, then load the weights.
 
     The architecture recorded in the spec (e.g. ``BertForMaskedLM``, ``BertModel``) is used unless `model_class`
-    is given; tied weights (the MLM decoder) are re-tied. The returned model carries ``hf_lottery_ticket`` (the
-    structured ticket the spec describes). A tampered config or a truncated weights file raises `ValueError`
-    naming the field or the file.
+    is given (see `rebuild_compacted`). The returned model carries ``hf_lottery_ticket`` (the structured ticket the
+    spec describes). A tampered config or a truncated weights file raises `ValueError` naming the field or the file.
     """
     folder = Path(folder)
     source = str(folder / "config.json")
@@ -305,13 +315,8 @@ def load_compact_folder(folder: str | os.PathLike, model_class: type | None = No
     model_type = spec.get("base_model_type")
     if not isinstance(model_type, str):
         raise ValueError(f"{source}: {SPEC_KEY}.base_model_type must be a model type such as 'bert'.")
-    config = dense_config(config_dict, ticket.num_heads, model_type, source)
     weights = folder / COMPACT_WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"{folder} holds a compact config but no {COMPACT_WEIGHTS_NAME}.")
     cls = model_class or model_class_for(spec.get("architecture"), f"{source}: {SPEC_KEY}.architecture")
-    model = build_model(cls, config)
-    compact = compact_model(model, ticket.copy(model_dims=EncoderStructure(model).dims()), inplace=True)
-    load_weights(compact, read_safetensors([weights]), str(weights))
-    compact.hf_lottery_ticket = ticket
-    return compact.eval()
+    return rebuild_compacted(config_dict, ticket, model_type, cls, [weights], source)

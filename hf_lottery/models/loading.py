@@ -37,18 +37,7 @@ from ..files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME,
 from ..gates import apply_ticket
 from ..tickets.ticket import LotteryTicket
 from .auto import register_auto_classes
-from .compaction import (
-    SPEC_KEY,
-    build_model,
-    compact_model,
-    dense_config,
-    is_compact_folder,
-    load_compact_folder,
-    load_weights,
-    model_class_for,
-    read_config,
-    read_safetensors,
-)
+from .compaction import SPEC_KEY, compact_model, load_compact_folder, model_class_for, read_config, rebuild_compacted
 from .expansion import expand_compact_model
 
 
@@ -125,36 +114,10 @@ def _weight_files(folder: Path) -> list[Path]:
     raise FileNotFoundError(f"{folder} has no model.safetensors.")
 
 
-def _load_head_pruned(folder: Path, config_dict: dict[str, Any], model_class: type | None) -> nn.Module:
-    source = str(folder / "config.json")
-    ticket = ticket_from_pruned_heads(config_dict)
-    values = {k: v for k, v in config_dict.items() if k != "pruned_heads"}
-    config = dense_config(values, ticket.num_heads, config_dict.get("model_type", "bert"), source)
-    cls = model_class or _architecture(config_dict, source)
-    model = compact_model(build_model(cls, config), ticket, inplace=True)
-    files = _weight_files(folder)
-    load_weights(model, read_safetensors(files), ", ".join(str(f) for f in files))
-    model.hf_lottery_ticket = ticket
-    return model.eval()
-
-
 def _architecture(config_dict: dict[str, Any], source: str) -> type:
     names = config_dict.get("architectures")
     name = names[0] if isinstance(names, list) and names else None
     return model_class_for(name, f"{source}: architectures[0]", default=AutoModelForSequenceClassification)
-
-
-@torch.no_grad()
-def _ticket_of_dense_folder(folder: Path, config_dict: dict[str, Any], model: nn.Module, name: str) -> LotteryTicket:
-    if (folder / TICKET_CONFIG_NAME).is_file():
-        return LotteryTicket.from_pretrained(folder)
-    if CONFIG_TICKET_KEY in config_dict:
-        return LotteryTicket.from_config_entry(config_dict[CONFIG_TICKET_KEY], model=model)
-    raise TicketNotFoundError(
-        f"{name} holds no hf-lottery ticket (no {TICKET_CONFIG_NAME} + {TICKET_MASKS_NAME}, no `{CONFIG_TICKET_KEY}` "
-        f"entry in config.json, no `{SPEC_KEY}` or `pruned_heads`): it is not a pruned model. Load it with "
-        "from_pretrained, or apply a ticket from another folder with apply_ticket."
-    )
 
 
 def load_pruned_model(
@@ -199,7 +162,7 @@ def load_pruned_model(
     folder = _resolve(repo_id_or_path, revision, token)
     config_dict = read_config(folder)
     source = str(folder / "config.json")
-    if is_compact_folder(folder) or config_dict.get("pruned_heads"):
+    if SPEC_KEY in config_dict or config_dict.get("pruned_heads"):
         if from_pretrained_kwargs:
             raise TypeError(
                 f"{sorted(from_pretrained_kwargs)} apply to dense folders only; {repo_id_or_path} holds a compacted "
@@ -207,19 +170,27 @@ def load_pruned_model(
             )
         if SPEC_KEY in config_dict:
             model = load_compact_folder(folder, model_class)
-        else:
-            model = _load_head_pruned(folder, config_dict, model_class)
-        ticket = _recorded_ticket(
-            config_dict, model.hf_lottery_ticket.copy(model_dims=_dims(config_dict, model.hf_lottery_ticket))
-        )
+        else:  # (d) a transformers-4 head-pruned checkpoint
+            ticket = ticket_from_pruned_heads(config_dict)
+            cls = model_class or _architecture(config_dict, source)
+            model_type = config_dict.get("model_type", "bert")
+            model = rebuild_compacted(config_dict, ticket, model_type, cls, _weight_files(folder), source)
+        ticket = _recorded_ticket(config_dict, model.hf_lottery_ticket)
         if compact:
             model.hf_lottery_ticket = ticket
             return model
         model = expand_compact_model(model, ticket, inplace=True)
     else:
+        has_files, entry = (folder / TICKET_CONFIG_NAME).is_file(), config_dict.get(CONFIG_TICKET_KEY)
+        if not has_files and entry is None:
+            raise TicketNotFoundError(
+                f"{repo_id_or_path} holds no hf-lottery ticket (no {TICKET_CONFIG_NAME} + {TICKET_MASKS_NAME}, no "
+                f"`{CONFIG_TICKET_KEY}` entry in config.json, no `{SPEC_KEY}` or `pruned_heads`): it is not a pruned "
+                "model. Load it with from_pretrained, or apply a ticket from another folder with apply_ticket."
+            )
         cls = model_class or _architecture(config_dict, source)
         model = cls.from_pretrained(folder, **from_pretrained_kwargs)
-        ticket = _ticket_of_dense_folder(folder, config_dict, model, str(repo_id_or_path))
+        ticket = LotteryTicket.from_pretrained(folder) if has_files else LotteryTicket.from_config_entry(entry, model)
         ticket.validate(model)
         if compact:
             model = compact_model(model, ticket, inplace=True)
@@ -244,9 +215,3 @@ def _recorded_ticket(config_dict: dict[str, Any], spec_ticket: LotteryTicket) ->
         recorded.mlp_mask, spec_ticket.mlp_mask
     )
     return recorded if same else spec_ticket
-
-
-def _dims(config_dict: dict[str, Any], ticket: LotteryTicket) -> dict[str, int]:
-    hidden = int(config_dict["hidden_size"])
-    return {"num_layers": ticket.num_layers, "num_heads": ticket.num_heads, "head_size": hidden // ticket.num_heads,
-            "hidden_size": hidden, "intermediate_size": int(config_dict["intermediate_size"])}  # fmt: skip

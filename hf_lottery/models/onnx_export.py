@@ -7,9 +7,9 @@ What is exported:
   the graph holds no hooks; the user's model is not touched. With ``compact=True`` the copy is compacted instead.
 * a compacted model (`compact_model`, `rewind(compact=True)`, a compact folder): a different head count per layer
   and MLPs of width zero export as they are.
-* a folder: an hf-lottery folder (compact, or with a ticket) is loaded through `load_pruned_model`, any other
-  through ``AutoModelForSequenceClassification``; its config, ticket and tokenizer files are copied beside
-  ``model.onnx`` so the folder serves ONNX runtimes (e.g. optimum's ``ORTModelForSequenceClassification``).
+* a folder: loaded by `load_pruned_model` (every folder kind it reads), one without a ticket by
+  ``AutoModelForSequenceClassification``; its config, ticket and tokenizer files are copied beside ``model.onnx`` so
+  the folder serves ONNX runtimes (e.g. optimum's ``ORTModelForSequenceClassification``).
 
 The graph has the inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model has more than one
 token type, as BERT does), the logits as its first output ``logits``, and dynamic batch and sequence axes. It is
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import os
 import shutil
 import warnings
@@ -34,11 +33,11 @@ from transformers.utils import logging
 
 from ..atomic import atomic_path
 from ..downloads import TicketNotFoundError
-from ..files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME
+from ..files import COMPACT_WEIGHTS_NAME
 from ..gates import active_handles, applied_ticket, copy_without_hooks
 from ..structure import EncoderStructure, unwrap_model
 from ..tickets.ticket import LotteryTicket
-from .compaction import compact_model, is_compact_folder
+from .compaction import compact_model
 from .loading import MODEL_FILES, load_pruned_model
 
 
@@ -104,27 +103,6 @@ def _ready_for_export(model: nn.Module, compact: bool) -> nn.Module:
     return ready.eval()
 
 
-def _load_folder(folder: Path, compact: bool) -> nn.Module:
-    config_path = folder / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{folder} has no config.json: give a model folder saved with save_pretrained.")
-    config = json.loads(config_path.read_text())
-    if is_compact_folder(folder) or (folder / TICKET_CONFIG_NAME).is_file():
-        return load_pruned_model(folder, compact=compact)
-    if CONFIG_TICKET_KEY in config:
-        try:
-            return load_pruned_model(folder, compact=compact)
-        except TicketNotFoundError:
-            # the ticket lives only in config.json; its weights are baked, so a plain load gives the pruned outputs
-            if compact:
-                raise ValueError(
-                    f"{folder}: compact=True needs the ticket files ({TICKET_CONFIG_NAME}) beside the weights."
-                ) from None
-    if compact:
-        raise ValueError(f"{folder} holds no hf-lottery ticket: compact=True has nothing to remove.")
-    return AutoModelForSequenceClassification.from_pretrained(folder)
-
-
 def _dummy_inputs(model: nn.Module, with_token_types: bool) -> tuple[torch.Tensor, ...]:
     device = next(model.parameters()).device
     vocab = int(getattr(model.config, "vocab_size", 100) or 100)
@@ -188,7 +166,12 @@ def export_onnx(
             raise FileNotFoundError(
                 f"{folder} is not a local model folder (download a Hub model first, e.g. with snapshot_download)."
             )
-        model = _load_folder(folder, compact)
+        try:
+            model = load_pruned_model(folder, compact=compact)
+        except TicketNotFoundError:
+            if compact:
+                raise ValueError(f"{folder} holds no hf-lottery ticket: compact=True has nothing to remove.") from None
+            model = AutoModelForSequenceClassification.from_pretrained(folder)
     elif isinstance(model_or_folder, nn.Module):
         model = model_or_folder
     else:

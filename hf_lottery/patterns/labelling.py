@@ -23,20 +23,20 @@ def save_map_png(data: np.ndarray, path: str | os.PathLike, title: str | None = 
     ``layer_3_head_7`` (numbers as written in the name), else with the name."""
     import re
 
-    from ..analysis.plots import _save, _style
+    from ..analysis.plots import plot_style, save_figure
 
     stem = Path(path).stem
     found = re.search(r"(?:layer|l)[_-]?(\d+)[_-]*(?:head|h)[_-]?(\d+)$", stem, flags=re.IGNORECASE) or re.fullmatch(
         r"(\d+)_(\d+)", stem
     )
     default = f"layer {found.group(1)}, head {found.group(2)}" if found else f"map {stem}"
-    with _style() as plt:
+    with plot_style() as plt:
         fig, ax = plt.subplots(figsize=(3.2, 3.4), dpi=100)
         ax.imshow(np.asarray(data), cmap="viridis")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(title or default)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def _append_label(labels_file: Path, name: str, label: str) -> None:

@@ -36,7 +36,3 @@ def normalize_label(label: str) -> str:
             f"Unknown attention-pattern label {label!r}; expected one of {PATTERNS} (or a vertical_* sub-label)."
         )
     return key
-
-
-def label_index(label: str) -> int:
-    return PATTERNS.index(normalize_label(label))

@@ -135,9 +135,9 @@ def survival_markdown(table: Mapping[str, dict[str, Any]]) -> str:
 
 def plot_pattern_survival(table: Mapping[str, dict[str, Any]], path: str | os.PathLike) -> Path:
     """Grouped bars per task: pattern shares among all heads and among heads surviving in all seeds."""
-    from ..analysis.plots import _pyplot, _save
+    from ..analysis.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     tasks = list(table)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.6), dpi=120, squeeze=False)
     x = np.arange(len(PATTERNS))
@@ -154,4 +154,4 @@ def plot_pattern_survival(table: Mapping[str, dict[str, Any]], path: str | os.Pa
         ax.set_title(task)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
