@@ -7,6 +7,7 @@ The table below is static, so `hf-lottery --help` imports nothing heavy; a sub-c
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
@@ -14,7 +15,7 @@ from ._version import __version__
 from .commands.table import COMMANDS
 
 
-def make_parser() -> argparse.ArgumentParser:
+def cli_parser() -> argparse.ArgumentParser:
     """The top-level parser: global flags, the command name, and the command's own flags left for it to parse."""
     listing = "\n".join(f"  {name:<15} {text}" for name, (_, text) in COMMANDS.items())
     parser = argparse.ArgumentParser(
@@ -39,46 +40,27 @@ def configure_logging(verbose: bool = False) -> None:
         hf_logging.set_verbosity_error()
 
 
-def _command_module(module: str):
-    """The module of a sub-command, imported only when that sub-command runs (keeps `--help` fast)."""
-    if module == "pipeline":
-        from .commands import pipeline as loaded
-    elif module == "tickets":
-        from .commands import tickets as loaded
-    elif module == "hub":
-        from .commands import hub as loaded
-    elif module == "patterns":
-        from .commands import patterns as loaded
-    else:
-        raise ValueError(f"Unknown command module {module!r}; expected one of pipeline, tickets, hub, patterns.")
-    return loaded
-
-
-def run_command(name: str, argv: list[str]) -> int:
-    """Run one sub-command with its own flags (each command module defines `main(name, argv)`)."""
-    return int(_command_module(COMMANDS[name][0]).main(name, argv) or 0)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `hf-lottery`: errors a user can fix are one line on stderr and exit status 1, no traceback.
 
     Example:
 
     ```python
-    >>> args = make_parser().parse_args(["find", "--model", "my-model", "--task_name", "sst2"])
+    >>> args = cli_parser().parse_args(["find", "--model", "my-model", "--task_name", "sst2"])
     >>> args.command, args.args
     ('find', ['--model', 'my-model', '--task_name', 'sst2'])
 
     ```
     """
-    parser = make_parser()
+    parser = cli_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 2
     configure_logging(args.verbose)
     try:
-        return run_command(args.command, list(args.args))
+        command = importlib.import_module(f"{__package__}.commands.{COMMANDS[args.command][0]}")
+        return int(command.main(args.command, list(args.args)) or 0)
     except (ValueError, TypeError, OSError) as err:  # OSError: missing files, bad model ids, network failures
         logging.getLogger(__name__).error("%s: error: %s", args.command, str(err).splitlines()[0] if str(err) else err)
         return 1

@@ -21,7 +21,7 @@ from .labels import PATTERNS
 logger = logging.get_logger(__name__)
 CHECKPOINT_WEIGHTS = "pattern_classifier.safetensors"
 CHECKPOINT_CONFIG = "pattern_classifier.json"
-FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 1
 DEFAULT_INPUT_SIZE = 64
 
 
@@ -108,9 +108,13 @@ class PatternClassifier:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / CHECKPOINT_WEIGHTS) as tmp:
             state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-            save_file(state, str(tmp), metadata={"format": "pt", "hf_lottery_pattern_classifier": str(FORMAT_VERSION)})
+            save_file(
+                state,
+                str(tmp),
+                metadata={"format": "pt", "hf_lottery_pattern_classifier": str(CHECKPOINT_FORMAT_VERSION)},
+            )
         write_json(folder / CHECKPOINT_CONFIG, {
-            "format_version": FORMAT_VERSION, "input_size": self.input_size, "labels": list(self.labels),
+            "format_version": CHECKPOINT_FORMAT_VERSION, "input_size": self.input_size, "labels": list(self.labels),
             "normalize": self.normalize,
             "label_to_id": {name: i for i, name in enumerate(self.labels)}, "training": self.summary or {},
         })  # fmt: skip
@@ -130,7 +134,7 @@ class PatternClassifier:
                 f"{folder} holds no pattern classifier ({CHECKPOINT_CONFIG} + {CHECKPOINT_WEIGHTS})."
             )
         config = json.loads(config_file.read_text())
-        if config.get("format_version", 0) > FORMAT_VERSION:
+        if config.get("format_version", 0) > CHECKPOINT_FORMAT_VERSION:
             raise ValueError(f"{config_file} has a newer format ({config['format_version']}); upgrade hf-lottery.")
         labels = tuple(config["labels"])
         model = PatternCNN(len(labels))

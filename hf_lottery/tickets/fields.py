@@ -1,7 +1,6 @@
 """The fields of a `LotteryTicket`: their names, and the checks that make a bad value fail at construction.
 
-Every check raises a `ValueError` or `TypeError` that names the field and what is expected, so a wrong type fails
-where it is given, not later in ``.copy()``, ``repr`` or a save. This module imports nothing of the ticket.
+Each check raises a `ValueError` / `TypeError` naming the field and what is expected. It imports nothing of the ticket.
 
 Example:
 
@@ -25,10 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers.utils import logging
-
-
-logger = logging.get_logger(__name__)
 
 
 METHODS = ("structured", "magnitude")
@@ -127,9 +122,7 @@ def check_metadata(self: Any) -> None:
                 f"`threshold` must be in (0, 1] (a share of the full model's metric); got {self.threshold!r}."
             )
         self.threshold = float(self.threshold)
-    if isinstance(self.history, tuple):
-        self.history = list(self.history)
-    if not isinstance(self.history, list) or not all(isinstance(step, dict) for step in self.history):
+    if not isinstance(self.history, (list, tuple)) or not all(isinstance(step, dict) for step in self.history):
         raise TypeError(f"`history` must be a list of dicts (one per search step); got {self.history!r:.80}.")
     self.history = json_value(self.history, "history")
     for name in ("metrics", "extra", "library_versions"):
@@ -154,32 +147,11 @@ def metadata_from_config(config: dict[str, Any]) -> dict[str, Any]:
 
     ```
     """
-    metadata = {name: config.get(name) for name in METADATA_FIELDS}
-    if metadata["search_data"] is None and config.get("importance_source") is not None:
-        metadata["search_data"] = config["importance_source"]
-    defaults = {"history": [], "metrics": {}, "extra": {}, "library_versions": {}, "method": "structured"}
-    for name, default in {**defaults, "kind": "good"}.items():
-        if metadata[name] is None:
-            metadata[name] = default
+    defaults = dict(method="structured", kind="good", history=[], metrics={}, extra={}, library_versions={})
+    metadata = {name: defaults.get(name) if config.get(name) is None else config[name] for name in METADATA_FIELDS}
+    if metadata["search_data"] is None:
+        metadata["search_data"] = config.get("importance_source")
     return metadata
-
-
-def list_to_tensor(value: Any, name: str, where: str) -> torch.Tensor:
-    """A nested list from a JSON record as a float tensor, or a `ValueError` naming the field and `where`.
-
-    Example:
-
-    ```python
-    >>> list_to_tensor([[1, 0], [1, 1]], "head_mask", "entry")
-    tensor([[1., 0.],
-            [1., 1.]])
-
-    ```
-    """
-    try:
-        return torch.tensor(value, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{where}: `{name}` must be a (nested) list of numbers of one shape; {err}") from err
 
 
 def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor | None:

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .fields import BERT_BASE_DIMS, as_bool_mask
+from .serialization import SCORE_NAMES
 from .ticket import LotteryTicket
 
 
@@ -62,22 +62,15 @@ def load_legacy_ticket(
 
     head_mask = load("head_mask.npy")
     mlp_mask = load("mlp_mask.npy") if (folder / "mlp_mask.npy").is_file() else np.ones(head_mask.shape[0])
-    scores = {}
-    for name in ("head_importance", "mlp_importance"):
-        if (folder / f"{name}.npy").is_file():
-            scores[name] = torch.from_numpy(np.asarray(load(f"{name}.npy"), dtype=np.float32))
-    match = re.fullmatch(r"seed_(\d+)", folder.name)
-    if seed is None and match:
-        seed = int(match.group(1))
-    if task is None and match:
-        task = folder.parent.name or None
+    scores = {name: load(f"{name}.npy") for name in SCORE_NAMES if (folder / f"{name}.npy").is_file()}
+    if match := re.fullmatch(r"seed_(\d+)", folder.name):
+        seed = int(match.group(1)) if seed is None else seed
+        task = (folder.parent.name or None) if task is None else task
     if model_dims is None and tuple(head_mask.shape) == (12, 12):
         model_dims = dict(BERT_BASE_DIMS)
     return LotteryTicket(
         head_mask=as_bool_mask(str(head_file), head_mask, ndim=2),
         mlp_mask=as_bool_mask(str(folder / "mlp_mask.npy"), mlp_mask, ndim=1),
-        method="structured",
-        kind="good",
         base_model=base_model,
         task=task,
         seed=seed,

@@ -1,16 +1,13 @@
 """The two files of a ticket folder, written atomically as a pair and read back with every check.
 
-A ticket folder holds ``ticket_config.json`` (sorted JSON: format version, metadata, summary counts and the sha256 of
-the masks file) and ``ticket_masks.safetensors`` (masks and scores). This module knows the format, not the
-`LotteryTicket` class: it writes and reads a config dict and a dict of tensors, so the ticket can use it.
+``ticket_config.json`` (sorted JSON: format version, metadata, the masks' summary counts and sha256) and
+``ticket_masks.safetensors`` (masks and scores, byte-identical for the same ticket). This module knows the format,
+not the `LotteryTicket` class.
 
-Saving has one commit point. The masks are written under a temporary name and renamed over the masks file (after
-the masks already there are kept under their content address, ``.ticket_masks.<sha256>.safetensors``, a hard
-link); then the config, which names the new masks' sha256, is renamed over the config file: that rename is the
-commit. A failure before it puts the previous masks back; a kill between the two renames leaves the previous
-config, whose recorded sha256 names the kept masks, so the previous ticket still loads (with a warning). The next
-save removes what is stale. Other files in the folder (model weights, a card) are never touched. The masks file is
-byte-identical for the same ticket (its header is written in sorted order), so its sha256 is stable.
+Saving keeps the current masks under their content address (``.ticket_masks.<sha256>.safetensors``, a hard link),
+renames the new masks over the masks file, then renames the config naming their sha256 over the config file: the
+commit. A failure before it puts the previous masks back; after a kill between the renames the previous config still
+loads the kept masks (with a warning). The next save removes what is stale; other files are never touched.
 
 Example:
 
@@ -20,7 +17,7 @@ Example:
 >>> tensors = {"head_mask": torch.ones(2, 2, dtype=torch.bool), "mlp_mask": torch.ones(2, dtype=torch.bool)}
 >>> _ = write_ticket_files(folder, {"format_version": 1, "num_layers": 2, "num_heads": 2}, tensors)
 >>> config, loaded = read_ticket_files(folder)
->>> config["masks_sha256"] == masks_sha256(tensors), sorted(loaded)
+>>> config["masks_sha256"] == hashlib.sha256(masks_file_bytes(tensors)).hexdigest(), sorted(loaded)
 (True, ['head_mask', 'mlp_mask'])
 
 ```
@@ -104,39 +101,8 @@ def masks_file_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     return len(header).to_bytes(8, "little") + header + raw[8 + size :]
 
 
-def masks_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    """sha256 of the masks file `tensors` are written as (what ``ticket_config.json`` records).
-
-    Example:
-
-    ```python
-    >>> import torch
-    >>> len(masks_sha256({"head_mask": torch.ones(1, 1, dtype=torch.bool)}))
-    64
-
-    ```
-    """
-    return hashlib.sha256(masks_file_bytes(tensors)).hexdigest()
-
-
 def _kept_masks_path(folder: Path, digest: str) -> Path:
     return folder / f"{_KEPT_PREFIX}{digest}{_KEPT_SUFFIX}"
-
-
-def _keep_current_masks(masks_path: Path, digest: str) -> Path | None:
-    """Keep the masks now in the folder under their content address (a hard link); return that path."""
-    if not masks_path.is_file():
-        return None
-    current = sha256_file(masks_path)
-    if current == digest:
-        return None
-    kept = _kept_masks_path(masks_path.parent, current)
-    if not kept.exists():
-        try:
-            os.link(masks_path, kept)
-        except OSError:  # no hard links on this file system
-            shutil.copy2(masks_path, kept)
-    return kept
 
 
 def _remove_stale(folder: Path) -> None:
@@ -151,7 +117,7 @@ def _remove_stale(folder: Path) -> None:
 
 
 def write_ticket_files(folder: str | os.PathLike, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
-    """Write ``ticket_config.json`` (`config` + ``masks_sha256``) and ``ticket_masks.safetensors`` as one commit.
+    """Write ``ticket_config.json`` (`config`, `mask_counts`, ``masks_sha256``) and the masks file as one commit.
 
     Raises:
         NotADirectoryError: `folder` is a file.
@@ -176,14 +142,20 @@ def write_ticket_files(folder: str | os.PathLike, config: dict[str, Any], tensor
         raise NotADirectoryError(f"Cannot save a ticket into {folder}: it is a file, not a folder.")
     data = masks_file_bytes(tensors)
     digest = hashlib.sha256(data).hexdigest()
-    text = json.dumps({**config, "masks_sha256": digest}, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    config = {**mask_counts(tensors), **config, "masks_sha256": digest}
+    text = json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     folder.mkdir(parents=True, exist_ok=True)
     masks_path = folder / TICKET_MASKS_NAME
-    had_masks = masks_path.is_file()
-    kept = _keep_current_masks(masks_path, digest)
+    current = sha256_file(masks_path) if masks_path.is_file() else None
+    kept = None if current in (None, digest) else _kept_masks_path(folder, current)
+    if kept is not None and not kept.exists():  # keep the current masks under their content address
+        try:
+            os.link(masks_path, kept)
+        except OSError:  # no hard links on this file system
+            shutil.copy2(masks_path, kept)
     replaced = False
     try:
-        if kept is not None or not had_masks:
+        if current != digest:
             write_bytes(masks_path, data)
             replaced = True
         write_text(folder / TICKET_CONFIG_NAME, text)  # the commit point
@@ -199,17 +171,6 @@ def write_ticket_files(folder: str | os.PathLike, config: dict[str, Any], tensor
     return folder
 
 
-def _read_config(config_file: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config_file} is not valid JSON ({err}); the ticket is damaged.") from err
-    if not isinstance(config, dict):
-        raise ValueError(f"{config_file} must hold a JSON object; got {type(config).__name__}.")
-    check_format_version(config.get("format_version"), str(config_file))
-    return config
-
-
 def _checked_masks_file(config: dict[str, Any], config_file: Path, masks_file: Path) -> Path:
     """The masks file the config's checksum names: the masks file, or the one a cut-off save kept."""
     expected = config.get("masks_sha256")
@@ -222,11 +183,8 @@ def _checked_masks_file(config: dict[str, Any], config_file: Path, masks_file: P
     kept = _kept_masks_path(masks_file.parent, expected)
     if kept.is_file() and sha256_file(kept) == expected:
         logger.warning(
-            "%s holds the masks of an unfinished save; loading the ticket %s records (its masks were kept as %s). "
-            "Save the ticket again to finish.",
-            masks_file,
-            config_file.name,
-            kept.name,
+            f"{masks_file} holds the masks of an unfinished save; loading the ticket {config_file.name} records (its "
+            f"masks were kept as {kept.name}). Save the ticket again to finish."
         )
         return kept
     raise ValueError(
@@ -236,18 +194,44 @@ def _checked_masks_file(config: dict[str, Any], config_file: Path, masks_file: P
     )
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _count(config: dict[str, Any], key: str, config_file: Path) -> Any:
     value = config.get(key)
-    if value is None:
-        return None
-    values = value if isinstance(value, list) else [value]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+    if value is not None and not all(map(_is_count, value if isinstance(value, list) else [value])):
         raise ValueError(f"{config_file} has `{key}` {value!r}; expected a non-negative integer count (or a list).")
     return value
 
 
+def mask_counts(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The summary counts ``ticket_config.json`` records of the masks in `tensors` (None where a mask is misshapen).
+
+    Example:
+
+    ```python
+    >>> mask_counts({"head_mask": torch.tensor([[1, 0]]), "mlp_mask": torch.tensor([1])})["heads_kept_per_layer"]
+    [1]
+
+    ```
+    """
+    head, mlp = tensors["head_mask"] != 0, tensors["mlp_mask"] != 0
+    weight_masks = {name: t != 0 for name, t in tensors.items() if name not in ("head_mask", "mlp_mask", *SCORE_NAMES)}
+    return {
+        "num_layers": int(head.shape[0]) if head.ndim == 2 else None,
+        "num_heads": int(head.shape[1]) if head.ndim == 2 else None,
+        "kept_heads": int(head.sum()),
+        "heads_kept_per_layer": head.sum(dim=1).tolist() if head.ndim == 2 else None,
+        "kept_mlps": int(mlp.sum()),
+        "mlps_kept": mlp.int().tolist() if mlp.ndim == 1 else None,
+        "weight_mask_names": list(weight_masks),
+        "weight_masks_kept": {name: int(mask.sum()) for name, mask in weight_masks.items()},
+    }
+
+
 def check_counts(config: dict[str, Any], tensors: dict[str, torch.Tensor], config_file: Path) -> None:
-    """Refuse masks that contradict the summary counts their config records (masks replaced, checksum removed).
+    """Refuse masks that contradict the `mask_counts` their config records (masks replaced, checksum removed).
 
     Example:
 
@@ -262,15 +246,8 @@ def check_counts(config: dict[str, Any], tensors: dict[str, torch.Tensor], confi
 
     ```
     """
-    head, mlp = tensors["head_mask"], tensors["mlp_mask"]
-    found = {
-        "num_layers": int(head.shape[0]) if head.ndim == 2 else None,
-        "num_heads": int(head.shape[1]) if head.ndim == 2 else None,
-        "kept_heads": int((head != 0).sum()),
-        "heads_kept_per_layer": (head != 0).sum(dim=1).tolist() if head.ndim == 2 else None,
-        "kept_mlps": int((mlp != 0).sum()),
-        "mlps_kept": (mlp != 0).int().tolist() if mlp.ndim == 1 else None,
-    }
+    found = mask_counts(tensors)
+    names, found_kept = found.pop("weight_mask_names"), found.pop("weight_masks_kept")
     for key, value in found.items():
         recorded = _count(config, key, config_file)
         if recorded is not None and recorded != value:
@@ -278,24 +255,21 @@ def check_counts(config: dict[str, Any], tensors: dict[str, torch.Tensor], confi
                 f"{config_file.name} records `{key}` = {recorded} but the masks file holds {value}: the two files "
                 "are from different tickets (masks replaced or damaged)."
             )
-    weight_masks = {name: t for name, t in tensors.items() if name not in ("head_mask", "mlp_mask", *SCORE_NAMES)}
     listed = config.get("weight_mask_names")
-    if listed is not None and (not isinstance(listed, list) or sorted(map(str, listed)) != sorted(weight_masks)):
+    if listed is not None and (not isinstance(listed, list) or sorted(map(str, listed)) != sorted(names)):
         raise ValueError(
             f"{config_file.name} lists weight masks {str(listed)[:120]} but the masks file holds "
-            f"{sorted(weight_masks)[:5]}: the two files are from different tickets."
+            f"{sorted(names)[:5]}: the two files are from different tickets."
         )
     kept = config.get("weight_masks_kept")
     if kept is not None:
         if not isinstance(kept, dict):
             raise ValueError(f"{config_file} has `weight_masks_kept` {kept!r:.80}; expected parameter name -> count.")
         for name in kept:
-            recorded = _count(kept, name, config_file)
-            actual = int((weight_masks[name] != 0).sum()) if name in weight_masks else None
-            if recorded != actual:
+            if _count(kept, name, config_file) != found_kept.get(name):
                 raise ValueError(
-                    f"{config_file.name} records {recorded} kept entries of {name} but the masks file holds "
-                    f"{actual}: the two files are from different tickets (masks replaced or damaged)."
+                    f"{config_file.name} records {kept[name]} kept entries of {name} but the masks file holds "
+                    f"{found_kept.get(name)}: the two files are from different tickets (masks replaced or damaged)."
                 )
 
 
@@ -325,7 +299,13 @@ def read_ticket_files(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[s
             f"{folder} is not a ticket folder: missing {', '.join(missing)} "
             f"(a ticket folder holds {TICKET_CONFIG_NAME} and {TICKET_MASKS_NAME})."
         )
-    config = _read_config(config_file)
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_file} is not valid JSON ({err}); the ticket is damaged.") from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_file} must hold a JSON object; got {type(config).__name__}.")
+    check_format_version(config.get("format_version"), str(config_file))
     masks_file = _checked_masks_file(config, config_file, masks_file)
     try:
         tensors = load_file(str(masks_file))
@@ -371,13 +351,8 @@ def true_runs(flat: torch.Tensor) -> list[list[int]]:
 
     ```
     """
-    index = torch.nonzero(flat).flatten()
-    if index.numel() == 0:
-        return []
-    breaks = torch.nonzero(index[1:] != index[:-1] + 1).flatten()
-    starts = torch.cat([index[:1], index[breaks + 1]])
-    stops = torch.cat([index[breaks], index[-1:]]) + 1
-    return torch.stack([starts, stops], dim=1).tolist()  # one C-level conversion
+    edge = flat.new_zeros(1, dtype=torch.int8)
+    return torch.diff(flat.to(torch.int8), prepend=edge, append=edge).nonzero().reshape(-1, 2).tolist()
 
 
 def recover_weight_masks(
@@ -407,27 +382,20 @@ def recover_weight_masks(
         raise ValueError(f"{where} has weight masks but no `weight_masks_sha256` string; it cannot be checked.")
     masks = {}
     for name, record in records.items():
+        field = f"{where}: `weight_masks[{name!r}]"
         if not isinstance(record, dict) or not {"shape", "kept", "kept_zeros"} <= set(record):
-            raise ValueError(f"{where}: `weight_masks[{name!r}]` must be a dict with `shape`, `kept`, `kept_zeros`.")
+            raise ValueError(f"{field}` must be a dict with `shape`, `kept`, `kept_zeros`.")
         shape, kept, runs = record["shape"], record["kept"], record["kept_zeros"]
-        if not isinstance(shape, list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
-        ):
-            raise ValueError(
-                f"{where}: `weight_masks[{name!r}].shape` must be a list of positive integers; got {shape!r}."
-            )
-        if isinstance(kept, bool) or not isinstance(kept, int) or not 0 <= kept <= math.prod(shape):
-            raise ValueError(
-                f"{where}: `weight_masks[{name!r}].kept` must be an integer in [0, {math.prod(shape)}]; got {kept!r}."
-            )
+        if not isinstance(shape, list) or not all(_is_count(n) and n > 0 for n in shape):
+            raise ValueError(f"{field}.shape` must be a list of positive integers; got {shape!r}.")
         size = math.prod(shape)
+        if not _is_count(kept) or kept > size:
+            raise ValueError(f"{field}.kept` must be an integer in [0, {size}]; got {kept!r}.")
         if not isinstance(runs, list) or not all(
             isinstance(r, list) and len(r) == 2 and all(isinstance(i, int) for i in r) and 0 <= r[0] < r[1] <= size
             for r in runs
         ):
-            raise ValueError(
-                f"{where}: `weight_masks[{name!r}].kept_zeros` must be a list of [start, stop) runs within {size}."
-            )
+            raise ValueError(f"{field}.kept_zeros` must be a list of [start, stop) runs within {size}.")
         if name not in params or list(params[name].shape) != shape:
             found = "absent" if name not in params else f"of shape {list(params[name].shape)}"
             raise ValueError(

@@ -1,10 +1,6 @@
 """`LotteryTicket`: head, MLP and weight masks of one BERT subnetwork, with the metadata that makes them portable.
 
-The ticket reads and writes its own two files (``ticket_config.json`` + ``ticket_masks.safetensors``, through
-`hf_lottery.tickets.serialization`, from a local folder or the Hub through `hf_lottery.downloads`) and its record in a
-model's ``config.json`` (`LotteryTicket.to_config_entry`). Pushing to the Hub (`hf_lottery.hub.push.push_ticket_to_hub`),
-the paper's ``.npy`` masks (`hf_lottery.tickets.legacy.load_legacy_ticket`), compaction and plots live in modules that
-import this one, never the reverse.
+Hub push, the paper's ``.npy`` masks, compaction and plots live in modules that import this one, never the reverse.
 """
 
 from __future__ import annotations
@@ -12,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 from copy import deepcopy
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,7 +36,6 @@ from .fields import (
     as_bool_mask,
     check_metadata,
     check_scores,
-    list_to_tensor,
     metadata_from_config,
 )
 from .serialization import (
@@ -134,13 +129,11 @@ class LotteryTicket:
             setattr(self, name, check_scores(name, getattr(self, name), tuple(shape)))
         check_metadata(self)
 
-    # ------------------------------------------------------------------ constructors
     @classmethod
     def full(cls, model_or_structure: nn.Module | EncoderStructure, **metadata: Any) -> LotteryTicket:
         """A ticket that keeps everything in `model` (the starting point of a search).
 
-        The base model defaults to the model config's ``hf_lottery_base_model`` entry (the pre-trained model a
-        fine-tune started from), else its ``_name_or_path``.
+        The base model defaults to `base_model_of(model)` (the pre-trained model a fine-tune started from).
 
         Example:
 
@@ -161,15 +154,12 @@ class LotteryTicket:
             **metadata,
         )
 
-    # ------------------------------------------------------------------ record in a model's config
     def to_config_entry(self, model: nn.Module | None = None) -> dict[str, Any]:
         """This ticket as a JSON-ready dict for a model's ``config.json`` (under ``files.CONFIG_TICKET_KEY``).
 
-        The entry holds the metadata, ``head_mask`` / ``mlp_mask`` as nested 0/1 lists, the importance scores and the
-        format version. Weight masks (magnitude tickets) are too large for a config: the entry records, per
-        parameter, its shape, its kept count and the runs of kept entries that are nevertheless exactly zero
-        (``kept_zeros``), plus the sha256 of all weight masks; `from_config_entry` recovers the masks from the
-        exact zeros of the model's weights (which a baked or applied ticket holds at zero) and checks that sha256.
+        Masks and scores are nested lists. Weight masks are too large for a config: per parameter the entry records
+        its shape, kept count and the runs of kept entries that are exactly zero (``kept_zeros``), plus the sha256 of
+        all weight masks, so `from_config_entry` can recover them from the zeros of a baked or applied model.
 
         Args:
             model: the model the ticket is baked into or applied to. With it, kept weights that are exactly zero
@@ -188,15 +178,11 @@ class LotteryTicket:
 
         ```
         """
-        entry: dict[str, Any] = {name: deepcopy(getattr(self, name)) for name in METADATA_FIELDS}
+        entry = self._record()
         entry.update(
-            format_version=FORMAT_VERSION,
-            library="hf-lottery",
-            library_version=__version__,
             head_mask=self.head_mask.int().tolist(),
             mlp_mask=self.mlp_mask.int().tolist(),
-            head_importance=None if self.head_importance is None else self.head_importance.tolist(),
-            mlp_importance=None if self.mlp_importance is None else self.mlp_importance.tolist(),
+            **{name: None if getattr(self, name) is None else getattr(self, name).tolist() for name in SCORE_NAMES},
             weight_masks={},
         )
         if not self.weight_masks:
@@ -247,11 +233,7 @@ class LotteryTicket:
         for required in ("head_mask", "mlp_mask"):
             if required not in entry:
                 raise ValueError(f"{where} has no `{required}` field; it is not a ticket record.")
-        tensors = {}
-        for name in ("head_mask", "mlp_mask", "head_importance", "mlp_importance"):
-            value = entry.get(name)
-            if value is not None:
-                tensors[name] = list_to_tensor(value, name, where)
+        tensors = {name: entry.get(name) for name in ("head_mask", "mlp_mask", *SCORE_NAMES)}
         records = entry.get("weight_masks", {})
         if not isinstance(records, dict):
             raise ValueError(
@@ -271,13 +253,10 @@ class LotteryTicket:
         except (TypeError, ValueError) as err:
             raise type(err)(f"{where}: {err}") from err
 
-    # ------------------------------------------------------------------ its two files
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write ``ticket_config.json`` and ``ticket_masks.safetensors`` into `save_directory` as one atomic commit.
 
-        Other files in the folder (model weights, a card) are kept. The config records the ticket's metadata, summary
-        counts (checked again at load), the library versions and the masks' sha256; the masks file is
-        byte-identical for the same ticket. An interrupted save leaves the previous ticket loadable (see
+        Other files in the folder are kept; an interrupted save leaves the previous ticket loadable (see
         `hf_lottery.tickets.serialization`). Returns the folder.
 
         Example:
@@ -291,36 +270,15 @@ class LotteryTicket:
 
         ```
         """
-        return write_ticket_files(save_directory, self._file_config(), self._file_tensors())
+        scores = {name: getattr(self, name) for name in SCORE_NAMES if getattr(self, name) is not None}
+        tensors = {"head_mask": self.head_mask, "mlp_mask": self.mlp_mask, **scores, **self.weight_masks}
+        config = {**self._record(), "sparsity": self.sparsity, "has_scores": bool(scores)}
+        return write_ticket_files(save_directory, config, tensors)
 
-    def _file_config(self) -> dict[str, Any]:
-        """The JSON half of the ticket (everything but the tensors), with summary counts for people and checks."""
-        summary = self.summary()
-        config: dict[str, Any] = {name: getattr(self, name) for name in METADATA_FIELDS}
-        config.update(
-            format_version=FORMAT_VERSION,
-            library="hf-lottery",
-            library_version=__version__,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            kept_heads=summary["kept_heads"],
-            heads_kept_per_layer=summary["heads_kept_per_layer"],
-            kept_mlps=summary["kept_mlps"],
-            mlps_kept=self.mlp_mask.int().tolist(),
-            sparsity=self.sparsity,
-            weight_mask_names=list(self.weight_masks),
-            weight_masks_kept={name: int(mask.sum()) for name, mask in self.weight_masks.items()},
-            has_scores=self.head_importance is not None or self.mlp_importance is not None,
-        )
-        return config
-
-    def _file_tensors(self) -> dict[str, torch.Tensor]:
-        tensors = {"head_mask": self.head_mask, "mlp_mask": self.mlp_mask}
-        for name in SCORE_NAMES:
-            if getattr(self, name) is not None:
-                tensors[name] = getattr(self, name)
-        tensors.update(self.weight_masks)
-        return tensors
+    def _record(self) -> dict[str, Any]:
+        """The metadata and version stamp that ``ticket_config.json`` and the config entry both start with."""
+        record = {name: deepcopy(getattr(self, name)) for name in METADATA_FIELDS}
+        return {**record, "format_version": FORMAT_VERSION, "library": "hf-lottery", "library_version": __version__}
 
     @classmethod
     def from_pretrained(
@@ -340,10 +298,8 @@ class LotteryTicket:
 
         Raises:
             FileNotFoundError: no such folder, no ticket files in it, or (Hub) no such repo / revision / ticket.
-            ConnectionError: offline or no connection to the Hub, and the files are not cached ("offline / no
-                connection" in the message).
-            ValueError: a damaged ticket (the message names the file and what is wrong, and for a save that was cut
-                off, the way out).
+            ConnectionError: offline or no connection to the Hub, and the files are not cached.
+            ValueError: a damaged ticket (the message names the file, what is wrong and the way out).
 
         Example:
 
@@ -361,34 +317,20 @@ class LotteryTicket:
 
         ```
         """
-        folder = Path(path)
-        local = folder / subfolder if subfolder else folder
-        if local.is_dir():
-            return cls._from_folder(local)
-        if folder.exists():
-            raise NotADirectoryError(f"{folder} is a file; a ticket is a folder holding {TICKET_CONFIG_NAME}.")
-        folder = download_files(
-            path, TICKET_FILES, revision=revision, token=token, subfolder=subfolder, cache_dir=cache_dir
-        )
-        return cls._from_folder(folder)
-
-    @classmethod
-    def _from_folder(cls, folder: Path) -> LotteryTicket:
-        config, tensors = read_ticket_files(folder)
-        scores = {name: tensors[name] for name in SCORE_NAMES if name in tensors}
-        weight_masks = {name: t for name, t in tensors.items() if name not in ("head_mask", "mlp_mask", *SCORE_NAMES)}
-        try:
-            return cls(
-                head_mask=tensors["head_mask"],
-                mlp_mask=tensors["mlp_mask"],
-                weight_masks=weight_masks,
-                **scores,
-                **metadata_from_config(config),
+        folder = Path(path) / subfolder if subfolder else Path(path)
+        if not folder.is_dir():
+            if Path(path).exists():
+                raise NotADirectoryError(f"{Path(path)} is a file; a ticket is a folder holding {TICKET_CONFIG_NAME}.")
+            folder = download_files(
+                path, TICKET_FILES, revision=revision, token=token, subfolder=subfolder, cache_dir=cache_dir
             )
+        config, tensors = read_ticket_files(folder)
+        named = {name: tensors.pop(name) for name in ("head_mask", "mlp_mask", *SCORE_NAMES) if name in tensors}
+        try:
+            return cls(weight_masks=tensors, **named, **metadata_from_config(config))
         except (TypeError, ValueError) as err:
             raise type(err)(f"{folder / TICKET_CONFIG_NAME}: {err}") from err
 
-    # ------------------------------------------------------------------ checks and views
     @property
     def num_layers(self) -> int:
         return int(self.head_mask.shape[0])
@@ -417,25 +359,19 @@ class LotteryTicket:
                 "This model was physically compacted (heads or MLP neurons removed); a ticket applies to the dense "
                 f"architecture only. Heads per layer found: {structure.heads_per_layer}."
             )
-        expected = (structure.num_layers, structure.num_heads)
-        if tuple(self.head_mask.shape) != expected:
+        if (self.num_layers, self.num_heads) != (structure.num_layers, structure.num_heads):
             raise ValueError(
                 f"Ticket does not fit the model: head_mask has shape {tuple(self.head_mask.shape)} (layers × heads) "
-                f"but the model has {expected[0]} layers × {expected[1]} heads."
+                f"but the model has {structure.num_layers} layers × {structure.num_heads} heads."
             )
-        if self.model_dims is not None:
-            found = structure.dims()
-            diff = {k: (v, found.get(k)) for k, v in self.model_dims.items() if found.get(k) != v}
-            if diff:
-                details = ", ".join(f"{k}: ticket {a}, model {b}" for k, (a, b) in diff.items())
-                raise ValueError(f"Ticket does not fit the model: {details}.")
+        if diff := self._dims_diff(structure.dims()):
+            raise ValueError(f"Ticket does not fit the model: {', '.join(diff)}.")
         params = structure.named_encoder_parameters()
-        unknown = [name for name in self.weight_masks if name not in params]
-        if unknown:
-            examples = ", ".join(list(params)[:3])
+        if unknown := [name for name in self.weight_masks if name not in params]:
             raise ValueError(
                 f"Ticket weight masks name parameters the model's encoder does not have: {unknown[:5]}"
-                f"{' …' if len(unknown) > 5 else ''}. Names are relative to the encoder, e.g. {examples}."
+                f"{' …' if len(unknown) > 5 else ''}. Names are relative to the encoder, e.g. "
+                f"{', '.join(list(params)[:3])}."
             )
         for name, mask in self.weight_masks.items():
             if tuple(mask.shape) != tuple(params[name].shape):
@@ -447,10 +383,8 @@ class LotteryTicket:
     def compatibility_problems(self, model: nn.Module | EncoderStructure) -> list[str]:
         """What makes this ticket doubtful for `model`, as sentences to warn with (empty when nothing is).
 
-        Lists: dimensions that differ from the ticket's `model_dims` (or a head mask of another shape); a ticket
-        without `model_dims`, which cannot be checked against the model's size; and a base model that differs from
-        the model's own (its config's ``hf_lottery_base_model``, else ``_name_or_path``) when both are Hub ids.
-        `validate` raises for the shape problems; this method only reports.
+        Lists other dimensions than `model_dims` (or none recorded) and, when both are Hub ids, a base model other
+        than the model's own (`base_model_of`). `validate` raises for the shape problems; this method only reports.
 
         Example:
 
@@ -478,20 +412,16 @@ class LotteryTicket:
                 "The ticket records no `model_dims`, so it cannot be checked that it was found on a model of this "
                 f"size (hidden_size={found['hidden_size']}, intermediate_size={found['intermediate_size']})."
             )
-        else:
-            diff = [f"{k}: ticket {v}, model {found[k]}" for k, v in self.model_dims.items() if found[k] != v]
-            if diff:
-                problems.append(f"The ticket was found on a model of other dimensions ({'; '.join(diff)}).")
+        elif diff := self._dims_diff(found):
+            problems.append(f"The ticket was found on a model of other dimensions ({'; '.join(diff)}).")
         source = base_model_of(structure.model)
-        if (
-            self.base_model
-            and source
-            and is_hub_id(self.base_model)
-            and is_hub_id(source)
-            and not same_hub_model(self.base_model, source)
-        ):
+        both_hub_ids = bool(self.base_model and source and is_hub_id(self.base_model) and is_hub_id(source))
+        if both_hub_ids and not same_hub_model(self.base_model, source):
             problems.append(f"The ticket was found on {self.base_model!r} but the model comes from {source!r}.")
         return problems
+
+    def _dims_diff(self, found: dict[str, int]) -> list[str]:
+        return [f"{k}: ticket {v}, model {found[k]}" for k, v in (self.model_dims or {}).items() if found[k] != v]
 
     def structural_mask(self, name: str) -> torch.Tensor:
         """The kept-entries mask that `head_mask` / `mlp_mask` imply for one weight-set parameter (broadcastable).
@@ -516,8 +446,7 @@ class LotteryTicket:
                 f"{name!r} is not an encoder parameter name such as 'layer.0.attention.self.query.weight'."
             )
         layer, path, kind = int(match.group(1)), match.group(2), match.group(3)
-        head_size = self.model_dims["head_size"]
-        heads = self.head_mask[layer].repeat_interleave(head_size)
+        heads = self.head_mask[layer].repeat_interleave(self.model_dims["head_size"])
         mlp = self.mlp_mask[layer].reshape(1)
         if path in (QUERY, KEY, VALUE):
             return heads[:, None] if kind == "weight" else heads
@@ -542,16 +471,12 @@ class LotteryTicket:
         """
         if self.model_dims is None:
             return None
-        dims = self.model_dims
         kept = total = 0
         for layer in range(self.num_layers):
             for path, kind in MAGNITUDE_WEIGHT_SET:
                 name = f"layer.{layer}.{path}.{kind}"
-                shape = _weight_shape(path, kind, dims)
-                mask = self.structural_mask(name).expand(shape)
-                if name in self.weight_masks:
-                    mask = mask & self.weight_masks[name]
-                kept += int(mask.sum())
+                shape = _weight_shape(path, kind, self.model_dims)
+                kept += int((self.structural_mask(name).expand(shape) & self.weight_masks.get(name, True)).sum())
                 total += math.prod(shape)
         return kept, total
 
@@ -599,17 +524,10 @@ class LotteryTicket:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LotteryTicket):
             return NotImplemented
-        for f in fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-                if a is None or b is None or a.dtype != b.dtype or not torch.equal(a, b):
-                    return False
-            elif f.name == "weight_masks":
-                if a.keys() != b.keys() or any(not torch.equal(a[k], b[k]) for k in a):
-                    return False
-            elif a != b:
-                return False
-        return True
+        scores = [(getattr(self, name), getattr(other, name)) for name in SCORE_NAMES]
+        if any((a is None) != (b is None) or (a is not None and not torch.equal(a, b)) for a, b in scores):
+            return False
+        return self.masks_equal(other) and all(getattr(self, n) == getattr(other, n) for n in METADATA_FIELDS)
 
     def masks_equal(self, other: LotteryTicket) -> bool:
         """True when both tickets keep exactly the same heads, MLPs and weights (metadata ignored).
@@ -630,7 +548,6 @@ class LotteryTicket:
             and all(torch.equal(self.weight_masks[k], other.weight_masks[k]) for k in self.weight_masks)
         )
 
-    # ------------------------------------------------------------------ writing into weights
     @torch.no_grad()
     def bake(self, model: nn.Module) -> nn.Module:
         """Write this ticket into `model`'s weights as zeros, in place, and return `model`.
@@ -680,19 +597,11 @@ class LotteryTicket:
 
         ```
         """
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values["weight_masks"] = {k: v.clone() for k, v in self.weight_masks.items()}
-        values["history"] = [dict(step) for step in self.history]
-        values["metrics"] = dict(self.metrics)
-        values["extra"] = dict(self.extra)
-        values.update(changes)
-        return LotteryTicket(**values)
+        return replace(self, **changes)  # __post_init__ copies every tensor and JSON container
 
 
 def _param_sort_key(name: str) -> tuple[int, int, str]:
     match = LAYER_NAME.match(name)
-    if match is None:
-        return (1 << 30, 0, name)
     order = {f"{p}.{k}": i for i, (p, k) in enumerate(MAGNITUDE_WEIGHT_SET)}
     return (int(match.group(1)), order.get(f"{match.group(2)}.{match.group(3)}", 99), name)
 
