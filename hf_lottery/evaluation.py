@@ -22,10 +22,7 @@ class EvalResult:
     """Predictions (logits) and labels of one pass, gathered over all processes, and the metric on them.
 
     ```python
-    >>> import torch
-    >>> model = tiny_bert()
-    >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "label": torch.tensor([0, 1, 1, 0])}] * 2
-    >>> result = evaluate(model, batches, "sst2", progress=False)
+    >>> result = evaluate(tiny_bert(), tiny_data()[2], "sst2", progress=False)
     >>> result.predictions.shape, result.num_examples, 0.0 <= result.metric <= 1.0
     ((8, 2), 8, True)
 
@@ -55,15 +52,12 @@ def batch_to_device(batch: Any, device: torch.device) -> dict[str, torch.Tensor]
             f"`transformers.DataCollatorWithPadding`; got {type(batch).__name__}."
         )
     moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-    if "labels" not in moved:
-        for alias in ("label", "label_ids"):
-            if alias in moved:
-                moved["labels"] = moved.pop(alias)
-                break
-    if "labels" not in moved:
+    key = next((key for key in ("labels", "label", "label_ids") if key in moved), None)
+    if key is None:
         raise ValueError(
             f"Batches need a `labels` tensor to compute the loss and the metric; got keys {sorted(moved)}."
         )
+    moved["labels"] = moved.pop(key)
     return moved
 
 
@@ -72,7 +66,6 @@ def check_labels(labels: torch.Tensor, model: nn.Module) -> None:
     device-side assert on GPU). Regression and multi-label models are not checked.
 
     ```python
-    >>> import torch
     >>> model = tiny_bert()
     >>> check_labels(torch.tensor([0, 1]), model)
     >>> check_labels(torch.tensor([0, 2]), model)
@@ -102,9 +95,7 @@ def model_device(model: nn.Module) -> torch.device:
     """The device of the model's parameters.
 
     ```python
-    >>> import torch
-    >>> model = tiny_bert()
-    >>> model_device(model)
+    >>> model_device(tiny_bert())
     device(type='cpu')
 
     ```
@@ -117,9 +108,7 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
     """Switch to eval mode (dropout off) and back to the previous mode afterwards.
 
     ```python
-    >>> import torch
-    >>> model = tiny_bert()
-    >>> _ = model.train()
+    >>> model = tiny_bert().train()
     >>> with eval_mode(model):
     ...     model.training
     False
@@ -136,30 +125,14 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def progress_bar(iterable: Iterable, desc: str, enabled: bool = True, total: int | None = None) -> Iterable:
-    """A tqdm bar shown only on the main process.
+def progress_bar(iterable: Iterable | None, desc: str, enabled: bool = True, total: int | None = None) -> tqdm:
+    """A tqdm bar shown only on the main process: over `iterable`, or, for None, updated by hand (``bar.update(1)``)
+    and left on screen, with an ETA when `total` is given.
 
     ```python
     >>> sum(1 for _ in progress_bar([{"labels": 0}, {"labels": 1}], "batches", enabled=False))
     2
-
-    ```
-    """
-    if total is None:
-        try:
-            total = len(iterable)  # type: ignore[arg-type]
-        except TypeError:
-            total = None
-    disable = not enabled or not distributed.is_main_process()
-    return tqdm(iterable, desc=desc, total=total, disable=disable, leave=False, dynamic_ncols=True)
-
-
-def manual_bar(desc: str, enabled: bool = True, total: int | None = None) -> tqdm:
-    """A tqdm bar updated by hand (``bar.update(1)``), with a total and an ETA when `total` is known, shown only on
-    the main process.
-
-    ```python
-    >>> bar = manual_bar("search", enabled=False, total=3)
+    >>> bar = progress_bar(None, "search", enabled=False, total=3)
     >>> bar.total, bar.disable
     (3, True)
     >>> bar.close()
@@ -167,14 +140,13 @@ def manual_bar(desc: str, enabled: bool = True, total: int | None = None) -> tqd
     ```
     """
     disable = not enabled or not distributed.is_main_process()
-    return tqdm(desc=desc, total=total, disable=disable, leave=True, dynamic_ncols=True)
+    return tqdm(iterable, desc=desc, total=total, disable=disable, leave=iterable is None, dynamic_ncols=True)
 
 
 class PredictionCollector:
     """Accumulates logits and labels of batches; `finish()` gathers them across processes.
 
     ```python
-    >>> import torch
     >>> collector = PredictionCollector()
     >>> collector.add(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 1]), loss=None)
     >>> collector.finish("sst2").metric
@@ -218,10 +190,8 @@ def evaluate(
     Example:
 
     ```python
-    >>> import torch
-    >>> model = tiny_bert()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "label": torch.tensor([0, 1, 1, 0])}] * 2
-    >>> result = evaluate(model, batches, metric="sst2", progress=False)
+    >>> result = evaluate(tiny_bert(), batches, metric="sst2", progress=False)
     >>> result.labels.tolist()
     [0, 1, 1, 0, 0, 1, 1, 0]
 

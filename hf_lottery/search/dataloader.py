@@ -6,11 +6,9 @@ import inspect
 from collections.abc import Callable, Iterable
 
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import distributed
-
-# Re-exported for existing imports; both live in `hf_lottery.tasks.metrics`.
 from ..structure import unwrap_model
 
 
@@ -26,13 +24,6 @@ def shard_bounds(num_examples: int, num_shards: int, index: int) -> tuple[int, i
     base, extra = divmod(num_examples, num_shards)
     start = index * base + min(index, extra)
     return start, start + base + (1 if index < extra else 0)
-
-
-def _model_input_names(model: nn.Module | None) -> set[str] | None:
-    if model is None:
-        return None
-    forward = unwrap_model(model).forward
-    return set(inspect.signature(forward).parameters) | {"label", "labels", "label_ids"}
 
 
 def search_dataloader(
@@ -69,16 +60,11 @@ def search_dataloader(
     if len(dataset) == 0:
         raise ValueError("The search dataset is empty.")
     columns = getattr(dataset, "column_names", None)
-    accepted = _model_input_names(model)
-    if columns is not None and accepted is not None:
+    if columns is not None and model is not None:
+        accepted = set(inspect.signature(unwrap_model(model).forward).parameters) | {"label", "labels", "label_ids"}
         unused = [c for c in columns if c not in accepted]
         if unused:
             dataset = dataset.remove_columns(unused)
     start, stop = shard_bounds(len(dataset), distributed.world_size(), distributed.rank())
-    if hasattr(dataset, "select"):
-        shard = dataset.select(range(start, stop))
-    else:
-        from torch.utils.data import Subset
-
-        shard = Subset(dataset, range(start, stop))
+    shard = dataset.select(range(start, stop)) if hasattr(dataset, "select") else Subset(dataset, range(start, stop))
     return DataLoader(shard, batch_size=batch_size, shuffle=False, collate_fn=collate_fn)

@@ -1,15 +1,10 @@
 """Head and MLP importance from one forward+backward pass: Michel et al. (2019) as the paper computes it, or Fisher.
 
-For gates ξ on every head and MLP (initialised to the current mask), the importance is ``I = Σ_batches |∂L/∂ξ|``,
-where ``L`` is the batch-mean task loss. The gradient is taken per batch (the paper's code never resets the gate
-gradient between batches, so it sums the absolute *running cumulative* gradient; ``paper_compat=True`` reproduces
-that). Parameters are frozen during the pass, so backward computes activation gradients only — about half the cost
-of a training backward. Normalisation as in the paper: heads divided by their layer's L2 norm, MLPs by the number
-of tokens, then each min-max rescaled to [0, 1]; each step switchable.
-
-``importance="fisher"`` (an extension, Kwon et al. 2022) sums the *squared per-example* gate gradients instead. It
-takes the same single pass: the gates get a batch dimension (`TicketHandle.per_example`), so the gradient of the batch loss
-with respect to gate ``[b]`` is example ``b``'s own gradient (scaled by 1/B for a batch-mean loss).
+``I = Σ_batches |∂L/∂ξ|`` for gates ξ on every head and MLP (at the current mask), ``L`` the batch-mean loss, the
+gradient taken per batch (the paper's code never resets it, so it sums the *running cumulative* gradient;
+``paper_compat=True`` reproduces that). Parameters are frozen, so backward computes activation gradients only.
+``importance="fisher"`` (Kwon et al. 2022) sums squared *per-example* gate gradients in the same single pass: the
+gates get a batch dimension (`TicketHandle.per_example`), so the gradient for gate ``[b]`` is example ``b``'s own.
 """
 
 from __future__ import annotations
@@ -43,11 +38,9 @@ class ImportanceResult:
         num_tokens: non-padding tokens seen (all processes).
 
     ```python
-    >>> model = tiny_bert()
-    >>> batches = [{"input_ids": torch.randint(0, 99, (3, 5)), "labels": torch.tensor([0, 1, 1])}]
-    >>> result = compute_importance(model, batches, progress=False)
+    >>> result = compute_importance(tiny_bert(), tiny_data()[2], progress=False)
     >>> result.raw_head_importance.shape, result.num_tokens, result.predictions.shape
-    (torch.Size([2, 4]), 15, (3, 2))
+    (torch.Size([2, 4]), 32, (8, 2))
 
     ```
     """
@@ -228,11 +221,9 @@ def compute_importance(
     Example:
 
     ```python
-    >>> model = tiny_bert()
-    >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}]
-    >>> result = compute_importance(model, batches, metric="sst2", importance="fisher", progress=False)
+    >>> result = compute_importance(tiny_bert(), tiny_data()[2], metric="sst2", importance="fisher", progress=False)
     >>> result.head_importance.shape, result.mlp_importance.shape, result.num_examples
-    (torch.Size([2, 4]), torch.Size([2]), 4)
+    (torch.Size([2, 4]), torch.Size([2]), 8)
 
     ```
     """
@@ -245,12 +236,14 @@ def compute_importance(
         gates = TicketHandle(structure.model, None, differentiable=True, structure=structure)
         gates.set_masks(head, mlp)
         try:
-            tokens, collector = _accumulate(model, dataloader, gates, sums, weight_gradients, progress, desc)
+            batches = progress_bar(dataloader, desc, progress)
+            tokens, collector = _accumulate(model, batches, gates, sums, weight_gradients)
         finally:
             gates.remove()
     totals = distributed.all_reduce_sum(torch.cat([sums.head.flatten(), sums.mlp, torch.tensor([float(tokens)])]))
     num_heads = sums.head.numel()
-    dtype = torch.float64 if _model_dtype(structure) == torch.float64 else torch.float32
+    model_dtype = structure.layers[0].attention_output.weight.dtype
+    dtype = torch.float64 if model_dtype == torch.float64 else torch.float32
     raw_head = totals[:num_heads].view_as(sums.head).to(dtype)
     raw_mlp = totals[num_heads:-1].to(dtype)
     tokens = int(totals[-1])
@@ -275,10 +268,6 @@ def compute_importance(
         predictions=evaluated.predictions,
         labels=evaluated.labels,
     )
-
-
-def _model_dtype(structure: EncoderStructure) -> torch.dtype:
-    return structure.layers[0].attention_output.weight.dtype
 
 
 def _gate_grads(loss: torch.Tensor, leaves: list[torch.Tensor], weight_gradients: bool) -> list[torch.Tensor]:
@@ -316,28 +305,18 @@ class _Sums:
 
 
 def _accumulate(
-    model: nn.Module,
-    dataloader: Iterable,
-    gates: TicketHandle,
-    sums: _Sums,
-    weight_gradients: bool,
-    progress: bool,
-    desc: str,
+    model: nn.Module, batches: Iterable, gates: TicketHandle, sums: _Sums, weight_gradients: bool
 ) -> tuple[int, PredictionCollector]:
     device = model_device(model)
     tokens = 0
     collector = PredictionCollector()
-    freeze = contextlib.nullcontext() if weight_gradients else frozen_parameters(model)
-    saved_grads = _stash_grads(model) if weight_gradients else None
+    freeze = _gradients_set_aside(model) if weight_gradients else frozen_parameters(model)
     with eval_mode(model), freeze, torch.enable_grad():
-        for batch in progress_bar(dataloader, desc, progress):
+        for batch in batches:
             batch = batch_to_device(batch, device)
             check_labels(batch["labels"], model)
             size = int(batch["labels"].shape[0])
-            if sums.kind == "fisher":
-                leaves = list(gates.per_example(size))
-            else:
-                leaves = [gates.head_gates, gates.mlp_gates]
+            leaves = list(gates.per_example(size)) if sums.kind == "fisher" else [gates.head_gates, gates.mlp_gates]
             outputs = model(**batch)
             if outputs.loss is None:
                 raise ValueError("The model returned no loss; batches need `labels` for importance scores.")
@@ -346,15 +325,17 @@ def _accumulate(
             mask = batch.get("attention_mask")
             tokens += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
             collector.add(outputs.logits, batch["labels"], outputs.loss)
-    if saved_grads is not None:
-        for param, grad in saved_grads:
-            param.grad = grad
     return tokens, collector
 
 
-def _stash_grads(model: nn.Module) -> list[tuple[nn.Parameter, torch.Tensor | None]]:
-    """Detach the parameters' current gradients (restored after a pass that computes weight gradients)."""
+@contextlib.contextmanager
+def _gradients_set_aside(model: nn.Module) -> Iterator[None]:
+    """Detach the parameters' gradients for a pass that computes weight gradients; put them back afterwards."""
     saved = [(p, p.grad) for p in model.parameters()]
     for p, _ in saved:
         p.grad = None
-    return saved
+    try:
+        yield
+    finally:
+        for p, grad in saved:
+            p.grad = grad

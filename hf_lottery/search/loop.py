@@ -1,10 +1,5 @@
 """The loop both ticket searches share: start or resume, score a candidate, apply the stop rule or the budget, log,
-save the state, and show a progress bar.
-
-A search method (`structured.StructuredSearch`, `magnitude.MagnitudeSearch`) supplies only what differs: how to
-score the full model, how to propose the next candidate, and how to accept or reject it. Everything else — the
-ticket's metadata, the stop rule, resuming from `output_dir`, the history — is written here once.
-"""
+save the state, show a progress bar. A `SearchMethod` supplies only how to score, propose, accept and reject."""
 
 from __future__ import annotations
 
@@ -18,7 +13,7 @@ from torch import nn
 from transformers.utils import logging
 
 from ..config import TicketSearchConfig
-from ..evaluation import manual_bar
+from ..evaluation import progress_bar
 from ..tasks.metrics import constant_predictor_score, metric_name, resolve_metric
 from ..tickets.ticket import LotteryTicket
 from .state import history_entry, load_search_state, model_fingerprint, save_search_state
@@ -230,7 +225,7 @@ def run_search(
         save_search_state(ticket, output_dir)
     rule = StopRule(config.threshold, ticket.metrics["full_metric"], ticket.metrics["constant_baseline"])
     budget, cap = is_budget_search(config), method.max_steps()
-    bar = manual_bar(f"{method.name} search", progress, total=method.total_steps(ticket))
+    bar = progress_bar(None, f"{method.name} search", progress, total=method.total_steps(ticket))
     bar.update(len(ticket.history) - 1)
     while not ticket.extra["search"]["finished"]:
         ticket, stepped = _step(method, ticket, rule, budget)

@@ -62,15 +62,13 @@ def sample_ticket(
     if good.method == "magnitude" and good.weight_masks:
         masks = _magnitude_masks(good, kind, generator, model)
         return _derived(good, kind, seed_value, weight_masks=masks, extra={"sampling": "global-exact"})
-    if kind == "bad":
-        head = resize_selection(~good.head_mask, int(good.head_mask.sum()), generator)
-        mlp = resize_selection(~good.mlp_mask, int(good.mlp_mask.sum()), generator)
-    elif mode == "exact":
-        head = resize_selection(torch.zeros_like(good.head_mask), int(good.head_mask.sum()), generator)
-        mlp = resize_selection(torch.zeros_like(good.mlp_mask), int(good.mlp_mask.sum()), generator)
+    masks = (good.head_mask, good.mlp_mask)
+    if kind == "bad" or mode == "exact":  # bad: start from the pruned components; random: from none
+        head, mlp = (
+            resize_selection(~m if kind == "bad" else torch.zeros_like(m), int(m.sum()), generator) for m in masks
+        )
     else:
-        head = torch.rand(good.head_mask.shape, generator=generator) < good.head_mask.float().mean()
-        mlp = torch.rand(good.mlp_mask.shape, generator=generator) < good.mlp_mask.float().mean()
+        head, mlp = (torch.rand(mask.shape, generator=generator) < mask.float().mean() for mask in masks)
     return _derived(good, kind, seed_value, head_mask=head, mlp_mask=mlp, extra={"sampling": mode})
 
 
@@ -138,24 +136,14 @@ def super_tickets(
     if any(t.method != "structured" for t in tickets):
         raise ValueError("Super tickets are defined for structured tickets (heads and MLPs).")
     generator = _generator(seed)
-    good_head = torch.stack([t.head_mask for t in tickets]).all(0)
-    good_mlp = torch.stack([t.mlp_mask for t in tickets]).all(0)
-    bad_head = torch.stack([~t.head_mask for t in tickets]).all(0)
-    bad_mlp = torch.stack([~t.mlp_mask for t in tickets]).all(0)
-    n_head, n_mlp = int(good_head.sum()), int(good_mlp.sum())
-    middling_head, middling_mlp = ~good_head & ~bad_head, ~good_mlp & ~bad_mlp
-    bad_head = resize_selection(bad_head, n_head, generator, prefer=middling_head)
-    bad_mlp = resize_selection(bad_mlp, n_mlp, generator, prefer=middling_mlp)
-    random_head = resize_selection(~good_head & ~bad_head, n_head, generator)
-    random_mlp = resize_selection(~good_mlp & ~bad_mlp, n_mlp, generator)
-    base = tickets[0]
+    stacked = [torch.stack([t.head_mask for t in tickets]), torch.stack([t.mlp_mask for t in tickets])]
+    good = [masks.all(0) for masks in stacked]  # [heads, MLPs]
+    bad = [(~masks).all(0) for masks in stacked]
+    bad = [resize_selection(b, int(g.sum()), generator, prefer=~g & ~b) for g, b in zip(good, bad)]
+    random = [resize_selection(~g & ~b, int(g.sum()), generator) for g, b in zip(good, bad)]
     seeds = [t.seed for t in tickets]
     common = dict(history=[], metrics={}, head_importance=None, mlp_importance=None, seed=None)
     return {
-        kind: base.copy(head_mask=head, mlp_mask=mlp, kind=f"super-{kind}", extra={"seeds": seeds}, **common)
-        for kind, head, mlp in (
-            ("good", good_head, good_mlp),
-            ("bad", bad_head, bad_mlp),
-            ("random", random_head, random_mlp),
-        )
+        kind: tickets[0].copy(head_mask=head, mlp_mask=mlp, kind=f"super-{kind}", extra={"seeds": seeds}, **common)
+        for kind, (head, mlp) in (("good", good), ("bad", bad), ("random", random))
     }

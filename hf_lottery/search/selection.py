@@ -144,11 +144,8 @@ def resize_selection(
         flat[drop] = False
     elif have < size:
         need = size - have
-        pools = []
-        if prefer is not None:
-            pools.append(prefer.flatten() & ~flat)
-        pools.append(~flat)
-        for pool in pools:
+        pools = [prefer.flatten()] if prefer is not None else []
+        for pool in [*pools, torch.ones_like(flat)]:
             candidates = (pool & ~flat).nonzero().flatten()
             take = candidates[torch.randperm(candidates.numel(), generator=generator)[:need]]
             flat[take] = True

@@ -50,21 +50,10 @@ def changed_settings(saved: dict[str, Any], config: TicketSearchConfig, method: 
 
     ```
     """
-    changes = []
-    for name, value in config.result_fields(method).items():
-        if name in saved and saved[name] != value:
-            changes.append(f"{name}: {saved[name]!r} -> {value!r}")
-    return changes
-
-
-def _read_saved_ticket(output_dir: str | os.PathLike) -> LotteryTicket:
-    try:
-        return LotteryTicket.from_pretrained(output_dir)
-    except (ValueError, OSError) as err:  # a bad JSON / safetensors file, or the masks file missing
-        raise ValueError(
-            f"The search state in {output_dir} cannot be read ({err}). It was probably torn by an interrupted write: "
-            "delete that folder to start the search over, or pass another `output_dir`."
-        ) from err
+    fields = config.result_fields(method).items()
+    return [
+        f"{name}: {saved[name]!r} -> {value!r}" for name, value in fields if name in saved and saved[name] != value
+    ]
 
 
 def load_search_state(
@@ -85,7 +74,13 @@ def load_search_state(
     """
     if output_dir is None or not (Path(output_dir) / TICKET_CONFIG_NAME).is_file():
         return None
-    ticket = _read_saved_ticket(output_dir)
+    try:
+        ticket = LotteryTicket.from_pretrained(output_dir)
+    except (ValueError, OSError) as err:  # a bad JSON / safetensors file, or the masks file missing
+        raise ValueError(
+            f"The search state in {output_dir} cannot be read ({err}). It was probably torn by an interrupted write: "
+            "delete that folder to start the search over, or pass another `output_dir`."
+        ) from err
     state = ticket.extra.get("search")
     if not state or ticket.method != method:
         raise ValueError(
@@ -133,11 +128,4 @@ def history_entry(step: int, phase: str, head: torch.Tensor, mlp: torch.Tensor, 
 
     ```
     """
-    entry: dict[str, Any] = {
-        "step": step,
-        "phase": phase,
-        "heads_kept": int(head.sum()),
-        "mlps_kept": int(mlp.sum()),
-    }
-    entry.update(values)
-    return entry
+    return {"step": step, "phase": phase, "heads_kept": int(head.sum()), "mlps_kept": int(mlp.sum()), **values}

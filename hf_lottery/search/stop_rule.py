@@ -1,15 +1,9 @@
-"""The stop rule of the ticket search: keep pruning while ``metric >= threshold × full-model metric``.
-
-Metrics are resolved in `hf_lottery.tasks.metrics`; this module only holds the rule.
-"""
+"""The stop rule of the ticket search: keep pruning while ``metric >= threshold × full-model metric``."""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-
-
-# Re-exported for existing imports; both live in `hf_lottery.tasks.metrics`.
 
 
 __all__ = ["DegenerateStopRuleWarning", "StopRule"]
@@ -58,15 +52,6 @@ class StopRule:
 
     def passes(self, metric: float) -> bool:
         return metric >= self.threshold_value
-
-    def to_dict(self) -> dict[str, float | bool]:
-        return {
-            "threshold": self.threshold,
-            "full_metric": self.full_metric,
-            "threshold_value": self.threshold_value,
-            "constant_baseline": self.constant_baseline,
-            "degenerate": self.degenerate,
-        }
 
     def check(self, on_degenerate: str = "warn") -> None:
         """Warn (``"warn"``), raise (``"raise"``) or do nothing (``"ignore"``) when the rule is degenerate.

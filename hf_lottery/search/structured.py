@@ -97,13 +97,8 @@ class StructuredSearch:
         metric: Any,
         config: TicketSearchConfig,
     ):
-        self.model, self.structure, self.dataloader, self.metric, self.config = (
-            model,
-            structure,
-            dataloader,
-            metric,
-            config,
-        )
+        self.model, self.structure, self.dataloader = model, structure, dataloader
+        self.metric, self.config = metric, config
         self.head_step = heads_per_step(structure.num_layers, structure.num_heads, config.head_fraction)
         self.budget = is_budget_search(config)
         sizes = {"target_heads": structure.num_layers * structure.num_heads, "target_mlps": structure.num_layers}
@@ -127,15 +122,15 @@ class StructuredSearch:
     def start(self) -> tuple[LotteryTicket, Scored]:
         full = LotteryTicket.full(self.structure, kind="good")
         scored = self._score_masks(full.head_mask, full.mlp_mask)
-        ticket = _with_importance(full, scored.payload)
-        return ticket, scored
+        return _with_importance(full, scored.payload), scored
 
     def propose(self, ticket: LotteryTicket, state: dict[str, Any]) -> Proposal | None:
         state.setdefault("head_step", self.head_step)
         if self.budget:
             sizes = budget_step_sizes(
                 self.head_step, int(ticket.head_mask.sum()), int(ticket.mlp_mask.sum()), self.config.target_heads,
-                self.config.target_mlps, free=self.config.target_sparsity is not None and not self._sparsity_met(ticket),
+                self.config.target_mlps,
+                free=self.config.target_sparsity is not None and ticket.sparsity < self.config.target_sparsity,
             )  # fmt: skip
             return None if sizes is None else _proposal(ticket, "budget", *sizes)
         step_sizes = phase_step_sizes(self.head_step)
@@ -146,9 +141,6 @@ class StructuredSearch:
                 return proposal
             state["phase"] += 1  # nothing left to mask in this phase
         return None
-
-    def _sparsity_met(self, ticket: LotteryTicket) -> bool:
-        return ticket.sparsity >= self.config.target_sparsity
 
     def score(self, proposal: Proposal) -> Scored:
         return self._score_masks(proposal.ticket.head_mask, proposal.ticket.mlp_mask)

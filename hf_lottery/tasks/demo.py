@@ -12,6 +12,8 @@ import random
 
 import datasets
 
+from .glue import text_classification_dataset
+
 
 STORY_SUBJECTS = (
     "the plot", "the ending", "the story", "the premise", "the finale", "the first act", "the twist", "the mystery",
@@ -51,40 +53,32 @@ def _contextual(rng: random.Random, polarity: int) -> tuple[str, str]:
     return subject, rng.choice(praised if polarity else criticised)
 
 
-def _clause(rng: random.Random, polarity: int) -> tuple[str, int]:
+def _clause(rng: random.Random, polarity: int) -> str:
     """A clause whose sentiment is `polarity`: plain, negated, or resting on a context-dependent adjective."""
     subject, verb = rng.choice(SUBJECTS), rng.choice(VERBS)
     draw = rng.random()
     if draw < 0.25:
         adjective = rng.choice(NEGATIVE if polarity else POSITIVE)
-        return f"{subject} {verb} {rng.choice(NEGATIONS)} {adjective}", polarity
+        return f"{subject} {verb} {rng.choice(NEGATIONS)} {adjective}"
     if draw < 0.5:
         subject, adjective = _contextual(rng, polarity)
-        return " ".join(w for w in (subject, verb, rng.choice(INTENSIFIERS), adjective) if w), polarity
-    adjective = rng.choice(POSITIVE if polarity else NEGATIVE)
-    intensifier = rng.choice(INTENSIFIERS)
-    return " ".join(w for w in (subject, verb, intensifier, adjective) if w), polarity
+    else:
+        adjective = rng.choice(POSITIVE if polarity else NEGATIVE)
+    return " ".join(w for w in (subject, verb, rng.choice(INTENSIFIERS), adjective) if w)
 
 
 def make_sentence(rng: random.Random, label: int) -> str:
     """One review sentence of sentiment `label` (1 positive, 0 negative)."""
     template = rng.random()
     if template < 0.4:
-        text, _ = _clause(rng, label)
-    elif template < 0.7:
-        first, _ = _clause(rng, 1 - label if rng.random() < 0.7 else label)
-        second, _ = _clause(rng, label)
-        text = f"{first}, but {second}"
-    elif template < 0.9:
-        first, _ = _clause(rng, 1 - label if rng.random() < 0.7 else label)
-        second, _ = _clause(rng, label)
-        text = f"although {first}, {second}"
+        text = _clause(rng, label)
+    elif template < 0.9:  # a contrast: the second clause decides
+        first = _clause(rng, 1 - label if rng.random() < 0.7 else label)
+        second = _clause(rng, label)
+        text = f"{first}, but {second}" if template < 0.7 else f"although {first}, {second}"
     else:
-        first, _ = _clause(rng, label)
-        second, _ = _clause(rng, label)
-        text = f"{first} and {second}"
-    opener = rng.choice(OPENERS)
-    return f"{opener} {text}.".strip()
+        text = f"{_clause(rng, label)} and {_clause(rng, label)}"
+    return f"{rng.choice(OPENERS)} {text}.".strip()
 
 
 def load_demo_task(seed: int = 0, num_train: int = 1600, num_validation: int = 400) -> datasets.DatasetDict:
@@ -105,25 +99,20 @@ def load_demo_task(seed: int = 0, num_train: int = 1600, num_validation: int = 4
     seen: set[str] = set()
     splits = {}
     for split, size in (("train", num_train), ("validation", num_validation)):
-        sentences, labels = [], []
+        sentences: list[str] = []
         attempts = 0
         while len(sentences) < size:
             attempts += 1
             if attempts > 100 * size:
                 raise RuntimeError("The demo generator ran out of distinct sentences; ask for fewer examples.")
-            label = len(sentences) % 2
-            sentence = make_sentence(rng, label)
-            if sentence in seen:
-                continue
-            seen.add(sentence)
-            sentences.append(sentence)
-            labels.append(label)
+            sentence = make_sentence(rng, len(sentences) % 2)  # balanced: labels alternate
+            if sentence not in seen:
+                seen.add(sentence)
+                sentences.append(sentence)
         order = list(range(size))
         rng.shuffle(order)
-        splits[split] = datasets.Dataset.from_dict(
-            {"sentence": [sentences[i] for i in order], "label": [labels[i] for i in order]},
-            features=datasets.Features(
-                {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["negative", "positive"])}
-            ),
+        labels = [i % 2 for i in order]
+        splits[split] = text_classification_dataset(
+            {"sentence": [sentences[i] for i in order]}, labels, ("negative", "positive")
         )
     return datasets.DatasetDict(splits)

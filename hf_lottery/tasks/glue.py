@@ -10,6 +10,7 @@ the UTF-8 BOM of MRPC stripped, and CoLA's missing header supplied.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -126,21 +127,15 @@ def dev_split_name(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- local TSV files
-def read_tsv(
-    path: str | os.PathLike, header: bool = True, column_names: Sequence[str] | None = None
-) -> dict[str, list]:
-    """Read a GLUE TSV literally: no quoting, no NA conversion, BOM removed; columns as lists of strings."""
-    return _read_tsv_lines(path, header, column_names)[0]
-
-
-def _read_tsv_lines(
+def _read_tsv(
     path: str | os.PathLike, header: bool = True, column_names: Sequence[str] | None = None
 ) -> tuple[dict[str, list], list[int]]:
-    """`read_tsv` and the file line number of every row (for error messages)."""
+    """Read a GLUE TSV literally (no quoting, no NA conversion, BOM removed): columns as lists of strings, and the
+    file line number of every row (for error messages)."""
     path = Path(path)
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        numbered = [(n, row) for n, row in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), 1)]
-    numbered = [(n, row) for n, row in numbered if row]  # a trailing blank line is not an example
+        rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        numbered = [(n, row) for n, row in enumerate(rows, 1) if row]  # a trailing blank line is not an example
     if header:
         if not numbered:
             raise ValueError(f"{path} is empty (expected a header line).")
@@ -156,28 +151,23 @@ def _read_tsv_lines(
     return table, [n for n, _ in numbered]
 
 
-def _convert_labels(task: GlueTask, values: list[str], source: Path, lines: Sequence[int] | None = None) -> list:
-    lines = list(lines) if lines is not None else list(range(2, len(values) + 2))
-    if task.is_regression:
-        scores = []
-        for value, line in zip(values, lines):
-            try:
-                score = float(value)
-            except ValueError:
-                score = float("nan")
-            if score != score or score in (float("inf"), float("-inf")):
-                raise ValueError(f"{source}, line {line}: score {value!r} is not a finite number ({task.name}).")
-            scores.append(score)
-        return scores
-    names = task.label_names
-    converted = []
+def _convert_labels(task: GlueTask, values: list[str], source: Path, lines: Sequence[int]) -> list:
+    names, converted = task.label_names, []
     for value, line in zip(values, lines):
-        if value in names:
-            converted.append(names.index(value))
+        if task.is_regression:
+            try:
+                label = float(value)
+            except ValueError:
+                label = math.nan
+            if not math.isfinite(label):
+                raise ValueError(f"{source}, line {line}: score {value!r} is not a finite number ({task.name}).")
+        elif value in names:
+            label = names.index(value)
         elif value.strip().lstrip("-").isdigit() and 0 <= int(value) < len(names):
-            converted.append(int(value))
+            label = int(value)
         else:
             raise ValueError(f"{source}, line {line}: label {value!r} is not one of {list(names)} or a class id.")
+        converted.append(label)
     return converted
 
 
@@ -191,27 +181,26 @@ def _task_folder(task: GlueTask, data_dir: Path) -> Path:
 
 
 def _load_split(task: GlueTask, path: Path) -> datasets.Dataset:
-    import datasets
-
-    table, lines = _read_tsv_lines(path, header=task.header, column_names=task.column_names)
-    needed = [*task.file_columns.values(), task.label_column]
-    missing = [c for c in needed if c not in table]
+    table, lines = _read_tsv(path, header=task.header, column_names=task.column_names)
+    missing = [c for c in [*task.file_columns.values(), task.label_column] if c not in table]
     if missing:
         raise ValueError(f"{path} lacks column(s) {missing} for {task.name}; found {list(table)}.")
     if not table[task.label_column]:
         raise ValueError(f"{path} has no examples; the {task.name} split is empty.")
-    data = {canonical: table[column] for canonical, column in task.file_columns.items()}
-    data["label"] = _convert_labels(task, table[task.label_column], path, lines)
-    features = datasets.Features(
-        {**{c: datasets.Value("string") for c in task.file_columns}, "label": _label_feature(task)}
-    )
-    return datasets.Dataset.from_dict(data, features=features)
+    texts = {canonical: table[column] for canonical, column in task.file_columns.items()}
+    labels = _convert_labels(task, table[task.label_column], path, lines)
+    return text_classification_dataset(texts, labels, task.label_names)
 
 
-def _label_feature(task: GlueTask):
+def text_classification_dataset(
+    texts: Mapping[str, list[str]], labels: list, label_names: Sequence[str] | None
+) -> datasets.Dataset:
+    """A `Dataset` of string text columns and ``label`` (a `ClassLabel` of `label_names`; float32 when None)."""
     import datasets
 
-    return datasets.Value("float32") if task.is_regression else datasets.ClassLabel(names=list(task.label_names))
+    label = datasets.Value("float32") if label_names is None else datasets.ClassLabel(names=list(label_names))
+    features = datasets.Features({**{c: datasets.Value("string") for c in texts}, "label": label})
+    return datasets.Dataset.from_dict({**texts, "label": labels}, features=features)
 
 
 def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.DatasetDict:
@@ -232,21 +221,22 @@ def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.
 
         return load_demo_task()
     if data_dir is None:
-        return _load_from_hub(spec)
-    folder = _task_folder(spec, Path(data_dir))
-    splits = {"train": _load_split(spec, folder / "train.tsv")}
-    for split, filename in spec.dev_files.items():
-        if not (folder / filename).is_file():
-            raise FileNotFoundError(f"{folder} has no {filename} (the {split} split of {spec.folder}).")
-        splits[split] = _load_split(spec, folder / filename)
-    if "validation" not in splits:
+        splits = _hub_splits(spec)
+    else:
+        folder = _task_folder(spec, Path(data_dir))
+        splits = {"train": _load_split(spec, folder / "train.tsv")}
+        for split, filename in spec.dev_files.items():
+            if not (folder / filename).is_file():
+                raise FileNotFoundError(f"{folder} has no {filename} (the {split} split of {spec.folder}).")
+            splits[split] = _load_split(spec, folder / filename)
+    if "validation" not in splits and "validation_matched" in splits:
         splits["validation"] = splits["validation_matched"]
     import datasets
 
     return datasets.DatasetDict(splits)
 
 
-def _load_from_hub(spec: GlueTask) -> datasets.DatasetDict:
+def _hub_splits(spec: GlueTask) -> dict[str, datasets.Dataset]:
     import datasets
 
     try:
@@ -256,11 +246,10 @@ def _load_from_hub(spec: GlueTask) -> datasets.DatasetDict:
             f"Could not load GLUE {spec.folder} from the Hub ({type(err).__name__}: {err}). Offline? Pass "
             f"data_dir= a folder with the task's TSV files (train.tsv, {', '.join(spec.dev_files.values())})."
         ) from err
-    splits = {name: loaded[name] for name in loaded if name == "train" or name.startswith("validation")}
-    if "validation" not in splits and "validation_matched" in splits:
-        splits["validation"] = splits["validation_matched"]
     keep = [*spec.text_columns, "label"]
-    return datasets.DatasetDict({k: v.select_columns(keep) for k, v in splits.items()})
+    return {
+        name: loaded[name].select_columns(keep) for name in loaded if name == "train" or name.startswith("validation")
+    }
 
 
 # ---------------------------------------------------------------------------------------------- users' own data
@@ -306,22 +295,15 @@ def load_text_classification(
             raise ValueError(f"Split {split!r} lacks column(s) {missing}; found {data.column_names}.")
         if len(data) == 0:
             raise ValueError(f"Split {split!r} is empty.")
-        labels = data[label_column]
-        if regression:
-            converted = [float(v) for v in labels]
-        else:
-            if names is None:
-                names = sorted({str(v) for v in labels}, key=_label_order)
-            unknown = sorted({str(v) for v in labels} - set(names))
+        labels = [str(v) for v in data[label_column]]
+        if not regression:
+            names = sorted(set(labels), key=_label_order) if names is None else names
+            unknown = sorted(set(labels) - set(names))
             if unknown:
                 raise ValueError(f"Split {split!r} has labels {unknown[:5]} not in label_names {names}.")
-            converted = [names.index(str(v)) for v in labels]
-        columns = {c: [str(t) for t in data[c]] for c in text_columns}
-        feature = datasets.Value("float32") if regression else datasets.ClassLabel(names=names)
-        result[split] = datasets.Dataset.from_dict(
-            {**columns, "label": converted},
-            features=datasets.Features({**{c: datasets.Value("string") for c in text_columns}, "label": feature}),
-        )
+        converted = [float(v) for v in data[label_column]] if regression else [names.index(v) for v in labels]
+        texts = {c: [str(t) for t in data[c]] for c in text_columns}
+        result[split] = text_classification_dataset(texts, converted, None if regression else names)
     return datasets.DatasetDict(result)
 
 
@@ -339,8 +321,7 @@ def _read_file(path: Path) -> datasets.Dataset:
     suffix = path.suffix.lower()
     if suffix in (".tsv", ".csv"):
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-            rows = list(reader)
+            rows = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
         if not rows:
             raise ValueError(f"{path} holds no rows.")
         return datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in rows[0]})

@@ -1,8 +1,6 @@
-"""`GlueMetric`: the GLUE metrics as an `evaluate.Metric` defined in the package, so it works offline.
+"""`GlueMetric`: the GLUE metrics as an `evaluate.Metric` that works offline (`evaluate.load("glue")` needs the Hub).
 
-`evaluate.load("glue", task)` downloads its script from the Hub; this class computes the same keys locally with the
-code of the search's stop rule (`hf_lottery.tasks.metrics.TaskMetric`). Build it with `hf_lottery.tasks.metrics.glue_metric`:
-importing this module imports `evaluate`, which loads `datasets` (about 5 s), so nothing imports it eagerly.
+Build it with `hf_lottery.tasks.metrics.glue_metric`; importing this module costs about 5 s (`evaluate`, `datasets`).
 """
 
 from __future__ import annotations
@@ -18,13 +16,6 @@ _CITATION = """@inproceedings{wang2019glue,
   title={{GLUE}: A Multi-Task Benchmark and Analysis Platform for Natural Language Understanding},
   author={Wang, Alex and Singh, Amanpreet and Michael, Julian and Hill, Felix and Levy, Omer and Bowman, Samuel R.},
   booktitle={ICLR}, year={2019}}"""
-
-# The keys `evaluate`'s own GLUE metric returns for each stop-rule metric.
-_KEYS = {
-    "accuracy": ("accuracy",),
-    "matthews_correlation": ("matthews_correlation",),
-    "pearson_spearman_mean": ("pearson", "spearmanr"),
-}
 
 
 class GlueMetric(evaluate.Metric):
@@ -72,7 +63,9 @@ class GlueMetric(evaluate.Metric):
 
     def _compute(self, predictions: Any, references: Any) -> dict[str, float]:
         values = self.task_metric.compute(np.asarray(predictions), np.asarray(references))
-        keys = _KEYS[self.task_metric.name] + (("f1",) if self.task_metric.reports_f1 else ())
+        task = self.task_metric  # the keys `evaluate`'s own GLUE metric returns:
+        keys = ("pearson", "spearmanr") if task.is_regression else (task.name,)
+        keys += ("f1",) if task.reports_f1 else ()
         return {key: float(values[key]) for key in keys}
 
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:

@@ -1,16 +1,13 @@
 """Every metric the library uses, resolved in one place.
 
-GLUE task metrics are computed directly, as GLUE's own scorer does (`evaluate.load("glue")` needs the Hub). The
-stop-rule metric per task is the paper's: CoLA Matthews correlation, STS-B the mean of Pearson and Spearman, MNLI
-matched accuracy, accuracy elsewhere; MRPC and QQP also report F1. Degenerate inputs (a constant prediction makes MCC
-and correlations undefined) score 0.0 rather than NaN, as scikit-learn does for MCC.
+GLUE metrics are computed locally with scikit-learn and scipy (`evaluate.load("glue")` needs the Hub). The stop-rule
+metric is the paper's: CoLA Matthews correlation, STS-B the mean of Pearson and Spearman, MNLI matched accuracy,
+accuracy elsewhere; MRPC and QQP also report F1. Undefined values (a constant prediction) score 0.0, not NaN.
 
-A search metric is given as a GLUE task name, an object with ``score(predictions, labels)`` (a `TaskMetric`, the
-`evaluate.Metric` of `glue_metric`), a callable ``(predictions, labels) -> float | dict`` or a Trainer's
-`compute_metrics` with the key to read (`resolve_search_metric`); `resolve_metric` turns any of them into
-``fn(predictions, labels) -> float``. Predictions are logits ``[N, C]`` (or ``[N]`` / ``[N, 1]`` for regression).
-
-This module does not import `evaluate` (which loads `datasets`, about 5 s): `glue_metric` imports its class lazily.
+A search metric is a GLUE task name, an object with ``score(predictions, labels)``, a callable
+``(predictions, labels) -> float | dict`` or a Trainer's `compute_metrics` with a key (`resolve_search_metric`);
+`resolve_metric` turns any of them into ``fn(predictions, labels) -> float`` on logits ``[N, C]`` (regression:
+``[N]`` / ``[N, 1]``). This module does not import `evaluate` (it loads `datasets`, about 5 s).
 """
 
 from __future__ import annotations
@@ -41,73 +38,23 @@ __all__ = [
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
 
-def _labels_from(predictions: np.ndarray, is_regression: bool) -> np.ndarray:
-    predictions = np.asarray(predictions)
-    if is_regression:
-        return predictions.reshape(len(predictions), -1)[:, 0].astype(np.float64)
-    if predictions.ndim == 1:
-        return predictions.astype(np.int64)
-    return predictions.argmax(axis=-1)
-
-
-def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
-    """Share of `predicted` class ids equal to `labels` (0.0 for no labels).
-
-    ```python
-    >>> accuracy(np.array([1, 0, 1]), np.array([1, 1, 1]))
-    0.666...
-
-    ```
-    """
-    return float((predicted == labels).mean()) if len(labels) else 0.0
-
-
-def f1_binary(predicted: np.ndarray, labels: np.ndarray) -> float:
-    """F1 of the positive class (label 1); 0.0 when there are no true or predicted positives.
-
-    ```python
-    >>> f1_binary(np.array([1, 0, 1]), np.array([1, 1, 0]))
-    0.5
-
-    ```
-    """
-    tp = int(((predicted == 1) & (labels == 1)).sum())
-    fp = int(((predicted == 1) & (labels != 1)).sum())
-    fn = int(((predicted != 1) & (labels == 1)).sum())
-    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
-
-
-def matthews(predicted: np.ndarray, labels: np.ndarray) -> float:
-    """Matthews correlation (scikit-learn's; 0.0 for a constant prediction).
-
-    ```python
-    >>> matthews(np.array([1, 0, 1, 0]), np.array([1, 0, 1, 0]))
-    1.0
-
-    ```
-    """
-    from sklearn.metrics import matthews_corrcoef
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(matthews_corrcoef(labels, predicted))
-
-
-def _correlation(kind: str, predicted: np.ndarray, labels: np.ndarray) -> float:
+def _correlations(predicted: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Pearson and Spearman correlations; 0.0 where undefined (fewer than 2 values, or a constant)."""
     from scipy import stats
 
     if len(labels) < 2 or np.std(predicted) == 0 or np.std(labels) == 0:
-        return 0.0
-    value = stats.pearsonr(predicted, labels)[0] if kind == "pearson" else stats.spearmanr(predicted, labels)[0]
-    return 0.0 if np.isnan(value) else float(value)
+        return 0.0, 0.0
+    values = stats.pearsonr(predicted, labels)[0], stats.spearmanr(predicted, labels)[0]
+    return tuple(0.0 if np.isnan(value) else float(value) for value in values)
 
 
 @dataclass(frozen=True)
 class TaskMetric:
     """The metrics of one task and its stop-rule metric (``score``, named `name`).
 
-    Keys follow `evaluate`'s GLUE metric: ``accuracy``, ``f1``, ``matthews_correlation``, ``pearson``,
-    ``spearmanr``; plus ``accuracy_f1_mean``, ``pearson_spearman_mean`` and ``score``.
+    Keys follow `evaluate`'s GLUE metric: ``accuracy``, ``f1`` (of class 1; 0.0 without true or predicted
+    positives), ``matthews_correlation``, ``pearson``, ``spearmanr``; plus ``accuracy_f1_mean``,
+    ``pearson_spearman_mean`` and ``score``. No labels score 0.0.
 
     Example:
 
@@ -117,6 +64,8 @@ class TaskMetric:
     'matthews_correlation'
     >>> metric.compute(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 0]))["matthews_correlation"]
     1.0
+    >>> get_task_metric("mrpc").compute(np.array([1, 0, 1]), np.array([1, 1, 0]))
+    {'accuracy': 0.333..., 'f1': 0.5, 'accuracy_f1_mean': 0.416..., 'score': 0.333...}
 
     ```
     """
@@ -133,20 +82,26 @@ class TaskMetric:
 
     def compute(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """All metrics from logits ``[N, C]``, class ids ``[N]`` or regression outputs ``[N]`` / ``[N, 1]``."""
-        labels = np.asarray(labels)
-        predicted = _labels_from(predictions, self.is_regression)
+        from sklearn.metrics import f1_score, matthews_corrcoef
+
+        labels, predicted = np.asarray(labels), np.asarray(predictions)
+        if self.is_regression:
+            predicted = predicted.reshape(len(predicted), -1)[:, 0].astype(np.float64)
+        else:
+            predicted = predicted.argmax(axis=-1) if predicted.ndim > 1 else predicted.astype(np.int64)
         if len(predicted) != len(labels):
             raise ValueError(f"{len(predicted)} predictions for {len(labels)} labels.")
         if self.is_regression:
-            labels = labels.astype(np.float64)
-            pearson, spearman = _correlation("pearson", predicted, labels), _correlation("spearman", predicted, labels)
+            pearson, spearman = _correlations(predicted, labels.astype(np.float64))
             values = {"pearson": pearson, "spearmanr": spearman, "pearson_spearman_mean": (pearson + spearman) / 2}
         else:
-            values = {"accuracy": accuracy(predicted, labels)}
+            values = {"accuracy": float((predicted == labels).mean()) if len(labels) else 0.0}
             if self.name == "matthews_correlation":
-                values["matthews_correlation"] = matthews(predicted, labels)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    values["matthews_correlation"] = float(matthews_corrcoef(labels, predicted))
             if self.reports_f1:
-                values["f1"] = f1_binary(predicted, labels)
+                values["f1"] = float(f1_score(labels == 1, predicted == 1, zero_division=0.0)) if len(labels) else 0.0
                 values["accuracy_f1_mean"] = (values["accuracy"] + values["f1"]) / 2
         values["score"] = values[self.name]
         return values
@@ -184,11 +139,9 @@ def get_task_metric(task: str) -> TaskMetric:
 
 
 def glue_metric(task: str, **kwargs: Any) -> Any:
-    """The GLUE metric of `task` as an `evaluate.Metric` that works offline (no `evaluate.load`, no Hub).
+    """The GLUE metric of `task` as an offline `evaluate.Metric`: `evaluate`'s GLUE keys, computed by `TaskMetric`.
 
-    ``compute(predictions=class_ids_or_scores, references=labels)`` returns `evaluate`'s GLUE keys (``accuracy``,
-    ``f1``, ``matthews_correlation``, ``pearson``, ``spearmanr``), computed by the same code as the search's stop
-    rule. `kwargs` go to `evaluate.Metric` (e.g. ``experiment_id``); results are kept in memory by default.
+    `kwargs` go to `evaluate.Metric` (e.g. ``experiment_id``); results are kept in memory by default.
 
     Example:
 
@@ -344,21 +297,13 @@ def constant_predictor_score(metric_fn: MetricFn, predictions: np.ndarray, label
 
     ```
     """
-    predictions = np.asarray(predictions)
-    labels = np.asarray(labels)
-    if predictions.ndim == 2 and predictions.shape[1] > 1:
-        scores = []
-        for c in range(predictions.shape[1]):
-            constant = np.zeros_like(predictions, dtype=np.float32)
-            constant[:, c] = 1.0
-            scores.append(_quiet_score(metric_fn, constant, labels))
-        return max(scores)
-    constant = np.full(predictions.shape, float(np.mean(labels)), dtype=np.float32)
-    return _quiet_score(metric_fn, constant, labels)
-
-
-def _quiet_score(metric_fn: MetricFn, predictions: np.ndarray, labels: np.ndarray) -> float:
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        value = metric_fn(predictions, labels)
-    return 0.0 if value is None or np.isnan(value) else float(value)
+        if predictions.ndim == 2 and predictions.shape[1] > 1:
+            classes = np.eye(predictions.shape[1], dtype=np.float32)
+            constants = [np.tile(row, (len(predictions), 1)) for row in classes]
+        else:
+            constants = [np.full(predictions.shape, float(np.mean(labels)), dtype=np.float32)]
+        scores = [metric_fn(constant, labels) for constant in constants]
+    return max(0.0 if value is None or np.isnan(value) else float(value) for value in scores)
