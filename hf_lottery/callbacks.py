@@ -1,29 +1,26 @@
 """Lottery tickets in an unchanged `transformers.Trainer`: ``Trainer(..., callbacks=[...])``.
 
-* `TicketCallback` keeps a ticket applied while a model trains (`TicketTraining`): gates on pruned heads/MLPs, every
-  pruned weight back to exactly zero after every optimizer step, a copy of the ticket in every checkpoint folder and
-  its restoration on resume.
-* `StructuredPruningCallback` / `MagnitudePruningCallback` run a search when training ends (`TicketSearch`), with one
-  `TicketSearchConfig`.
-* `PushToHubCallback` publishes the ticket (and the masked model) when training ends.
-
-`LotteryTrainer` adds the same callbacks to itself; `trainer_callbacks` re-exports them. A callback receives no
-Trainer from transformers: give it one with ``callback.attach(trainer)`` (or ``trainer=``) and its search results go
-through `Trainer.log` to ``log_history`` and every ``report_to`` integration; without one they reach
-``state.log_history`` only.
+`TicketCallback` trains with a ticket applied (`TicketTraining`); `StructuredPruningCallback` and
+`MagnitudePruningCallback` run a search (`TicketSearch`) when training ends; `PushToHubCallback` then publishes the
+ticket (and the masked model). `LotteryTrainer` adds the same callbacks to itself; `trainer_callbacks` re-exports them.
+A callback receives no Trainer from transformers: give it one with ``callback.attach(trainer)`` (or ``trainer=``) and
+its search results go through `Trainer.log` to ``log_history`` and every ``report_to`` integration; without one they
+reach ``state.log_history`` only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from torch import nn
-from transformers import TrainerCallback
+from torch.utils.data import DataLoader, Subset
+from transformers import DataCollatorWithPadding, TrainerCallback
 from transformers.utils import logging
 
 from . import distributed
@@ -44,14 +41,12 @@ logger = logging.get_logger(__name__)
 
 __all__ = ["MagnitudePruningCallback", "PushToHubCallback", "StructuredPruningCallback", "TicketCallback"]
 
-TRAINER_STATE_NAME = "trainer_state.json"
 SEARCHES = {"structured": find_structured_ticket, "magnitude": find_magnitude_ticket}
 
-_EXAMPLE_SETUP = """
-    >>> import tempfile, torch
+# The set-up of the three Trainer examples below (substituted for "{setup}").
+_EXAMPLE_SETUP = """    >>> import tempfile, torch
     >>> from transformers import Trainer, TrainingArguments
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(0)
     >>> model = tiny_bert(vocab_size=50, hidden_size=16, num_attention_heads=2, intermediate_size=20)
     >>> data, collate, dev = tiny_data()  # 8 rows, their collator, a dev DataLoader (or a tokenised Dataset)
     >>> args = TrainingArguments(tempfile.mkdtemp(), max_steps=2, per_device_train_batch_size=4, report_to="none",
@@ -116,9 +111,7 @@ class TicketTraining:
         """Write the ticket into ``checkpoint_dir/hf_lottery_ticket`` (main process only)."""
         if self.ticket is None or not distributed.is_main_process():
             return None
-        target = Path(checkpoint_dir) / CHECKPOINT_TICKET_DIR
-        self.ticket.save_pretrained(target)
-        return target
+        return self.ticket.save_pretrained(Path(checkpoint_dir) / CHECKPOINT_TICKET_DIR)
 
     def restore_from_checkpoint(self, checkpoint_dir: str | os.PathLike, model: nn.Module | None = None) -> bool:
         """Load the checkpoint's ticket; adopt it when none was given, refuse a different one. True when found."""
@@ -139,40 +132,23 @@ class TicketTraining:
         return True
 
 
-def checkpoint_for_step(output_dir: str | os.PathLike, global_step: int) -> Path | None:
-    """The ``checkpoint-*`` folder under `output_dir` whose ``trainer_state.json`` has `global_step` (newest first)."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return None
-    for folder in sorted(iter_checkpoint_dirs(root), key=lambda p: p.stat().st_mtime, reverse=True):
-        state_file = folder / TRAINER_STATE_NAME
-        try:
-            step = json.loads(state_file.read_text()).get("global_step")
-        except (OSError, ValueError):
-            continue
-        if step == global_step:
-            return folder
-    return None
-
-
 def resumed_checkpoint(args: Any, global_step: int) -> Path | None:
-    """The checkpoint a Trainer resumed from: ``args.resume_from_checkpoint`` when it names a folder, else the
-    ``checkpoint-*`` folder of ``args.output_dir`` whose ``trainer_state.json`` records the resumed `global_step`."""
+    """The checkpoint a Trainer resumed from: ``args.resume_from_checkpoint`` when it names a folder, else the newest
+    ``checkpoint-N`` folder of ``args.output_dir`` whose ``trainer_state.json`` records the resumed `global_step`."""
     given = getattr(args, "resume_from_checkpoint", None)
     if isinstance(given, (str, os.PathLike)) and Path(given).is_dir():
         return Path(given)
-    return checkpoint_for_step(args.output_dir, global_step)
+    found = [p for p in Path(args.output_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    for folder in sorted(found, key=lambda p: (-p.stat().st_mtime, int(p.name.split("-")[-1]))):
+        with contextlib.suppress(OSError, ValueError):  # no or no readable trainer state: not that checkpoint
+            if json.loads((folder / "trainer_state.json").read_text()).get("global_step") == global_step:
+                return folder
+    return None
 
 
-def iter_checkpoint_dirs(output_dir: str | os.PathLike) -> Iterable[Path]:
-    """Checkpoint folders (``checkpoint-N``) under a Trainer output_dir, oldest first."""
-    root = Path(output_dir)
-    found = [p for p in root.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
-
-
-def search_log_entry(ticket: LotteryTicket) -> dict[str, float]:
-    """Scalars of a finished search for the Trainer's `log` (``log_history``, TensorBoard, W&B, ...)."""
+def log_search(ticket: LotteryTicket, trainer: Any = None, state: Any = None) -> None:
+    """Log a finished search's scalars through ``trainer.log`` (``log_history`` and ``report_to``: TensorBoard, W&B,
+    ...), or append them to ``state.log_history`` when there is no Trainer."""
     prefix = f"lottery/{ticket.method}"
     summary = ticket.summary()
     values = {
@@ -183,20 +159,13 @@ def search_log_entry(ticket: LotteryTicket) -> dict[str, float]:
         f"{prefix}_mlps_kept": summary["kept_mlps"],
         f"{prefix}_steps": max(len(ticket.history) - 1, 0),
     }
-    return {key: float(value) for key, value in values.items() if value is not None}
-
-
-def log_search(ticket: LotteryTicket, trainer: Any = None, state: Any = None) -> None:
-    """Log a finished search's figures through ``trainer.log`` (``log_history`` and ``report_to``), or append them
-    to ``state.log_history`` when there is no Trainer."""
-    logs = search_log_entry(ticket)
+    logs = {key: float(value) for key, value in values.items() if value is not None}
     if trainer is not None:
         trainer.log(logs)
     elif state is not None:
         state.log_history.append({**logs, "step": state.global_step})
 
 
-# ---------------------------------------------------------------------- searches
 @dataclass
 class TicketSearch:
     """A ticket search to run on a trained model, configured up front (callbacks get no Trainer to ask later).
@@ -246,8 +215,6 @@ class TicketSearch:
         """Search on `model` (unwrapped from DDP); every process ends with the identical ticket."""
         collator = self.data_collator
         if collator is None and processing_class is not None:
-            from transformers import DataCollatorWithPadding
-
             collator = DataCollatorWithPadding(processing_class)
         if collator is None and not _is_batched(self.dataset):
             raise ValueError(
@@ -272,16 +239,10 @@ class TicketSearch:
 def _capped(dataset: Any, cap: int | None) -> Any:
     if cap is None or _is_batched(dataset) or not hasattr(dataset, "__len__") or len(dataset) <= cap:
         return dataset
-    if hasattr(dataset, "select"):
-        return dataset.select(range(cap))
-    from torch.utils.data import Subset
-
-    return Subset(dataset, range(cap))
+    return dataset.select(range(cap)) if hasattr(dataset, "select") else Subset(dataset, range(cap))
 
 
 def _is_batched(dataset: Any) -> bool:
-    from torch.utils.data import DataLoader
-
     return isinstance(dataset, DataLoader) or (
         isinstance(dataset, list) and bool(dataset) and isinstance(dataset[0], dict)
     )
@@ -331,7 +292,7 @@ class TicketCallback(TrainerCallback):
         self.training = TicketTraining(ticket)
         self.required = required
         self.save_copies = save_copies
-        if handle is not None:  # a ticket already applied (e.g. by `rewind`): adopted, not applied twice
+        if handle is not None:
             self.training.adopt(handle)
 
     @property
@@ -377,9 +338,6 @@ class TicketCallback(TrainerCallback):
             self.training.save_to_checkpoint(args.output_dir)
 
 
-TicketCallback.__doc__ = TicketCallback.__doc__.replace("    {setup}", _EXAMPLE_SETUP.strip("\n"))
-
-
 class _SearchCallback(TrainerCallback):
     method = "structured"
 
@@ -410,8 +368,7 @@ class _SearchCallback(TrainerCallback):
         self.trainer = trainer
 
     def attach(self, trainer: Any) -> None:
-        """Give the callback its Trainer, whose `log` then carries the search results to every ``report_to``
-        integration (transformers hands callbacks no Trainer; without one they reach ``state.log_history`` only)."""
+        """Give the callback its Trainer, whose `log` carries the search results to ``report_to``."""
         self.trainer = trainer
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -486,8 +443,8 @@ class MagnitudePruningCallback(_SearchCallback):
     method = "magnitude"
 
 
-for _cls in (StructuredPruningCallback, MagnitudePruningCallback):
-    _cls.__doc__ = _cls.__doc__.replace("    {setup}", _EXAMPLE_SETUP.strip("\n"))
+for _cls in (TicketCallback, StructuredPruningCallback, MagnitudePruningCallback):
+    _cls.__doc__ = _cls.__doc__.replace("    {setup}", _EXAMPLE_SETUP)
 
 
 def _latest_eval_metrics(state: Any) -> dict[str, float] | None:
@@ -556,7 +513,7 @@ class PushToHubCallback(TrainerCallback):
             source = source.ticket
         if source is None:
             raise ValueError("PushToHubCallback has no ticket to push: the pruning callback has not produced one yet.")
-        return source if isinstance(source, LotteryTicket) else LotteryTicket.from_pretrained(source)
+        return _as_ticket(source)
 
     def hub_settings(self, args: Any) -> dict[str, Any]:
         """repo id, privacy and token: this callback's, else the Trainer's ``hub_model_id`` / ``hub_private_repo`` /
@@ -572,17 +529,12 @@ class PushToHubCallback(TrainerCallback):
         if not distributed.is_main_process():
             return
         ticket = self._ticket()
-        settings = self.hub_settings(args)
-        common = dict(
-            private=settings["private"], revision=self.revision, token=settings["token"],
-            commit_message=self.commit_message,
-        )  # fmt: skip
-        if self.push_model:
-            common["metrics"] = _latest_eval_metrics(state)  # of the weights pushed, not of the search
+        settings = {**self.hub_settings(args), "revision": self.revision, "commit_message": self.commit_message}
+        if self.push_model:  # the metrics of the weights pushed, not of the search
             self.pushed_url = push_to_hub(
-                unwrap_model(model), ticket, settings["repo_id"], tokenizer=processing_class,
-                staging_dir=os.path.join(args.output_dir, "hub_staging"), **common,
+                unwrap_model(model), ticket, tokenizer=processing_class, metrics=_latest_eval_metrics(state),
+                staging_dir=os.path.join(args.output_dir, "hub_staging"), **settings,
             )  # fmt: skip
         else:
-            self.pushed_url = push_ticket_to_hub(ticket, settings["repo_id"], **common)
+            self.pushed_url = push_ticket_to_hub(ticket, **settings)
         logger.info("Pushed the %s ticket to %s.", ticket.method, settings["repo_id"])

@@ -1,13 +1,9 @@
-"""Every Hub download hf-lottery does, with one table that turns huggingface_hub's errors into clear messages.
+"""Every Hub download hf-lottery does (`snapshot`, `download_files`, both with huggingface_hub's `snapshot_download`
+from one commit), with one function (`hub_error`) that turns huggingface_hub's errors into clear messages.
 
-`snapshot` fetches a filtered snapshot of a repo (a model folder) from one commit with huggingface_hub's
-`snapshot_download`; `download_files` fetches named files (a ticket's two files, for instance) the same way and says
-which file the repo lacks. Both check the repo id with `hf_lottery.provenance`'s rule before any network call, fail at
-once with "offline / no connection" when the Hub cannot be reached and the files are not cached (`snapshot_download`
-asks the Hub once, without retries, then falls back to the cache), and use the local cache when it holds the files.
-
-This module imports nothing else of hf-lottery but the repo-id rule of `hf_lottery.provenance`, so the ticket can use
-it.
+The repo id is checked with `hf_lottery.provenance`'s rule before any network call; the local cache is used when it
+holds the files, and when it does not and the Hub cannot be reached the error says "offline / no connection" at once
+(`snapshot_download` asks the Hub once, without retries, then falls back to the cache).
 
 Example:
 
@@ -39,8 +35,6 @@ from . import provenance
 class HubFileNotFoundError(FileNotFoundError):
     """Not a local folder, and the Hub has no such repo, revision or file (or the id is not a valid repo id).
 
-    Example:
-
     ```python
     >>> issubclass(HubFileNotFoundError, FileNotFoundError)
     True
@@ -51,8 +45,6 @@ class HubFileNotFoundError(FileNotFoundError):
 
 class HubAccessError(PermissionError):
     """The repo exists but is gated: its conditions must be accepted on the Hub, and a token passed.
-
-    Example:
 
     ```python
     >>> issubclass(HubAccessError, PermissionError)
@@ -65,8 +57,6 @@ class HubAccessError(PermissionError):
 class HubConnectionError(ConnectionError):
     """Offline (``HF_HUB_OFFLINE=1``) or no connection to the Hub, and the files are not in the local cache.
 
-    Example:
-
     ```python
     >>> issubclass(HubConnectionError, ConnectionError)
     True
@@ -78,44 +68,6 @@ class HubConnectionError(ConnectionError):
 # Kept for callers that name the "no ticket here" case.
 TicketNotFoundError = HubFileNotFoundError
 
-# huggingface_hub error -> (error raised, message). The first matching row wins, so the order matters:
-# LocalEntryNotFoundError subclasses EntryNotFoundError *and* FileNotFoundError (an offline look-up must not read
-# as "the repo has no such file"), and GatedRepoError subclasses RepositoryNotFoundError.
-_ERROR_TABLE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], type[Exception], str], ...] = (
-    (
-        (hub_errors.OfflineModeIsEnabled, hub_errors.LocalEntryNotFoundError, httpx2.TransportError),
-        HubConnectionError,
-        "Could not download {files} of {repo!r}: {offline}, and the local cache does not hold {them}.{hint}",
-    ),
-    (
-        hub_errors.GatedRepoError,
-        HubAccessError,
-        "Hub repository {repo!r} is gated: accept its conditions on its Hub page, then pass `token=` (or log in "
-        "with `hf auth login`).",
-    ),
-    (
-        hub_errors.RepositoryNotFoundError,
-        HubFileNotFoundError,
-        "{repo!r} is not a local folder and no Hub repository of that name is visible (check the name, or pass "
-        "`token=` for a private repo).",
-    ),
-    (
-        hub_errors.RevisionNotFoundError,
-        HubFileNotFoundError,
-        "Hub repository {repo!r} has no revision {revision!r} (a branch, tag or commit id).",
-    ),
-    (
-        hub_errors.EntryNotFoundError,
-        HubFileNotFoundError,
-        "Hub repository {repo!r} has no {missing}{where}: it holds no {what} (expected {files}{where}).",
-    ),
-    (
-        hub_errors.HfHubHTTPError,
-        HubConnectionError,
-        "The Hub refused the download of {files} from {repo!r}: {error}",
-    ),
-)
-
 
 def hub_error(
     error: BaseException,
@@ -125,8 +77,12 @@ def hub_error(
     revision: str | None = None,
     subfolder: str | None = None,
     what: str = "hf-lottery ticket",
+    missing: str | None = None,
 ) -> Exception | None:
-    """The clear error (not raised) for a huggingface_hub `error`, or None when the table has no row for it.
+    """The clear error (not raised) for a huggingface_hub `error`, or None when it is none of the known ones.
+
+    The order of the checks matters: LocalEntryNotFoundError subclasses EntryNotFoundError (an offline look-up must
+    not read as "the repo has no such file"), and GatedRepoError subclasses RepositoryNotFoundError.
 
     Example:
 
@@ -137,27 +93,39 @@ def hub_error(
 
     ```
     """
-    for caught, raised, template in _ERROR_TABLE:
-        if isinstance(error, caught):
-            offline = constants.HF_HUB_OFFLINE
-            missing = getattr(error, "hf_lottery_filename", None) or (files[0] if files else "such file")
-            message = template.format(
-                repo=repo_id,
-                files=", ".join(files) or "the files",
-                them="them" if len(files) != 1 else "it",
-                offline="offline mode is on (HF_HUB_OFFLINE=1)"
-                if offline
-                else f"offline / no connection to the Hub ({constants.ENDPOINT})",
-                hint=" Unset HF_HUB_OFFLINE, or download once while online."
-                if offline
-                else " Check the network (or a proxy), or download once while online.",
-                revision=revision,
-                missing=missing,
-                where=f" in {subfolder}/" if subfolder else "",
-                what=what,
-                error=_short(error),
-            )
-            return raised(message)
+    names = ", ".join(files) or "the files"
+    if isinstance(error, (hub_errors.OfflineModeIsEnabled, hub_errors.LocalEntryNotFoundError, httpx2.TransportError)):
+        if constants.HF_HUB_OFFLINE:
+            reason, hint = "offline mode is on (HF_HUB_OFFLINE=1)", "Unset HF_HUB_OFFLINE"
+        else:
+            reason = f"offline / no connection to the Hub ({constants.ENDPOINT})"
+            hint = "Check the network (or a proxy)"
+        return HubConnectionError(
+            f"Could not download {names} of {repo_id!r}: {reason}, and the local cache does not hold "
+            f"{'it' if len(files) == 1 else 'them'}. {hint}, or download once while online."
+        )
+    if isinstance(error, hub_errors.GatedRepoError):
+        return HubAccessError(
+            f"Hub repository {repo_id!r} is gated: accept its conditions on its Hub page, then pass `token=` (or log "
+            "in with `hf auth login`)."
+        )
+    if isinstance(error, hub_errors.RepositoryNotFoundError):
+        return HubFileNotFoundError(
+            f"{repo_id!r} is not a local folder and no Hub repository of that name is visible (check the name, or "
+            "pass `token=` for a private repo)."
+        )
+    if isinstance(error, hub_errors.RevisionNotFoundError):
+        return HubFileNotFoundError(
+            f"Hub repository {repo_id!r} has no revision {revision!r} (a branch, tag or commit id)."
+        )
+    if isinstance(error, hub_errors.EntryNotFoundError):
+        missing = missing or (files[0] if files else "such file")
+        where = f" in {subfolder}/" if subfolder else ""
+        return HubFileNotFoundError(
+            f"Hub repository {repo_id!r} has no {missing}{where}: it holds no {what} (expected {names}{where})."
+        )
+    if isinstance(error, hub_errors.HfHubHTTPError):
+        return HubConnectionError(f"The Hub refused the download of {names} from {repo_id!r}: {_short(error)}")
     return None
 
 
@@ -233,8 +201,8 @@ def snapshot(
 ) -> Path:
     """Download a snapshot of Hub repo `repo_id` (only `allow_patterns` when given); return its cached folder.
 
-    `subfolder` selects the folder returned; `required` names files that must be in it. Errors go through the
-    table above (invalid id, missing repo, revision or required file, gated, offline).
+    `subfolder` selects the folder returned; `required` names files that must be in it. Errors go through
+    `hub_error` (invalid id, missing repo, revision or required file, gated, offline).
 
     Example:
 
@@ -279,6 +247,5 @@ def snapshot(
             error: Exception = hub_errors.EntryNotFoundError(missing[0])
         except hub_errors.CachedRepoTreeNotFoundError:  # a cached snapshot without a file list: offline, not "missing"
             error = hub_errors.LocalEntryNotFoundError(missing[0])
-        error.hf_lottery_filename = missing[0]  # type: ignore[attr-defined]
-        _raise_clear(error, repo_id, **context)
+        _raise_clear(error, repo_id, missing=missing[0], **context)
     return folder

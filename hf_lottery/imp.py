@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModelForSequenceClassification, TrainerCallback
+from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, TrainerCallback
 from transformers.utils import logging
 
 from . import distributed
@@ -98,15 +99,11 @@ def find_imp_ticket(
     >>> import tempfile
     >>> from transformers import TrainingArguments
     >>> from hf_lottery.imp import find_imp_ticket
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(0)
     >>> model = tiny_bert(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20)
-    >>> data = [{"input_ids": [1, 5, 7, 2], "labels": i % 2} for i in range(8)]
+    >>> data, collate, dev = tiny_data()  # 8 rows, their collator, a dev DataLoader of the same rows
     >>> args = TrainingArguments(tempfile.mkdtemp(), max_steps=2, per_device_train_batch_size=4, report_to="none",
     ...                          use_cpu=True, disable_tqdm=True, save_strategy="no")
-    >>> collate = lambda rows: {"input_ids": torch.tensor([r["input_ids"] for r in rows]),
-    ...                         "labels": torch.tensor([r["labels"] for r in rows])}
-    >>> dev = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
     >>> ticket = find_imp_ticket(model, args, data, dev, "sst2", rounds=2, data_collator=collate, threshold=0.1,
     ...                          on_degenerate="ignore", base_model="bert-base-uncased")
     {...}
@@ -125,13 +122,12 @@ def find_imp_ticket(
         raise ValueError("find_imp_ticket needs `train_dataset` (the fine-tunes) and `eval_dataset` (the stop rule).")
     metric = resolve_search_metric(metric, compute_metrics, metric_key)
     model = _load(model, num_labels, args.seed)
-    run = _ImpRun(
+    return _ImpRun(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, metric=metric,
         config=config, rewind_step=rewind_step, data_collator=data_collator, processing_class=processing_class,
         output_dir=Path(output_dir or os.path.join(args.output_dir, "imp_ticket")), callbacks=list(callbacks or []),
         base_model=base_model_of(model, base_model), task=task,
-    )  # fmt: skip
-    return run.run(rounds)
+    ).run(rounds)  # fmt: skip
 
 
 def _load(model: nn.Module | str | os.PathLike, num_labels: int | None, seed: int) -> nn.Module:
@@ -177,19 +173,14 @@ class _ImpRun:
         self.structure = EncoderStructure(self.model)
         self.names = self.structure.magnitude_parameter_names()
 
-    # ------------------------------------------------------------------ one round
     def _train(self, round_index: int, ticket: LotteryTicket | None) -> tuple[float, Any]:
         from transformers import Trainer  # heavy: imported on use
 
         round_dir = self.output_dir / f"round_{round_index}"
         args = dataclasses.replace(self.args, output_dir=str(round_dir / "trainer"), save_strategy="no")
-        callbacks = list(self.callbacks)
         ticket_callback = TicketCallback(ticket) if ticket is not None else None
-        if ticket_callback is not None:
-            callbacks.append(ticket_callback)
         snapshot = _WeightsAtStep(self.rewind_step) if round_index == 0 and self.rewind_step else None
-        if snapshot is not None:
-            callbacks.append(snapshot)
+        callbacks = [*self.callbacks, *(c for c in (ticket_callback, snapshot) if c is not None)]
         trainer = Trainer(
             model=self.model, args=args, train_dataset=self.train_dataset, data_collator=self.data_collator,
             processing_class=self.processing_class, callbacks=callbacks,
@@ -209,8 +200,6 @@ class _ImpRun:
     def _loader(self):
         collator = self.data_collator
         if collator is None and self.processing_class is not None:
-            from transformers import DataCollatorWithPadding
-
             collator = DataCollatorWithPadding(self.processing_class)
         return search_dataloader(
             self.eval_dataset, batch_size=self.config.search_batch_size, collate_fn=collator, model=self.model
@@ -219,15 +208,10 @@ class _ImpRun:
     def _rewind_weights(self) -> dict[str, torch.Tensor]:
         if not self.rewind_step:
             return self.initial
-        from safetensors.torch import load_file
-
         return load_file(str(self.output_dir / "round_0" / "rewind_point.safetensors"))
 
     def _save_rewind_point(self, weights: dict[str, torch.Tensor]) -> None:
         if distributed.is_main_process():
-            from safetensors.torch import save_file
-
-            (self.output_dir / "round_0").mkdir(parents=True, exist_ok=True)
             with atomic_path(self.output_dir / "round_0" / "rewind_point.safetensors") as tmp:
                 save_file({k: v.contiguous().cpu() for k, v in weights.items()}, str(tmp))
         distributed.barrier()
@@ -235,14 +219,12 @@ class _ImpRun:
     @torch.no_grad()
     def _next_masks(self, kept: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Prune `magnitude_prune_fraction` of the kept weights: the globally smallest |w| of the trained weights."""
-        params = self.structure.named_encoder_parameters()
         remaining = sum(int(mask.sum()) for mask in kept.values())
         count = round(self.config.magnitude_prune_fraction * remaining)
-        magnitudes = {name: params[name].detach().abs().cpu() for name in self.names}
+        magnitudes = {name: param.detach().abs().cpu() for name, param in self._params().items()}
         pruned = select_global(magnitudes, kept, count)
         return {name: kept[name] & ~pruned[name] for name in self.names}
 
-    # ------------------------------------------------------------------ the loop
     def run(self, rounds: int) -> LotteryTicket:
         full = LotteryTicket.full(self.structure, kind="good", method="magnitude", base_model=self.base_model)
         ones = {name: torch.ones_like(p, dtype=torch.bool, device="cpu") for name, p in self._params().items()}
@@ -251,23 +233,17 @@ class _ImpRun:
         rule: StopRule | None = None
         ticket: LotteryTicket | None = None
         for index in range(rounds + 1):
-            done = self._load_round(index)
-            if done is None:
-                done = self._run_round(index, ticket, full, ones)
-            result, next_ticket = done
-            entry = {
-                "step": index, "phase": "imp", "sparsity": result["sparsity"], "metric": result["metric"],
-                "weights_kept": result["weights_kept"],
-            }  # fmt: skip
+            result, next_ticket = self._load_round(index) or self._run_round(index, ticket, full, ones)
             if index == 0:
                 rule = StopRule(self.config.threshold, result["metric"], result["constant_baseline"])
                 rule.check(self.config.on_degenerate)
             passed = rule.passes(result["metric"])
-            entry["accepted"] = passed
-            history.append(entry)
-            round_ticket = self._round_ticket(index, full, ones)
+            history.append({
+                "step": index, "phase": "imp", "sparsity": result["sparsity"], "metric": result["metric"],
+                "weights_kept": result["weights_kept"], "accepted": passed,
+            })  # fmt: skip
             if passed:
-                best = round_ticket
+                best = self._round_ticket(index, full, ones)
             if not passed or index == rounds:
                 break
             ticket = next_ticket
@@ -286,9 +262,8 @@ class _ImpRun:
         with torch.no_grad():
             self.model.load_state_dict(self.initial if index == 0 else self._rewind_weights())
         result, trainer = self._train(index, ticket)
-        kept = ticket.weight_masks if ticket is not None else ones
-        next_ticket = full.copy(weight_masks=self._next_masks(kept), kind="good")
         current = ticket if ticket is not None else full.copy(weight_masks=ones)
+        next_ticket = full.copy(weight_masks=self._next_masks(current.weight_masks), kind="good")
         counts = current.kept_weight_counts()
         metric_fn = resolve_metric(self.metric)
         record = {

@@ -73,10 +73,7 @@ class LotteryArguments(TicketSearchConfig, TrainingArguments):
 
     __str__ = TrainingArguments.__str__  # redacts `*_token` fields
     __repr__ = TrainingArguments.__str__
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field, the Trainer's and the search's (what the Trainer logs as hyper-parameters)."""
-        return TrainingArguments.to_dict(self)
+    to_dict = TrainingArguments.to_dict  # every field, the Trainer's and the search's (logged as hyper-parameters)
 
 
 class LotteryTrainer(Trainer):
@@ -99,8 +96,7 @@ class LotteryTrainer(Trainer):
 
     ```python
     >>> import tempfile, torch
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(0)
     >>> model = tiny_bert(vocab_size=50, hidden_size=16, num_attention_heads=2, intermediate_size=20)
     >>> data, collate, dev = tiny_data()  # 8 rows, their collator, a dev DataLoader (or a tokenised Dataset)
     >>> args = LotteryArguments(tempfile.mkdtemp(), max_steps=2, per_device_train_batch_size=4, report_to="none",
@@ -143,7 +139,6 @@ class LotteryTrainer(Trainer):
         """The `TicketTraining` behind this trainer's `TicketCallback`."""
         return self.ticket_callback.training
 
-    # ------------------------------------------------------------------ training with a ticket
     @classmethod
     def from_ticket(
         cls,
@@ -166,10 +161,9 @@ class LotteryTrainer(Trainer):
                                strict_base_model=strict_base_model)  # fmt: skip
         record_base_model(model, source or ticket.base_model)
         trainer = cls(model=model, args=args, **trainer_kwargs)
-        if handle is None:  # compacted: nothing to keep at zero
-            return trainer
-        trainer.ticket_training.adopt(handle)  # the ticket rewind applied stays: not removed and re-applied
-        trainer.add_callback(trainer.ticket_callback)
+        if handle is not None:  # None when compacted: nothing to keep at zero
+            trainer.ticket_training.adopt(handle)  # the ticket rewind applied stays: not removed and re-applied
+            trainer.add_callback(trainer.ticket_callback)
         return trainer
 
     def train(self, *args: Any, **kwargs: Any):
@@ -180,14 +174,11 @@ class LotteryTrainer(Trainer):
             self.add_callback(self.ticket_callback)  # the checkpoint may hold a ticket: the callback restores it
         return super().train(*args, **kwargs)
 
-    # ------------------------------------------------------------------ searches
     def _search_data(self, dataset: Any) -> Any:
         data = dataset if dataset is not None else self.search_dataset
-        if data is None:
-            if self.args.search_data == "held-out":
-                raise ValueError("search_data='held-out' needs `search_dataset` (a held-out slice of train).")
-            data = self.eval_dataset
-        return data
+        if data is None and self.args.search_data == "held-out":
+            raise ValueError("search_data='held-out' needs `search_dataset` (a held-out slice of train).")
+        return data if data is not None else self.eval_dataset
 
     def _metric(self) -> dict[str, Any]:
         args: LotteryArguments = self.args

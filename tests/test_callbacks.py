@@ -244,6 +244,7 @@ def test_search_results_reach_log_history_report_to_and_the_ticket(tmp_path, tin
     callback = StructuredPruningCallback(eval_dataset=to_dataset(32, 3), metric="sst2", data_collator=collate,
                                          structured_max_steps=1, on_degenerate="ignore")  # fmt: skip
     package = logging.getLogger("hf_lottery")
+    package.setLevel(logging.NOTSET)  # the library default: follow transformers (a CLI run in this process set INFO)
     package.addHandler(caplog.handler)
     transformers.logging.set_verbosity_info()
     try:

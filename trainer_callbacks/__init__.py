@@ -1,7 +1,6 @@
 """Callbacks that add lottery tickets to an unchanged `transformers.Trainer`: ``Trainer(..., callbacks=[...])``.
 
-This package is the user-facing home of the callbacks; they are defined in `hf_lottery.callbacks`, the one code
-path that `hf_lottery.LotteryTrainer` uses too.
+The callbacks are defined in `hf_lottery.callbacks`, the one code path that `hf_lottery.LotteryTrainer` uses too.
 
 Example:
 

@@ -41,6 +41,7 @@ from .._version import __version__
 from ..analysis.plots import TENSORS, tensor_survival_matrix
 from ..downloads import download_files
 from ..provenance import is_hub_id, library_versions
+from ..tasks.glue import GLUE_TASKS, canonical_task_name, dev_split_name
 from ..tasks.metrics import get_task_metric
 from ..tickets.ticket import LotteryTicket
 
@@ -81,8 +82,6 @@ def _model_ref(name: Any) -> str:
 
 def _glue_task(ticket: LotteryTicket) -> tuple[str, str] | None:
     """(canonical name, GLUE display name) when the ticket's task is a GLUE task (not the generated demo task)."""
-    from ..tasks.glue import GLUE_TASKS, canonical_task_name
-
     try:
         task = canonical_task_name(ticket.task or "")
     except (ValueError, TypeError):
@@ -91,19 +90,15 @@ def _glue_task(ticket: LotteryTicket) -> tuple[str, str] | None:
 
 
 def _split(ticket: LotteryTicket) -> str:
-    """The GLUE split the task's dev metrics are measured on."""
-    raw = (ticket.task or "").strip().lower().replace("_", "-")
-    if raw in ("mnli-mm", "mnli-mismatched"):
-        return "validation_mismatched"
-    return "validation_matched" if (_glue_task(ticket) or ("",))[0] == "mnli" else "validation"
+    """The GLUE split a GLUE task's dev metrics are measured on (MNLI's matched set is ``validation_matched``)."""
+    split = dev_split_name(ticket.task)
+    return "validation_matched" if split == "validation" and _glue_task(ticket)[0] == "mnli" else split
 
 
 def search_metric_type(ticket: LotteryTicket) -> str | None:
     """The metric type of the search's stop-rule score (None for STS-B, whose score is a mean of two)."""
     glue = _glue_task(ticket)
-    if glue is None:
-        return None
-    name = get_task_metric(glue[0]).name
+    name = get_task_metric(glue[0]).name if glue else None
     return name if name in METRIC_TYPES else None
 
 
@@ -347,7 +342,3 @@ class _Body:
 
     def versions(self) -> str:
         return "\n".join(["## Framework versions", "", *(f"- {k} {v}" for k, v in library_versions().items())])
-
-
-def card_metadata(card: ModelCard) -> dict[str, Any]:
-    return card.data.to_dict()

@@ -1,9 +1,4 @@
-"""Publishing tickets and masked models on the Hugging Face Hub.
-
-* `push_ticket_to_hub(ticket, repo_id)`: the ticket files + a card, like an adapter.
-* `push_to_hub(model, ticket, repo_id)`: the weights with the ticket *baked in* (pruned head columns, MLPs and weights
-  are zeros, so a plain ``AutoModelForSequenceClassification.from_pretrained`` and ``pipeline(...)`` give the pruned
-  outputs), the ticket files, a card and plots — in one commit. Load it back with `hf_lottery.load_pruned_model`.
+"""Publishing tickets (`push_ticket_to_hub`, like an adapter) and masked models (`push_to_hub`) on the Hub.
 
 The repo id is validated before anything is written. Everything is prepared in a staging folder (`staging_dir`, else
 a temporary folder) and committed with ``HfApi.upload_folder``; the staging folder is removed after a successful push
@@ -19,13 +14,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import HfApi
 from torch import nn
 from transformers.utils import logging
 
+from ..analysis.plots import plot_ticket
 from ..gates import copy_without_hooks
 from ..models.compaction import CompactModelMixin, compact_model
 from ..models.expansion import expand_compact_model
 from ..models.latency import compare_latency
+from ..provenance import check_repo_id
 from ..tickets.ticket import LotteryTicket
 from .card import build_card
 
@@ -33,34 +31,16 @@ from .card import build_card
 logger = logging.get_logger(__name__)
 
 
-def _validate_repo_id(repo_id: Any) -> str:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    if not isinstance(repo_id, str):
-        raise TypeError(f"`repo_id` must be a string such as 'you/bert-sst2-lottery'; got {type(repo_id).__name__}.")
+def _card_and_commit(folder: Path, ticket: LotteryTicket, repo_id: str, *, with_model: bool,
+                     card_kwargs: dict[str, Any], private: bool | None, revision: str | None,
+                     token: str | bool | None, commit_message: str, create_pr: bool) -> str:  # fmt: skip
+    """Add the card and plots to a prepared staging folder, push it in one commit, then delete it."""
     try:
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise ValueError(f"`repo_id` {repo_id!r} is not a valid Hub repo id ('user/name'): {err}") from err
-    return repo_id
-
-
-def _plots(ticket: LotteryTicket, folder: Path) -> list[str]:
-    try:
-        from ..analysis.plots import plot_ticket
-    except ImportError:  # pragma: no cover - matplotlib missing
-        return []
-    try:
-        return [path.relative_to(folder).as_posix() for path in plot_ticket(ticket, folder / "plots")]
-    except ImportError as err:
+        plots = [path.relative_to(folder).as_posix() for path in plot_ticket(ticket, folder / "plots")]
+    except ImportError as err:  # matplotlib missing
         logger.warning("No plots in the card: %s", err)
-        return []
-
-
-def _commit(folder: Path, repo_id: str, *, private: bool | None, revision: str | None, token: str | bool | None,
-            commit_message: str, create_pr: bool = False) -> str:  # fmt: skip
-    from huggingface_hub import HfApi
-
+        plots = []
+    build_card(ticket, repo_id, with_model=with_model, plots=plots, **card_kwargs).save(folder / "README.md")
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
@@ -74,17 +54,8 @@ def _commit(folder: Path, repo_id: str, *, private: bool | None, revision: str |
             f"Pushing to {repo_id!r} failed ({type(err).__name__}: {err}). Nothing was committed; the prepared files "
             f"are kept in {folder}. Your local results are unchanged."
         ) from err
-    return str(getattr(info, "commit_url", info))
-
-
-def _card_and_commit(folder: Path, ticket: LotteryTicket, repo_id: str, *, with_model: bool,
-                     card_kwargs: dict[str, Any], **commit_kwargs: Any) -> str:  # fmt: skip
-    """Add the card and plots to a prepared staging folder, push it in one commit, then delete it."""
-    plots = _plots(ticket, folder)
-    build_card(ticket, repo_id, with_model=with_model, plots=plots, **card_kwargs).save(folder / "README.md")
-    url = _commit(folder, repo_id, **commit_kwargs)
     shutil.rmtree(folder, ignore_errors=True)  # only after a successful push: a failed one keeps the folder
-    return url
+    return str(getattr(info, "commit_url", info))
 
 
 def _staging(staging_dir: str | os.PathLike | None) -> Path:
@@ -118,7 +89,7 @@ def push_ticket_to_hub(
     >>> LotteryTicket.from_pretrained("you/bert-mrpc-structured-ticket")     # doctest: +SKIP
     ```
     """
-    _validate_repo_id(repo_id)
+    repo_id = check_repo_id(repo_id)
     folder = _staging(staging_dir)
     ticket.save_pretrained(folder)
     return _card_and_commit(folder, ticket, repo_id, with_model=False, card_kwargs={"metric_name": metric_name},
@@ -147,13 +118,15 @@ def push_to_hub(
 ) -> str:
     """Push `model` with `ticket` baked into its weights, the ticket files, a card and plots, in one commit.
 
-    The user's model is not modified (a copy is baked). Pass the `tokenizer` so ``pipeline(...)`` works on the repo.
-    `metrics` are the scores *of the weights pushed* (e.g. ``{"accuracy": 0.609}`` after re-fine-tuning the ticket)
-    on `metrics_split` (default: the task's GLUE validation split); the card shows them as this model's results and
-    the ticket's search metrics separately, labelled as measured on the fine-tuned model. `training_args` (a
-    ``TrainingArguments`` or a dict) gives the card its hyper-parameters; `finetuned_from` names the fine-tuned
-    parent on the Hub. With ``measure_latency=True`` (structured tickets) the card reports the dense and compacted
-    models' forward time on this machine.
+    Pruned head columns, MLPs and weights are zeros, so a plain ``AutoModelForSequenceClassification.from_pretrained``
+    and ``pipeline(...)`` give the pruned outputs; `hf_lottery.load_pruned_model` loads it with the ticket. The user's
+    model is not modified (a copy is baked). Pass the `tokenizer` so ``pipeline(...)`` works on the repo. `metrics` are
+    the scores *of the weights pushed* (e.g. ``{"accuracy": 0.609}`` after re-fine-tuning the ticket) on
+    `metrics_split` (default: the task's GLUE validation split); the card shows them as this model's results and the
+    ticket's search metrics separately, labelled as measured on the fine-tuned model. `training_args` (a
+    ``TrainingArguments`` or a dict) gives the card its hyper-parameters; `finetuned_from` names the fine-tuned parent
+    on the Hub. With ``measure_latency=True`` (structured tickets) the card reports the dense and compacted models'
+    forward time on this machine.
 
     Example:
 
@@ -162,7 +135,7 @@ def push_to_hub(
     >>> AutoModelForSequenceClassification.from_pretrained("you/bert-sst2-lottery")  # doctest: +SKIP
     ```
     """
-    _validate_repo_id(repo_id)
+    repo_id = check_repo_id(repo_id)
     baked = copy_without_hooks(model)
     if isinstance(baked, CompactModelMixin):  # trained compacted: push the dense architecture with the ticket baked in
         baked = expand_compact_model(baked, inplace=True)
