@@ -12,15 +12,16 @@ transformers 5 ignores `head_mask`, so gates are hooks:
   pruned MLPs, and magnitude-pruned entries — and the ticket is recorded in ``model.config.hf_lottery_ticket``, so
   any ``save_pretrained`` of the model writes the pruned model (zero columns are exactly a closed gate, so the hooks
   above stay idle while a 0 / 1 ticket is applied). Original values are kept to restore on `remove()`; a state dict
-  loaded into the model is re-zeroed where the ticket prunes. Gradients of pruned entries are zeroed at the end of
-  every backward pass and `TicketHandle.enforce_weight_masks()` re-zeroes the weights after an optimizer step, each
-  as one fused ``torch._foreach_mul_`` over all masked parameters.
+  loaded into the model is re-zeroed where the ticket prunes. Gradients of pruned entries are zeroed as they
+  accumulate, and `TicketHandle.enforce_weight_masks()` re-zeroes the weights after an optimizer step in one fused
+  ``torch._foreach_mul_`` over all masked parameters.
 
 A model holds one weight-changing ticket at a time (a second is refused: remove the first), and a ticket must be
 applied before ``torch.compile`` (a compiled model is refused).
 
 With ``differentiable=True`` the gates are leaf tensors with ``requires_grad``: after ``loss.backward()``,
-``handle.head_gates.grad`` and ``handle.mlp_gates.grad`` hold ∂L/∂ξ, the Michel et al. importance signal.
+``handle.head_gates.grad`` and ``handle.mlp_gates.grad`` hold ∂L/∂ξ, the Michel et al. importance signal
+(`TicketHandle.per_example` gives them a batch dimension, for Fisher importance).
 """
 
 from __future__ import annotations
