@@ -7,7 +7,6 @@ The table below is static, so `hf-lottery --help` imports nothing heavy; a sub-c
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
@@ -40,6 +39,19 @@ def configure_logging(verbose: bool = False) -> None:
         hf_logging.set_verbosity_error()
 
 
+def _command_module(module: str):
+    """A sub-command's module, imported only when it runs (keeps `--help` fast; explicit, so layers see the edge)."""
+    if module == "pipeline":
+        from .commands import pipeline as loaded
+    elif module == "tickets":
+        from .commands import tickets as loaded
+    elif module == "hub":
+        from .commands import hub as loaded
+    else:
+        from .commands import patterns as loaded
+    return loaded
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `hf-lottery`: errors a user can fix are one line on stderr and exit status 1, no traceback.
 
@@ -59,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(args.verbose)
     try:
-        command = importlib.import_module(f"{__package__}.commands.{COMMANDS[args.command][0]}")
-        return int(command.main(args.command, list(args.args)) or 0)
+        return int(_command_module(COMMANDS[args.command][0]).main(args.command, list(args.args)) or 0)
     except (ValueError, TypeError, OSError) as err:  # OSError: missing files, bad model ids, network failures
         logging.getLogger(__name__).error("%s: error: %s", args.command, str(err).splitlines()[0] if str(err) else err)
         return 1

@@ -8,9 +8,9 @@ through the `hf_lottery` logger to stderr.
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 
@@ -18,36 +18,6 @@ def echo(*lines: str) -> None:
     """Write a command's result to stdout, one line per argument."""
     sys.stdout.write("".join(f"{line}\n" for line in lines))
     sys.stdout.flush()
-
-
-def positionals_to_flags(argv: Sequence[str], names: Sequence[str], variadic: bool = False) -> list[str]:
-    """Leading positional arguments written as flags: ``["T", "--x", "1"]`` with ``names=("ticket",)`` →
-    ``["--ticket", "T", "--x", "1"]`` (with `variadic`, every leading positional goes to the last name).
-
-    Example:
-
-    ```python
-    >>> positionals_to_flags(["a", "b", "--k", "v"], ["ticket", "repo_id"])
-    ['--ticket', 'a', '--repo_id', 'b', '--k', 'v']
-    >>> positionals_to_flags(["x", "y", "--output_dir", "o"], ["folders"], variadic=True)
-    ['--folders', 'x', 'y', '--output_dir', 'o']
-
-    ```
-    """
-    argv = list(argv)
-    out: list[str] = []
-    index = 0
-    for position, name in enumerate(names):
-        last = position == len(names) - 1
-        taken = []
-        while index < len(argv) and not argv[index].startswith("-"):
-            taken.append(argv[index])
-            index += 1
-            if not (variadic and last):
-                break
-        if taken:
-            out += [f"--{name}", *taken]
-    return out + argv[index:]
 
 
 def parse_dataclasses(
@@ -59,43 +29,40 @@ def parse_dataclasses(
     positionals: Sequence[str] = (),
     variadic: bool = False,
     defaults: dict[str, Any] | None = None,
-    keep_training_defaults: bool = False,
+    keep: Collection[str] = (),
 ) -> tuple[Any, ...]:
-    """Parse `argv` into instances of `types` (dataclasses) with `HfArgumentParser`; a validation error exits with
-    status 2 naming the flag. A `TrainingArguments` type is returned as a dict of the values that differ from its
-    defaults (see `RunSettings.training`) unless `keep_training_defaults`."""
-    from transformers import HfArgumentParser, TrainingArguments
+    """Parse `argv` into instances of `types` (dataclasses) with `HfArgumentParser` (see `parse_into`).
 
-    from ..pipeline.config import flag_message
+    The fields named in `positionals` also take arguments without a flag, in order (with `variadic`, one list field
+    takes them all).
+
+    Example:
+
+    ```python
+    >>> from hf_lottery.commands.hub import PushArguments
+    >>> from hf_lottery.commands.tickets import ImportLegacyArguments
+    >>> (args,) = parse_dataclasses("push", "", [PushArguments], ["t", "me/r", "--private"],
+    ...                             positionals=["ticket", "repo_id"])
+    >>> args.ticket, args.repo_id, args.private
+    ('t', 'me/r', True)
+    >>> (args,) = parse_dataclasses("import", "", [ImportLegacyArguments], ["a", "b", "--output_dir", "o"],
+    ...                             positionals=["folders"], variadic=True)
+    >>> args.folders, args.output_dir
+    (['a', 'b'], 'o')
+
+    ```
+    """
+    from transformers import HfArgumentParser
+
+    from ..pipeline.config import parse_into
 
     parser = HfArgumentParser(list(types), prog=prog, description=description)
-    if defaults:
-        parser.set_defaults(**defaults)
-    namespace = vars(parser.parse_args(positionals_to_flags(argv, positionals, variadic)))
-    try:
-        built = []
-        for kind in types:
-            if kind is TrainingArguments and not keep_training_defaults:
-                built.append(training_values(namespace))
-                continue
-            built.append(kind(**{f.name: namespace[f.name] for f in dataclasses.fields(kind) if f.init}))
-        return tuple(built)
-    except (ValueError, TypeError) as err:
-        parser.error(flag_message(err))
-
-
-def training_values(namespace: dict[str, Any]) -> dict[str, Any]:
-    """The `TrainingArguments` values in `namespace` that differ from the Trainer's defaults."""
-    from transformers import TrainingArguments
-
-    values = {}
-    for f in dataclasses.fields(TrainingArguments):
-        if not f.init or f.name not in namespace:
-            continue
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if namespace[f.name] != default:
-            values[f.name] = namespace[f.name]
-    return values
+    parser.set_defaults(**(defaults or {}))
+    for name in positionals:
+        # The field's own dest: an absent positional (SUPPRESS) leaves the --flag's value. The field needs a default:
+        # HfArgumentParser makes a field without one a required --flag, which a positional does not satisfy.
+        parser.add_argument(name, nargs="*" if variadic else "?", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parse_into(parser, argv, keep=keep)
 
 
 def load_model(name: str):

@@ -44,15 +44,10 @@ class DownloadArguments:
 
 
 def main(name: str, argv: list[str]) -> int:
+    prog, description = f"hf-lottery {name}", COMMANDS[name][1]
     if name == "push":
-        (args,) = parse_dataclasses(
-            "hf-lottery push", COMMANDS[name][1], [PushArguments], argv, positionals=["ticket", "repo_id"]
-        )
-        return _push(args)
-    (args,) = parse_dataclasses(
-        "hf-lottery download", COMMANDS[name][1], [DownloadArguments], argv, positionals=["repo_id_or_path"]
-    )
-    return _download(args)
+        return _push(*parse_dataclasses(prog, description, [PushArguments], argv, positionals=["ticket", "repo_id"]))
+    return _download(*parse_dataclasses(prog, description, [DownloadArguments], argv, positionals=["repo_id_or_path"]))
 
 
 def _push(args: PushArguments) -> int:

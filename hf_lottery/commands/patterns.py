@@ -20,7 +20,7 @@ ACTIONS = {
 
 @dataclass
 class TrainPatternsArguments:
-    output_dir: str = field(default=None, metadata={"help": "Where the classifier is saved."})
+    output_dir: str = field(metadata={"help": "Where the classifier is saved."})
     data: str | None = field(default=None, metadata={"help": "Folder in the paper's format (raw/ or normed/)."})
     synthetic: int | None = field(default=None, metadata={"help": "Generate N synthetic maps per pattern instead."})
     format: Literal["raw", "normed"] = field(default="raw", metadata={"help": "Layout of --data."})
@@ -30,8 +30,6 @@ class TrainPatternsArguments:
     raw_values: bool = field(default=False, metadata={"help": "Feed unnormalised maps, as the paper's code did."})
 
     def __post_init__(self):
-        if not self.output_dir:
-            raise ValueError("`output_dir` is required.")
         if (self.data is None) == (self.synthetic is None):
             raise ValueError("Give exactly one of `data` (a paper-format folder) or `synthetic` (maps per pattern).")
         if self.synthetic is not None and self.synthetic < 1:
@@ -48,14 +46,12 @@ class EvaluatePatternsArguments:
 
 @dataclass
 class MapsArguments:
-    model: str = field(default=None, metadata={"help": "Fine-tuned model folder or Hub id to take maps from."})
-    task_name: str = field(default=None, metadata={"help": "GLUE task or 'demo' (its dev set gives the maps)."})
+    model: str = field(metadata={"help": "Fine-tuned model folder or Hub id to take maps from."})
+    task_name: str = field(metadata={"help": "GLUE task or 'demo' (its dev set gives the maps)."})
     data_dir: str | None = field(default=None, metadata={"help": "Local GLUE folder (else the Hub)."})
     num_examples: int = field(default=100, metadata={"help": "Dev examples (the first ones) whose maps are used."})
 
     def __post_init__(self):
-        if not self.model or not self.task_name:
-            raise ValueError("`model` and `task_name` are required.")
         if self.num_examples < 1:
             raise ValueError(f"`num_examples` must be an integer >= 1; got {self.num_examples}.")
 
@@ -72,36 +68,25 @@ class PredictPatternsArguments:
 
 @dataclass
 class LabelArguments:
-    output_dir: str = field(default=None, metadata={"help": "Where raw/for_training, raw/labels.txt and png/ go."})
-
-    def __post_init__(self):
-        if not self.output_dir:
-            raise ValueError("`output_dir` is required.")
+    output_dir: str = field(metadata={"help": "Where raw/for_training, raw/labels.txt and png/ go."})
 
 
 def main(name: str, argv: list[str]) -> int:
     if name == "label-patterns":
-        maps, label = parse_dataclasses(
-            "hf-lottery label-patterns", COMMANDS[name][1], [MapsArguments, LabelArguments], argv,
-            defaults={"num_examples": 5},
-        )  # fmt: skip
-        return _label(maps, label)
+        types, defaults = [MapsArguments, LabelArguments], {"num_examples": 5}
+        return _label(*parse_dataclasses(f"hf-lottery {name}", COMMANDS[name][1], types, argv, defaults=defaults))
     if not argv or argv[0] not in ACTIONS:
         listing = "; ".join(f"{action}: {text}" for action, text in ACTIONS.items())
         if argv and argv[0] in ("-h", "--help"):
             echo(f"usage: hf-lottery patterns ACTION ... ({listing})")
             return 0
         raise ValueError(f"give an action: hf-lottery patterns {{{', '.join(ACTIONS)}}} ... ({listing})")
-    action, rest = argv[0], argv[1:]
-    prog = f"hf-lottery patterns {action}"
-    if action == "train":
-        (args,) = parse_dataclasses(prog, ACTIONS[action], [TrainPatternsArguments], rest)
-        return _train(args)
-    if action == "evaluate":
-        (args,) = parse_dataclasses(prog, ACTIONS[action], [EvaluatePatternsArguments], rest)
-        return _evaluate(args)
-    maps, predict = parse_dataclasses(prog, ACTIONS[action], [MapsArguments, PredictPatternsArguments], rest)
-    return _predict(maps, predict)
+    types, run = {
+        "train": ([TrainPatternsArguments], _train),
+        "evaluate": ([EvaluatePatternsArguments], _evaluate),
+        "predict": ([MapsArguments, PredictPatternsArguments], _predict),
+    }[argv[0]]
+    return run(*parse_dataclasses(f"hf-lottery patterns {argv[0]}", ACTIONS[argv[0]], types, argv[1:]))
 
 
 def _read_paper_format(args):

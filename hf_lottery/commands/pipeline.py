@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,21 +47,20 @@ DEMO_DESCRIPTION = (
 class ModelDataArguments:
     """A fine-tuned model and the task whose dev set it runs on."""
 
-    model: str = field(default=None, metadata={"help": "Fine-tuned model folder or Hub id."})
+    model: str = field(metadata={"help": "Fine-tuned model folder or Hub id."})
     task_name: str | None = field(default=None, metadata={"help": "GLUE task or 'demo' (find --like: the ticket's)."})
     data_dir: str | None = field(default=None, metadata={"help": "Local GLUE folder (else the Hub)."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use the first N dev examples (>= 1)."})
     max_seq_length: int = field(default=128, metadata={"help": "Maximum tokens per example."})
 
     def __post_init__(self):
-        if not self.model:
-            raise ValueError("`model` is required (a fine-tuned model folder or Hub id).")
         if self.max_eval_samples is not None and self.max_eval_samples < 1:
             raise ValueError(f"`max_eval_samples` must be an integer >= 1, or unset; got {self.max_eval_samples}.")
 
 
 @dataclass
 class FindArguments:
+    output_dir: str = field(metadata={"help": "Ticket folder (resumes an interrupted search)."})
     method: Literal["structured", "magnitude"] = field(default="structured", metadata={"help": "Ticket search."})
     base_model: str | None = field(
         default=None,
@@ -69,15 +69,10 @@ class FindArguments:
             "hf_lottery_base_model entry."
         },
     )
-    output_dir: str = field(default=None, metadata={"help": "Ticket folder (resumes an interrupted search)."})
     like: str | None = field(
         default=None,
         metadata={"help": "Re-run the search recorded in this ticket (Hub repo or folder): settings, task, method."},
     )
-
-    def __post_init__(self):
-        if not self.output_dir:
-            raise ValueError("`output_dir` is required (the ticket folder).")
 
 
 @dataclass
@@ -110,42 +105,26 @@ class ReportArguments:
 
 @dataclass
 class ExportArguments:
-    onnx: str = field(default=None, metadata={"help": "Model (Hub id or folder; dense-with-ticket or compact)."})
-    output_dir: str = field(default=None, metadata={"help": "Folder for model.onnx."})
-
-    def __post_init__(self):
-        if not self.onnx or not self.output_dir:
-            raise ValueError("`onnx` (the model) and `output_dir` are required.")
+    onnx: str = field(metadata={"help": "Model (Hub id or folder; dense-with-ticket or compact)."})
+    output_dir: str = field(metadata={"help": "Folder for model.onnx."})
 
 
 def main(name: str, argv: list[str]) -> int:
-    return {
-        "demo": _demo, "run": _run, "report": _report, "find": _find, "train": _train, "evaluate": _evaluate,
-        "export": _export,
-    }[name](argv)  # fmt: skip
+    if name in ("demo", "run"):
+        return _run_pipeline(name, argv)
+    return {"report": _report, "find": _find, "train": _train, "evaluate": _evaluate, "export": _export}[name](argv)
 
 
-def _run_pipeline(argv: list[str], prog: str, description: str | None, defaults: dict[str, Any] | None) -> int:
+def _run_pipeline(name: str, argv: list[str]) -> int:
     from ..pipeline.config import command_line, parse_run_args
     from ..pipeline.runner import run_pipeline
 
-    settings = parse_run_args(argv, prog=prog, description=description, defaults=defaults)
+    demo = name == "demo"
+    prog = f"hf-lottery {name}"
+    settings = parse_run_args(argv, prog, DEMO_DESCRIPTION if demo else None, DEMO_SETTINGS if demo else None)
     report = run_pipeline(settings, command=command_line(prog, argv))
-    _print_summary(report)
-    return 0
-
-
-def _demo(argv: list[str]) -> int:
-    return _run_pipeline(argv, "hf-lottery demo", DEMO_DESCRIPTION, DEMO_SETTINGS)
-
-
-def _run(argv: list[str]) -> int:
-    return _run_pipeline(argv, "hf-lottery run", None, None)
-
-
-def _print_summary(report: Path | None) -> None:
     if report is None:
-        return
+        return 0
     results = json.loads((report.parent / "results.json").read_text())
     echo("")
     for row in results["table"]:
@@ -153,6 +132,7 @@ def _print_summary(report: Path | None) -> None:
         mean = sum(retrained) / len(retrained) if retrained else float("nan")
         echo(f"  {row['subnetwork']:<40} re-fine-tuned {mean:.4f}")
     echo(f"\nReport: {report}")
+    return 0
 
 
 def _report(argv: list[str]) -> int:
@@ -181,7 +161,6 @@ def _find(argv: list[str]) -> int:
         "hf-lottery find", COMMANDS["find"][1], [ModelDataArguments, FindArguments, TicketSearchConfig], argv
     )
     like = LotteryTicket.from_pretrained(find.like) if find.like else None
-    recorded: dict[str, Any] = {}
     if like is not None:
         recorded = like.extra.get("search_config") or {}
         if not recorded:
@@ -237,7 +216,7 @@ def _train(argv: list[str]) -> int:
 
     args, training = parse_dataclasses(
         "hf-lottery train", COMMANDS["train"][1], [TrainTicketArguments, TrainingArguments], argv,
-        positionals=["ticket"], defaults=PAPER_TRAINING_DEFAULTS,
+        positionals=["ticket"], defaults=PAPER_TRAINING_DEFAULTS, keep=PAPER_TRAINING_DEFAULTS,
     )  # fmt: skip
     if not training.get("output_dir"):
         raise ValueError("--output_dir is required (where the re-fine-tuned model is saved).")
@@ -253,18 +232,17 @@ def _train(argv: list[str]) -> int:
         task_name=args.task_name, data_dir=args.data_dir, model_name_or_path=base, seeds=[seed],
         max_train_samples=args.max_train_samples, max_seq_length=args.max_seq_length, compact_retrain=args.compact,
     )  # fmt: skip
-    ctx = RunContext(RunSettings(config, training={**PAPER_TRAINING_DEFAULTS, **training}))
-    output = Path(training["output_dir"])
-    workdir = ctx.layout.work_dir("train")
-    model, _ = train_model(ctx, seed, workdir, ticket)
+    ctx = RunContext(RunSettings(config, training=training))
+    model, _ = train_model(ctx, seed, ctx.layout.work_dir("train"), ticket)
     metrics = evaluate_model(ctx, model)
-    save_retrained(ctx, model, ticket, output)
-    shutil.rmtree(output / ".work", ignore_errors=True)
+    save_retrained(ctx, model, ticket, ctx.layout.root)
+    shutil.rmtree(ctx.layout.work_dir(), ignore_errors=True)
     echo(json.dumps(metrics, indent=2))
     return 0
 
 
 def _evaluate(argv: list[str]) -> int:
+    from ..config import TicketSearchConfig
     from ..gates import apply_ticket
     from ..pipeline.units import evaluate_model
     from ..tickets.ticket import LotteryTicket
@@ -274,17 +252,12 @@ def _evaluate(argv: list[str]) -> int:
     )
     if not data.task_name:
         raise ValueError("--task_name is required.")
-    from ..config import TicketSearchConfig
-
     model, tokenizer = load_model(data.model)
     ctx = run_context(
         data.task_name, data.data_dir, ".", tokenizer, TicketSearchConfig(search_batch_size=args.batch_size),
         model_name_or_path=data.model, max_eval_samples=data.max_eval_samples, max_seq_length=data.max_seq_length,
     )  # fmt: skip
-    if args.ticket:
-        with apply_ticket(model, LotteryTicket.from_pretrained(args.ticket)):
-            metrics = evaluate_model(ctx, model)
-    else:
+    with apply_ticket(model, LotteryTicket.from_pretrained(args.ticket)) if args.ticket else nullcontext():
         metrics = evaluate_model(ctx, model)
     echo(json.dumps(metrics, indent=2))
     return 0

@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 
-# command -> (module in hf_lottery.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("pipeline", "the whole pipeline on the embedded offline default (packaged MiniLM, generated demo task)"),
     "run": ("pipeline", "the paper's pipeline on a GLUE task (same flags as recipes/lottery_glue.py)"),

@@ -3,8 +3,7 @@ searched) and `transformers.TrainingArguments` (how every fine-tune trains), par
 `transformers.HfArgumentParser` and validated before any work starts.
 
 No field of `PipelineConfig` shares a name with a `TrainingArguments` or `TicketSearchConfig` field, so the three
-parse side by side and each flag has one meaning. The paper's fine-tuning defaults (lr 2e-5, batch 32, 3 epochs, no
-reporting) replace the Trainer's where the user sets nothing.
+parse side by side and each flag has one meaning.
 """
 
 from __future__ import annotations
@@ -13,7 +12,8 @@ import dataclasses
 import math
 import os
 import re
-from collections.abc import Sequence
+import shlex
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -123,14 +123,9 @@ class PipelineConfig:
     )
 
     def __post_init__(self):
-        if self.super_retrain_seeds is not None and (
-            isinstance(self.super_retrain_seeds, bool)
-            or not isinstance(self.super_retrain_seeds, int)
-            or self.super_retrain_seeds < 0
-        ):
-            raise ValueError(
-                f"`super_retrain_seeds` must be an integer >= 0 or unset; got {self.super_retrain_seeds!r}."
-            )
+        limit = self.super_retrain_seeds
+        if limit is not None and (not _is_int(limit) or limit < 0):
+            raise ValueError(f"`super_retrain_seeds` must be an integer >= 0 or unset; got {limit!r}.")
         if not isinstance(self.task_name, str) or not self.task_name:
             raise ValueError("`task_name` is required (a GLUE task or 'demo').")
         from ..tasks.glue import canonical_task_name
@@ -203,15 +198,11 @@ class RunSettings:
     training: dict[str, Any] = field(default_factory=lambda: dict(PAPER_TRAINING_DEFAULTS))
 
     def __post_init__(self):
-        output_dir = self.training.get("output_dir")
-        if not output_dir:
+        training = self.training
+        if not training.get("output_dir"):
             raise ValueError("`output_dir` is required: the folder of the run (re-running resumes it).")
-        _validate_training(self.training)
-        if (
-            "push" in self.pipeline.stages
-            and self.training.get("push_to_hub")
-            and not self.training.get("hub_model_id")
-        ):
+        _validate_training(training)
+        if "push" in self.pipeline.stages and training.get("push_to_hub") and not training.get("hub_model_id"):
             raise ValueError("`push_to_hub` needs `hub_model_id` (e.g. 'you/bert-mrpc-tickets').")
 
     @classmethod
@@ -219,25 +210,16 @@ class RunSettings:
         """Split keyword arguments over the three dataclasses (the paper's training defaults underneath)."""
         from transformers import TrainingArguments
 
-        groups: dict[str, dict[str, Any]] = {"pipeline": {}, "search": {}, "training": dict(PAPER_TRAINING_DEFAULTS)}
-        names = {
-            "pipeline": {f.name for f in fields(PipelineConfig)},
-            "search": {f.name for f in fields(TicketSearchConfig)},
-            "training": {f.name for f in fields(TrainingArguments) if f.init},
-        }
-        unknown = []
-        for key, value in values.items():
-            group = next((g for g, known in names.items() if key in known), None)
-            if group is None:
-                unknown.append(key)
-            else:
-                groups[group][key] = value
-        if unknown:
+        names = [{f.name for f in fields(kind)} for kind in (PipelineConfig, TicketSearchConfig, TrainingArguments)]
+        if unknown := set(values).difference(*names):
             raise TypeError(
                 f"Unknown setting(s) {sorted(unknown)} (not a PipelineConfig, TicketSearchConfig or "
                 "TrainingArguments field)."
             )
-        return cls(PipelineConfig(**groups["pipeline"]), resolve_search_config(**groups["search"]), groups["training"])
+        pipeline, search, training = ({k: v for k, v in values.items() if k in known} for known in names)
+        return cls(
+            PipelineConfig(**pipeline), resolve_search_config(**search), {**PAPER_TRAINING_DEFAULTS, **training}
+        )
 
     @property
     def output_dir(self) -> Path:
@@ -291,7 +273,6 @@ def _validate_training(training: dict[str, Any]) -> None:
         raise TypeError(f"TrainingArguments: {err}") from None
 
 
-# --------------------------------------------------------------------------------------------- the command line
 def make_parser(prog: str | None = None, description: str | None = None, defaults: dict[str, Any] | None = None):
     """An `HfArgumentParser` over `PipelineConfig`, `TicketSearchConfig` and `TrainingArguments`, with the paper's
     training defaults (and `defaults`) in place; ``--help`` shows every flag with its help and default."""
@@ -313,23 +294,32 @@ def parse_run_args(
     defaults: dict[str, Any] | None = None,
 ) -> RunSettings:
     """Parse and validate a run's flags; an invalid setting exits with status 2 and a message naming the flag."""
-    from transformers import TrainingArguments
+    return parse_into(make_parser(prog, description, defaults), argv, RunSettings, keep=PAPER_TRAINING_DEFAULTS)
 
-    parser = make_parser(prog, description, defaults)
+
+def parse_into(parser, argv: Sequence[str] | None, build: Callable | None = None, keep: Collection[str] = ()) -> Any:
+    """The instances of an `HfArgumentParser`'s dataclasses parsed from `argv` (passed to `build` when given); a
+    `ValueError` or `TypeError` exits with status 2 and a message naming the flag. `TrainingArguments` comes as the
+    dict of the values that differ from the Trainer's defaults or are named in `keep` (see `RunSettings.training`)."""
     namespace = vars(parser.parse_args(argv))
     try:
-        pipeline = PipelineConfig(**{f.name: namespace[f.name] for f in fields(PipelineConfig)})
-        search = TicketSearchConfig(**{f.name: namespace[f.name] for f in fields(TicketSearchConfig)})
-        training = {}
-        for f in fields(TrainingArguments):
-            if not f.init or f.name not in namespace:
-                continue
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            if namespace[f.name] != default or f.name in PAPER_TRAINING_DEFAULTS:
-                training[f.name] = namespace[f.name]
-        return RunSettings(pipeline, search, training)
+        built = tuple(_from_flags(kind, namespace, keep) for kind in parser.dataclass_types)
+        return build(*built) if build else built
     except (ValueError, TypeError) as err:
         parser.error(flag_message(err))
+
+
+def _from_flags(kind: type, namespace: dict[str, Any], keep: Collection[str]) -> Any:
+    from transformers import TrainingArguments
+
+    if kind is not TrainingArguments:
+        return kind(**{f.name: namespace[f.name] for f in fields(kind) if f.init})
+    values = {}
+    for f in fields(kind):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if namespace[f.name] != default or f.name in keep:
+            values[f.name] = namespace[f.name]
+    return values
 
 
 def flag_message(err: BaseException) -> str:
@@ -337,7 +327,6 @@ def flag_message(err: BaseException) -> str:
     return re.sub(r"`([a-z_][a-z0-9_]*)`", r"--\1", str(err)).splitlines()[0] if str(err) else repr(err)
 
 
-# -------------------------------------------------------------------------------------------------- resumption
 def check_resume(settings: RunSettings, previous: dict[str, Any] | None, finished_models: dict[str, str]) -> None:
     """Refuse to mix a run with one of other settings, or with another model, in the same folder.
 
@@ -362,7 +351,6 @@ def check_resume(settings: RunSettings, previous: dict[str, Any] | None, finishe
             )
 
 
-# ------------------------------------------------------------------------------------------------------ secrets
 SECRET_FLAGS = ("--hub_token", "--token")
 
 
@@ -377,24 +365,13 @@ def redact_args(args: Sequence[str]) -> list[str]:
 
     ```
     """
-    out: list[str] = []
-    hide_next = False
-    for arg in args:
-        if hide_next:
-            out.append("***")
-            hide_next = False
-        elif arg in SECRET_FLAGS:
-            out.append(arg)
-            hide_next = True
-        elif arg.split("=", 1)[0] in SECRET_FLAGS and "=" in arg:
-            out.append(arg.split("=", 1)[0] + "=***")
-        else:
-            out.append(arg)
+    out = []
+    for previous, arg in zip([None, *args], args):
+        flag, equals, _ = arg.partition("=")
+        out.append("***" if previous in SECRET_FLAGS else f"{flag}=***" if equals and flag in SECRET_FLAGS else arg)
     return out
 
 
 def command_line(prefix: str, args: Sequence[str]) -> str:
     """The shell-quoted command line to record, secrets redacted."""
-    import shlex
-
     return " ".join([prefix, *(shlex.quote(a) for a in redact_args(args))])

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from transformers.utils import logging
 from .. import distributed
 from ..atomic import write_json
 from ..provenance import DEFAULT_MODEL, base_model_id
-from .config import RunSettings
+from .config import PipelineConfig, RunSettings
 from .layout import DONE, RunLayout
 
 
@@ -41,10 +40,10 @@ class RunContext:
 
     settings: RunSettings
     given_tokenizer: Any = None  # used instead of loading the tokenizer of ``model_name_or_path``
+    _tickets: dict[Path, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
-    def config(self):
-        """The run's `PipelineConfig`."""
+    def config(self) -> PipelineConfig:
         return self.settings.pipeline
 
     @property
@@ -54,13 +53,6 @@ class RunContext:
     @cached_property
     def layout(self) -> RunLayout:
         return RunLayout(self.settings.output_dir)
-
-    @property
-    def root(self) -> Path:
-        return self.layout.root
-
-    def seed_dir(self, seed: int) -> Path:
-        return self.layout.seed_dir(seed)
 
     @cached_property
     def model_path(self) -> str:
@@ -132,6 +124,7 @@ class RunContext:
         sizes["search_total"] = len(search)
         if search_config.max_search_samples:
             search = search.select(range(min(search_config.max_search_samples, len(search))))
+        sizes.update(train=len(train), dev=len(dev), search=len(search))
         return {"train": train, "dev": dev, "search": search, "sizes": sizes}
 
     @cached_property
@@ -139,12 +132,9 @@ class RunContext:
         """Tokenised ``train``, ``dev`` and ``search`` datasets (search = dev, or a held-out slice of train)."""
         from ..tasks.glue import tokenize_for_classification
 
-        columns = self.task.text_columns
-        selected = self._selected
+        columns, length = self.task.text_columns, self.config.max_seq_length
         tokenized = {
-            name: tokenize_for_classification(
-                selected[name], self.tokenizer, columns, max_length=self.config.max_seq_length
-            )
+            name: tokenize_for_classification(self._selected[name], self.tokenizer, columns, max_length=length)
             for name in ("train", "dev", "search")
         }
         logger.info(
@@ -157,16 +147,7 @@ class RunContext:
     def data_description(self) -> dict[str, Any]:
         """How many examples each split holds of how many, and which split is dev (recorded in the report)."""
         sizes = self._selected["sizes"]
-        return {
-            "task": self.task.name, "dev_split": self.dev_split, "search_data": self.search_config.search_data,
-            "train": len(self._selected["train"]), "train_total": sizes["train_total"],
-            "dev": len(self._selected["dev"]), "dev_total": sizes["dev_total"],
-            "search": len(self._selected["search"]), "search_total": sizes["search_total"],
-        }  # fmt: skip
-
-    @cached_property
-    def _tickets(self) -> dict[Path, Any]:
-        return {}
+        return dict(sizes, task=self.task.name, dev_split=self.dev_split, search_data=self.search_config.search_data)
 
     def ticket(self, folder: Path):
         """The ticket in `folder`, read from disk once per process."""
@@ -184,10 +165,6 @@ class RunContext:
     @property
     def num_labels(self) -> int:
         return 1 if self.task.is_regression else self.task.num_labels
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def mark_done(folder: Path, payload: dict[str, Any]) -> None:

@@ -89,7 +89,6 @@ class RunLayout:
         """A scratch folder for a Trainer (deleted when its unit is done; never holds a result)."""
         return self.root.joinpath(".work", *map(str, parts))
 
-    # ------------------------------------------------------------------ done markers
     @staticmethod
     def done(folder: Path) -> dict[str, Any] | None:
         """The unit's result when its done marker exists, else None."""

@@ -39,11 +39,8 @@ def collect(root: str | Path) -> dict[str, Any]:
             data["full"][seed] = full["dev"]
         if (pruned := layout.done(layout.pruned_dir(seed))) is not None:
             data["pruned"][seed] = {name: r["dev"] for name, r in pruned["tickets"].items()}
-        retrained = {}
-        for marker in layout.retrained_results(seed):
-            value = json.loads(marker.read_text(encoding="utf-8"))
-            retrained[value["ticket"]] = value["dev"]
-        data["retrained"][seed] = retrained
+        results = [json.loads(marker.read_text(encoding="utf-8")) for marker in layout.retrained_results(seed)]
+        data["retrained"][seed] = {result["ticket"]: result["dev"] for result in results}
         data["tickets"][seed] = {
             f"{method}/{kind}": _summary(ticket) for (s, method, kind), ticket in tickets.items() if s == seed
         }

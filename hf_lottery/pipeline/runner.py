@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from ..provenance import DEFAULT_MODEL, RUN_LIBRARIES, library_versions
 from ..tasks.metrics import constant_predictor_score, resolve_metric
 from . import stages
 from .config import RunSettings, check_resume, redact_args
-from .context import RunContext, read_json
+from .context import RunContext
 from .report import build_report
 from .tables import timing_markdown
 from .units import load_finetuned
@@ -51,11 +52,10 @@ def _init_distributed() -> None:
     distributed.check_world_size()
 
 
-def _write_run_config(ctx: RunContext, command: str | None) -> None:
+def _write_run_config(ctx: RunContext, command: str | None, previous: dict[str, Any] | None) -> None:
     settings = ctx.settings
     command = command if command is not None else " ".join(redact_args(sys.argv))
-    previous = read_json(ctx.layout.run_config) if ctx.layout.run_config.is_file() else {}
-    history = previous.get("commands", [])
+    history = (previous or {}).get("commands", [])
     payload: dict[str, Any] = {
         "config": settings.to_dict(),
         "fingerprint": settings.fingerprint(),
@@ -87,12 +87,11 @@ def _majority_score(ctx: RunContext) -> float:
 
 def _finished_models(ctx: RunContext) -> dict[str, str]:
     """The base model each finished fine-tune of this folder recorded (``"seed_S" -> model``)."""
-    found = {}
-    for folder in sorted(ctx.root.glob("seed_*/finetuned")):
-        done = ctx.layout.done(folder)
-        if done is not None:
-            found[f"{folder.parent.name}"] = done.get("base_model", "an unrecorded model")
-    return found
+    return {
+        folder.parent.name: done.get("base_model", "an unrecorded model")
+        for folder in sorted(ctx.layout.root.glob("seed_*/finetuned"))
+        if (done := ctx.layout.done(folder)) is not None
+    }
 
 
 def run_pipeline(settings: RunSettings, command: str | None = None) -> Path | None:
@@ -118,10 +117,10 @@ def run_pipeline(settings: RunSettings, command: str | None = None) -> Path | No
     _init_distributed()
     ctx = RunContext(settings)
     layout = ctx.layout
-    previous = read_json(layout.run_config) if layout.run_config.is_file() else None
+    previous = json.loads(layout.run_config.read_text(encoding="utf-8")) if layout.run_config.is_file() else None
     check_resume(settings, previous, _finished_models(ctx))
     layout.root.mkdir(parents=True, exist_ok=True)
-    _write_run_config(ctx, command)
+    _write_run_config(ctx, command, previous)
     config = settings.pipeline
     wanted = set(config.stages)
     started = time.perf_counter()

@@ -123,18 +123,12 @@ def sample(ctx: RunContext) -> None:
 
 def tickets_of(ctx: RunContext, seed: int) -> dict[str, LotteryTicket]:
     """Every ticket a seed re-fine-tunes, keyed ``method/kind`` (plus ``super/kind`` with several seeds)."""
-    layout = ctx.layout
-    tickets = {}
-    for method in ctx.config.methods:
-        for kind in ctx.config.kinds:
-            folder = layout.ticket_dir(seed, method, kind)
-            if layout.has_ticket(folder):
-                tickets[f"{method}/{kind}"] = ctx.ticket(folder)
-    for kind in ctx.config.kinds:
-        folder = layout.ticket_dir("super", "structured", kind)
-        if layout.has_ticket(folder):
-            tickets[f"super/{kind}"] = ctx.ticket(folder)
-    return tickets
+    layout, kinds = ctx.layout, ctx.config.kinds
+    folders = {
+        f"{method}/{kind}": layout.ticket_dir(seed, method, kind) for method in ctx.config.methods for kind in kinds
+    }
+    folders.update({f"super/{kind}": layout.ticket_dir("super", "structured", kind) for kind in kinds})
+    return {name: ctx.ticket(folder) for name, folder in folders.items() if layout.has_ticket(folder)}
 
 
 def evaluate_pruned(ctx: RunContext, seed: int) -> dict[str, Any]:

@@ -48,12 +48,8 @@ def main_table(data: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     metric = run.get("metric_name", "score")
 
     def scores(table: dict, key: str | None) -> list[float]:
-        out = []
-        for seed in seeds:
-            entry = table.get(seed, {}) if key is None else table.get(seed, {}).get(key)
-            if entry:
-                out.append(entry.get("score"))
-        return out
+        entries = [table.get(seed, {}) if key is None else table.get(seed, {}).get(key) for seed in seeds]
+        return [entry.get("score") for entry in entries if entry]
 
     rows: list[dict[str, Any]] = [
         {"subnetwork": "full model", "pruned": None, "retrained": scores(data["full"], None)}
@@ -117,7 +113,6 @@ def to_csv(data: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-# ------------------------------------------------------------------------------------------------------ timing
 def unit_timings(layout: RunLayout, seeds: Sequence[int]) -> list[tuple[str, str, float, float | None]]:
     """``(stage, unit, wall seconds, CPU seconds)`` of every finished unit, read from the done markers."""
     found: list[tuple[str, str, float, float | None]] = []

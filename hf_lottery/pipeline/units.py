@@ -86,31 +86,25 @@ def load_finetuned(ctx: RunContext, seed: int) -> torch.nn.Module:
 def search_unit(
     ctx: RunContext, method: str, seed: int | None, model: torch.nn.Module | None, folder: Path, base_model: str | None
 ) -> LotteryTicket:
-    """Find the good `method` ticket of a seed's fine-tuned `model` into `folder` (resumable)."""
+    """Find the good `method` ticket of a seed's fine-tuned `model` into `folder` (resumable). ``imp`` (iterative
+    magnitude pruning with rewinding) trains from the pre-trained model with this seed's `TrainingArguments`."""
     from ..search.magnitude import find_magnitude_ticket
     from ..search.structured import find_structured_ticket
 
-    common = dict(output_dir=folder, base_model=base_model, task=ctx.task.name, seed=seed)
+    common = dict(output_dir=folder, base_model=base_model, task=ctx.task.name)
     if method == "imp":
-        return _imp_search(ctx, seed, folder, common)
+        from ..imp import find_imp_ticket
+
+        args = ctx.settings.training_arguments(ctx.layout.work_dir("imp", seed), seed)
+        return find_imp_ticket(
+            ctx.model_path, args, ctx.splits["train"], ctx.splits["search"], ctx.metric, config=ctx.search_config,
+            num_labels=ctx.num_labels, data_collator=ctx.collator, processing_class=ctx.tokenizer, **common,
+        )  # fmt: skip
     loader = search_dataloader(
         ctx.splits["search"], batch_size=ctx.search_config.search_batch_size, collate_fn=ctx.collator, model=model
     )
     find = find_structured_ticket if method == "structured" else find_magnitude_ticket
-    return find(model, loader, ctx.metric, config=ctx.search_config, **common)
-
-
-def _imp_search(ctx: RunContext, seed: int, folder: Path, common: dict[str, Any]) -> LotteryTicket:
-    """Iterative magnitude pruning with rewinding (`hf_lottery.imp.find_imp_ticket`), resumable per round: trains
-    from the pre-trained model with this seed's `TrainingArguments`, stop rule on the search data."""
-    from ..imp import find_imp_ticket
-
-    args = ctx.settings.training_arguments(ctx.layout.work_dir("imp", seed), seed)
-    return find_imp_ticket(
-        ctx.model_path, args, ctx.splits["train"], ctx.splits["search"], ctx.metric, config=ctx.search_config,
-        num_labels=ctx.num_labels, data_collator=ctx.collator, processing_class=ctx.tokenizer,
-        output_dir=common["output_dir"], base_model=common["base_model"], task=common["task"],
-    )  # fmt: skip
+    return find(model, loader, ctx.metric, config=ctx.search_config, seed=seed, **common)
 
 
 def save_retrained(ctx: RunContext, model: torch.nn.Module, ticket: LotteryTicket, folder: Path) -> Path:

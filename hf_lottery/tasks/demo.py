@@ -12,7 +12,7 @@ import random
 
 import datasets
 
-from .glue import text_classification_dataset
+from .dataset import text_classification_dataset
 
 
 STORY_SUBJECTS = (

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .dataset import text_classification_dataset
+from .demo import load_demo_task
+
 
 if TYPE_CHECKING:  # `import datasets` takes seconds: loaded on first use, so task names validate fast
     import datasets
@@ -192,17 +195,6 @@ def _load_split(task: GlueTask, path: Path) -> datasets.Dataset:
     return text_classification_dataset(texts, labels, task.label_names)
 
 
-def text_classification_dataset(
-    texts: Mapping[str, list[str]], labels: list, label_names: Sequence[str] | None
-) -> datasets.Dataset:
-    """A `Dataset` of string text columns and ``label`` (a `ClassLabel` of `label_names`; float32 when None)."""
-    import datasets
-
-    label = datasets.Value("float32") if label_names is None else datasets.ClassLabel(names=list(label_names))
-    features = datasets.Features({**{c: datasets.Value("string") for c in texts}, "label": label})
-    return datasets.Dataset.from_dict({**texts, "label": labels}, features=features)
-
-
 def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.DatasetDict:
     """Load a GLUE task from a local folder of the official TSVs, or from the Hub (``nyu-mll/glue``).
 
@@ -217,8 +209,6 @@ def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.
     """
     spec = GLUE_TASKS[canonical_task_name(task)]
     if spec.name == "demo":
-        from .demo import load_demo_task
-
         return load_demo_task()
     if data_dir is None:
         splits = _hub_splits(spec)
