@@ -1,13 +1,8 @@
 """Where a ticket comes from: the pre-trained model it rewinds to, Hub repo ids, and the library versions recorded.
 
-The one home of three rules that tickets, callbacks, `LotteryTrainer`, IMP, the pipeline, the CLI and the Hub code
-all follow:
-
-* the **base-model rule** (`base_model_of`): which pre-trained model a searched model comes from, and the one place
-  that writes it into a model config (`record_base_model`);
-* the **repo-id check** (`is_hub_id`, `check_repo_id`): huggingface_hub's `validate_repo_id`, with a message naming
-  the argument;
-* the **version collector** (`library_versions`): what tickets, model cards and run folders record.
+The one home of three rules every entry point follows: the base-model rule (`base_model_of`, and
+`record_base_model`, the one writer of it into a model config), the repo-id check (`is_hub_id`, `check_repo_id`)
+and the version collector (`library_versions`).
 
 Example:
 
@@ -43,15 +38,16 @@ TICKET_LIBRARIES = ("transformers", "torch", "huggingface_hub")
 RUN_LIBRARIES = (*TICKET_LIBRARIES, "accelerate", "datasets", "torch-pruning", "safetensors")
 
 
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 @lru_cache(maxsize=4)
 def _versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    found = [("hf_lottery", __version__)]
-    for name in names:
-        try:
-            found.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            found.append((name, "not installed"))
-    return tuple(found)
+    return (("hf_lottery", __version__), *((name, _version(name)) for name in names))
 
 
 def library_versions(names: tuple[str, ...] = TICKET_LIBRARIES) -> dict[str, str]:

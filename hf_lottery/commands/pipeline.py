@@ -63,11 +63,7 @@ class FindArguments:
     output_dir: str = field(metadata={"help": "Ticket folder (resumes an interrupted search)."})
     method: Literal["structured", "magnitude"] = field(default="structured", metadata={"help": "Ticket search."})
     base_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "The pre-trained model the ticket rewinds to (Hub id or folder); default: the model's recorded "
-            "hf_lottery_base_model entry."
-        },
+        default=None, metadata={"help": "Pre-trained model the ticket rewinds to; default: the model's record."}
     )
     like: str | None = field(
         default=None,

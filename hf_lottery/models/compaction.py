@@ -1,19 +1,16 @@
 """Physical removal of pruned heads and MLP neurons (`compact_model`), and saving / reloading compacted models.
 
-Heads and MLP neurons are removed with torch-pruning's pruning functions on explicit indices: a pruned head drops
-its rows of Q/K/V (weights and biases) and its columns of ``attention.output.dense``; a pruned MLP drops every
-neuron of ``intermediate.dense`` / ``output.dense`` (width zero). Each attention module's head count and all-head size
-are updated. A layer with no head left and an MLP of width zero both run in eager and sdpa attention. A pruned MLP's
-output bias is zeroed, as its gate does. Weight (magnitude) masks cannot remove whole rows: they are written into the
-weights as zeros, which neither shrinks nor speeds up the model.
+torch-pruning removes a pruned head's rows of Q/K/V (weights and biases) and its columns of ``attention.output.dense``,
+and every neuron of a pruned MLP (width zero; its output bias is zeroed, as its gate does); each attention module's
+head count and all-head size are updated. Layers with no head or no MLP left run in eager and sdpa attention. Weight
+(magnitude) masks cannot remove whole rows: they are written into the weights as zeros, which neither shrinks nor
+speeds up the model.
 
-The config keeps the dense sizes (``num_attention_heads``, ``intermediate_size``: the original numbers) and records
-the per-layer sizes in one entry, ``config.hf_lottery_pruning`` (`pruning_spec`; read back by `ticket_from_spec`):
+The config keeps the dense sizes and records the per-layer sizes in ``config.hf_lottery_pruning`` (`pruning_spec`;
+read back by `ticket_from_spec`):
 
-* ``heads_kept``: per layer, the indices of the heads kept; layer ``i`` has ``len(heads_kept[i])`` heads of
-  ``hidden_size / num_attention_heads`` dimensions each;
-* ``mlps_kept``: per layer, ``true`` for a whole MLP (``intermediate_size`` neurons), ``false`` for a removed one
-  (width 0);
+* ``heads_kept``: per layer, the indices of the heads kept (each ``hidden_size / num_attention_heads`` wide);
+* ``mlps_kept``: per layer, ``true`` for a whole MLP, ``false`` for a removed one (width 0);
 * ``num_attention_heads``: the dense head count the indices refer to;
 * ``base_model_type`` and ``architecture``: the dense model type and class (e.g. ``"bert"``, ``"BertForMaskedLM"``);
 * ``format_version``: 1.
@@ -21,12 +18,10 @@ the per-layer sizes in one entry, ``config.hf_lottery_pruning`` (`pruning_spec`;
 transformers 5's ``per_layer_config`` is not used: it makes ``config.num_attention_heads`` raise for every reader, and
 BERT's head size is ``hidden_size / num_attention_heads``, so a per-layer head count there means other shapes.
 
-`save_pretrained` of a compacted model writes ``config.json`` with ``model_type: "hf_lottery_compact"``, the weights as
-``hf_lottery_compact.safetensors`` (deliberately no ``model.safetensors``) and a ``README_LOADING.txt``. A plain
-``from_pretrained`` fails loudly instead of silently re-initialising mismatched weights: the Auto classes do not know
-the model type, a model class finds no ``model.safetensors``. Load it with
-``hf_lottery.load_pruned_model(path, compact=True)``, or with ``AutoModelForSequenceClassification.from_pretrained``
-after ``hf_lottery.register_auto_classes()``.
+`save_pretrained` of a compacted model writes ``config.json`` with ``model_type: "hf_lottery_compact"`` and the weights
+as ``hf_lottery_compact.safetensors``, deliberately no ``model.safetensors``: a plain ``from_pretrained`` fails loudly
+instead of silently re-initialising mismatched weights. Load it with ``hf_lottery.load_pruned_model(path,
+compact=True)``, or with the Auto classes after ``hf_lottery.register_auto_classes()``.
 """
 
 from __future__ import annotations
@@ -109,6 +104,7 @@ def ticket_from_spec(spec: Any, num_layers: int | None = None, source: str = "co
         raise ValueError(f"{where}.heads_kept must be a non-empty list (one list of head indices per layer).")
     if num_layers is not None and len(kept) != num_layers:
         raise ValueError(f"{where}.heads_kept has {len(kept)} layers; num_hidden_layers is {num_layers}.")
+    head_mask = torch.zeros(len(kept), heads, dtype=torch.bool)
     for layer, row in enumerate(kept):
         bad = [h for h in row if not _int(h) or not 0 <= h < heads]
         if bad or len(set(row)) != len(row):
@@ -116,11 +112,9 @@ def ticket_from_spec(spec: Any, num_layers: int | None = None, source: str = "co
                 f"{where}.heads_kept[{layer}] = {row} must hold distinct head indices in [0, {heads - 1}]"
                 f"{f'; {bad[0]!r} is not' if bad else ''}."
             )
+        head_mask[layer, row] = True
     if not isinstance(mlps, list) or len(mlps) != len(kept) or not all(isinstance(m, bool) for m in mlps):
         raise ValueError(f"{where}.mlps_kept must be a list of {len(kept)} booleans (one per layer); got {mlps!r}.")
-    head_mask = torch.zeros(len(kept), heads, dtype=torch.bool)
-    for layer, row in enumerate(kept):
-        head_mask[layer, row] = True
     return LotteryTicket(head_mask=head_mask, mlp_mask=torch.tensor(mlps), kind="custom")
 
 
@@ -173,12 +167,6 @@ class CompactModelMixin:
         )
 
 
-def _compact_class(cls: type) -> type:
-    if issubclass(cls, CompactModelMixin):
-        return cls
-    return type(f"Compact{cls.__name__}", (CompactModelMixin, cls), {"__module__": __name__})
-
-
 def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = False) -> nn.Module:
     """A physically smaller copy of `model` without the heads and MLPs `ticket` prunes (see the module docstring).
 
@@ -200,18 +188,18 @@ def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = Fa
     target = structure.model if inplace else copy_without_hooks(structure.model)
     if ticket.weight_masks:
         ticket.bake(target)
-    structure = EncoderStructure(target)
-    _compact_layers(structure, ticket)
+    _compact_layers(EncoderStructure(target), ticket)
     config = getattr(target, "config", None)
     if config is not None:
         setattr(config, SPEC_KEY, pruning_spec(ticket, config.model_type, type(target).__name__))
-    target.__class__ = _compact_class(type(target))
+    if not isinstance(target, CompactModelMixin):
+        cls = type(target)
+        target.__class__ = type(f"Compact{cls.__name__}", (CompactModelMixin, cls), {"__module__": __name__})
     return target
 
 
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """The folder's ``config.json`` as a dict; `FileNotFoundError` / `ValueError` naming the file when it is missing
-    or not a JSON object."""
+    """The folder's ``config.json`` as a dict; `FileNotFoundError` / `ValueError` naming a missing or bad file."""
     path = Path(folder) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{folder} has no config.json: give a model folder saved with save_pretrained.")
@@ -238,7 +226,6 @@ def model_class_for(architecture: Any, field_name: str, default: type | None = N
 
 
 def _read_safetensors(paths: list[Path]) -> dict[str, torch.Tensor]:
-    """Tensors of one or more safetensors files; `ValueError` naming the file when one is truncated or corrupt."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -252,10 +239,7 @@ def _read_safetensors(paths: list[Path]) -> dict[str, torch.Tensor]:
 
 
 def _load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load `state` into `model` strictly, except for tied parameters (e.g. an MLM decoder) the file omits.
-
-    Raises `ValueError` naming `source` for missing, unexpected or mis-shaped tensors.
-    """
+    """Load `state` into `model` strictly, except for tied parameters (e.g. an MLM decoder) the file omits."""
     aliases: dict[int, list[str]] = {}
     for name, param in model.named_parameters(remove_duplicate=False):
         aliases.setdefault(id(param), []).append(name)
@@ -281,10 +265,8 @@ def rebuild_compacted(
 ) -> nn.Module:
     """Build the dense `cls` (a model or Auto class) of `config_dict`, compact it by `ticket`, load `files` into it.
 
-    What a compact folder and a transformers-4 head-pruned checkpoint have in common: the config describes the dense
-    model (its `num_attention_heads` is replaced by the ticket's), the weights the compacted one. Tied weights (the MLM
-    decoder) are re-tied. The model carries ``hf_lottery_ticket`` (`ticket` with the dense ``model_dims``). A config
-    or weights file that does not fit raises `ValueError` naming `source` or the file.
+    Serves compact folders and transformers-4 head-pruned checkpoints: the config describes the dense model, the
+    weights the compacted one. The model carries ``hf_lottery_ticket``; a misfit raises `ValueError` naming the file.
     """
     skip = ("transformers_version", "model_type", "pruned_heads", SPEC_KEY)
     values = {k: v for k, v in config_dict.items() if k not in skip} | {"num_attention_heads": ticket.num_heads}
@@ -301,12 +283,7 @@ def rebuild_compacted(
 
 
 def load_compact_folder(folder: str | os.PathLike, model_class: type | None = None) -> nn.Module:
-    """Rebuild the dense architecture from the config, re-prune it by the recorded spec, then load the weights.
-
-    The architecture recorded in the spec (e.g. ``BertForMaskedLM``, ``BertModel``) is used unless `model_class`
-    is given (see `rebuild_compacted`). The returned model carries ``hf_lottery_ticket`` (the structured ticket the
-    spec describes). A tampered config or a truncated weights file raises `ValueError` naming the field or the file.
-    """
+    """The compacted model of a compact folder: the spec's architecture (or `model_class`), see `rebuild_compacted`."""
     folder = Path(folder)
     source = str(folder / "config.json")
     config_dict = read_config(folder)

@@ -1,11 +1,9 @@
 """A compacted model made dense again: `expand_compact_model`, the way a re-fine-tuned compacted model is saved.
 
 Training a ticket compacted (`rewind(..., compact=True)`) is faster, but a compact folder needs hf-lottery to load.
-`expand_compact_model` puts the trained weights back into the original architecture with every pruned slot zero:
-a pruned head's rows of Q/K/V and its columns of ``attention.output.dense``, and a pruned MLP's ``intermediate.dense``
-and ``output.dense`` (weights and biases). That is the ticket baked into the weights, so a plain
-``AutoModelForSequenceClassification.from_pretrained`` of the saved folder gives the compacted model's outputs (to
-float precision), and the ticket is recorded in the config under `CONFIG_TICKET_KEY`.
+`expand_compact_model` puts the trained weights back into the original architecture with every pruned slot (a head's
+rows of Q/K/V and columns of ``attention.output.dense``, an MLP's weights and biases) zero: the ticket baked into the
+weights, so a plain ``from_pretrained`` of the saved folder gives the compacted model's outputs (to float precision).
 """
 
 from __future__ import annotations
@@ -26,39 +24,11 @@ from .compaction import SPEC_KEY, CompactModelMixin, ticket_from_spec
 logger = logging.get_logger(__name__)
 
 
-def _dense_class(cls: type) -> type:
-    """The architecture `compact_model` started from (it mixes `CompactModelMixin` into a derived class)."""
-    while issubclass(cls, CompactModelMixin):
-        cls = next(base for base in cls.__bases__ if base is not CompactModelMixin)
-    return cls
-
-
-def _spec_ticket(model: nn.Module, ticket: LotteryTicket | None) -> tuple[dict, LotteryTicket]:
-    spec = getattr(getattr(model, "config", None), SPEC_KEY, None)
-    if not isinstance(spec, dict):
-        raise ValueError(
-            f"expand_compact_model needs a model made by compact_model / rewind(compact=True) / load_pruned_model of "
-            f"a compact folder; the config of this {type(model).__name__} has no `{SPEC_KEY}` entry."
-        )
-    recorded = ticket_from_spec(spec)
-    ticket = ticket if ticket is not None else applied_ticket(model)
-    if ticket is None:
-        return spec, recorded
-    if not recorded.masks_equal(ticket.copy(weight_masks={})):
-        raise ValueError(
-            "The ticket given to expand_compact_model keeps other heads / MLPs than the model's "
-            f"`{SPEC_KEY}` records: heads kept {spec['heads_kept']}, MLPs kept {spec['mlps_kept']}."
-        )
-    return spec, ticket
-
-
 def _grow(linear: nn.Linear, rows: torch.Tensor | None, cols: torch.Tensor | None, out_f: int, in_f: int) -> None:
     """Replace `linear`'s parameters by zero ones of shape [out_f, in_f] holding the old values at rows x cols."""
     old = linear.weight.detach()
     weight = old.new_zeros(out_f, in_f)
-    r = rows if rows is not None else torch.arange(out_f, device=old.device)
-    c = cols if cols is not None else torch.arange(in_f, device=old.device)
-    weight[r.unsqueeze(1), c.unsqueeze(0)] = old
+    weight[slice(None) if rows is None else rows, slice(None) if cols is None else cols] = old
     linear.weight = nn.Parameter(weight)
     if linear.bias is not None:
         bias = linear.bias.detach()
@@ -92,9 +62,7 @@ def _expand_layer(layer: LayerModules, heads_kept: list[int], num_heads: int, he
                 "gives the compacted model's outputs, but the ticket's MLP gate would zero it.",
                 layer.index,
             )
-        _grow(layer.mlp_output, None, none, hidden, inter)
-        if bias is not None:
-            layer.mlp_output.bias = nn.Parameter(bias.detach().clone())  # trainable again in the dense model
+        _grow(layer.mlp_output, None, none, hidden, inter)  # a new, trainable bias parameter
     elif layer.intermediate.out_features != inter:
         raise ValueError(
             f"Layer {layer.index}: an MLP of width {layer.intermediate.out_features} is neither whole ({inter}) "
@@ -107,11 +75,8 @@ def expand_compact_model(
 ) -> nn.Module:
     """The dense model of the original architecture holding `compact_model`'s weights, pruned slots zero.
 
-    The result is an ordinary transformers model (``BertForSequenceClassification`` for a compacted one): its
-    ``save_pretrained`` writes a normal folder whose plain ``from_pretrained`` gives the compacted model's outputs.
-    The ticket (`ticket`, else ``compact_model.hf_lottery_ticket`` set by `rewind(compact=True)`, else the one the
-    compaction spec records) is stored as ``model.hf_lottery_ticket`` and in ``model.config`` under
-    `CONFIG_TICKET_KEY`.
+    The ticket (`ticket`, else `applied_ticket(compact_model)`, else the one the compaction spec records) is stored as
+    ``model.hf_lottery_ticket`` and in ``model.config`` under `CONFIG_TICKET_KEY`.
 
     Args:
         compact_model: a model from `compact_model`, `rewind(..., compact=True)` or `load_pruned_model` of a compact
@@ -144,18 +109,31 @@ def expand_compact_model(
 
     ```
     """
-    spec, ticket = _spec_ticket(compact_model, ticket)
+    spec = getattr(getattr(compact_model, "config", None), SPEC_KEY, None)
+    if not isinstance(spec, dict):
+        raise ValueError(
+            f"expand_compact_model needs a model made by compact_model / rewind(compact=True) / load_pruned_model of "
+            f"a compact folder; the config of this {type(compact_model).__name__} has no `{SPEC_KEY}` entry."
+        )
+    recorded = ticket_from_spec(spec)
+    ticket = ticket if ticket is not None else applied_ticket(compact_model)
+    if ticket is None:
+        ticket = recorded
+    elif not recorded.masks_equal(ticket.copy(weight_masks={})):
+        raise ValueError(
+            "The ticket given to expand_compact_model keeps other heads / MLPs than the model's "
+            f"`{SPEC_KEY}` records: heads kept {spec['heads_kept']}, MLPs kept {spec['mlps_kept']}."
+        )
     model = compact_model if inplace else copy.deepcopy(compact_model)
     structure = EncoderStructure(model)
     num_heads = int(spec["num_attention_heads"])
-    head_size = structure.head_size
     inter = int(structure.config.intermediate_size)
     for layer, heads_kept in zip(structure.layers, spec["heads_kept"]):
-        _expand_layer(layer, heads_kept, num_heads, head_size, inter)
+        _expand_layer(layer, heads_kept, num_heads, structure.head_size, inter)
     config = model.config
     delattr(config, SPEC_KEY)
     config.num_attention_heads = num_heads
-    model.__class__ = _dense_class(type(model))
+    model.__class__ = next(cls for cls in type(model).__mro__ if not issubclass(cls, CompactModelMixin))  # dense
     setattr(config, CONFIG_TICKET_KEY, ticket.to_config_entry(model))
     model.hf_lottery_ticket = ticket
     return model

@@ -52,16 +52,15 @@ def compare_latency(dense: nn.Module, compact: nn.Module, *, batch_size: int = 8
     seq_len = min(seq_len, int(getattr(dense.config, "max_position_embeddings", seq_len)))
     inputs = {"input_ids": torch.randint(0, vocab, (batch_size, seq_len), device=device)}
     result: dict[str, Any] = {"batch_size": batch_size, "seq_len": seq_len, "machine": machine_description()}
+    sync = torch.cuda.synchronize if device.type == "cuda" else torch.cpu.synchronize
     for name, model in (("dense_ms", dense), ("compact_ms", compact)):
         model.eval()(**inputs)  # warm-up
         times = []
         for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            sync()
             start = time.perf_counter()
             model(**inputs)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            sync()
             times.append((time.perf_counter() - start) * 1000)
         result[name] = sorted(times)[len(times) // 2]
     return result

@@ -10,9 +10,8 @@ A folder (or Hub repo) is recognised by what it holds:
 (c) a **dense folder with the ticket files beside the weights** (``ticket_config.json`` + ``ticket_masks.safetensors``),
     as `push_to_hub` writes;
 (d) a **transformers-4 head-pruned checkpoint** (``config.json`` with ``pruned_heads`` ``{"layer": [heads]}``, Q/K/V
-    rows and attention-output columns already removed). transformers 5 ignores ``pruned_heads`` and fails with a size
-    mismatch; here the ticket is derived (`ticket_from_pruned_heads`) and the weights load into the compacted
-    architecture, whose outputs equal the full model with those heads gated off.
+    rows and attention-output columns removed), which transformers 5 fails to load; here the ticket is derived
+    (`ticket_from_pruned_heads`) and the weights load into the compacted architecture.
 
 ``compact=False`` (the default) always returns the dense architecture with the ticket applied as gates
 (``model.hf_lottery_handle``); for (a) and (d) the removed heads / MLP neurons come back as exact zeros, so the dense
@@ -176,10 +175,8 @@ def load_pruned_model(
             model_type = config_dict.get("model_type", "bert")
             model = rebuild_compacted(config_dict, ticket, model_type, cls, _weight_files(folder), source)
         ticket = _recorded_ticket(config_dict, model.hf_lottery_ticket)
-        if compact:
-            model.hf_lottery_ticket = ticket
-            return model
-        model = expand_compact_model(model, ticket, inplace=True)
+        if not compact:
+            model = expand_compact_model(model, ticket, inplace=True)
     else:
         has_files, entry = (folder / TICKET_CONFIG_NAME).is_file(), config_dict.get(CONFIG_TICKET_KEY)
         if not has_files and entry is None:
@@ -194,9 +191,8 @@ def load_pruned_model(
         ticket.validate(model)
         if compact:
             model = compact_model(model, ticket, inplace=True)
-            model.hf_lottery_ticket = ticket
-            return model.eval()
-    model.hf_lottery_handle = apply_ticket(model, ticket)
+    if not compact:
+        model.hf_lottery_handle = apply_ticket(model, ticket)
     model.hf_lottery_ticket = ticket
     return model.eval()
 
@@ -211,7 +207,4 @@ def _recorded_ticket(config_dict: dict[str, Any], spec_ticket: LotteryTicket) ->
     except ValueError as err:  # e.g. a magnitude entry: its masks live in the dense weights' zeros
         logger.info("Using the compact spec's ticket; the recorded one cannot be rebuilt here: %s", err)
         return spec_ticket
-    same = torch.equal(recorded.head_mask, spec_ticket.head_mask) and torch.equal(
-        recorded.mlp_mask, spec_ticket.mlp_mask
-    )
-    return recorded if same else spec_ticket
+    return recorded if recorded.masks_equal(spec_ticket) else spec_ticket

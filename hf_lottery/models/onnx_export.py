@@ -1,20 +1,16 @@
 """ONNX export of pruned models: `export_onnx(model_or_folder, output_dir)` writes ``output_dir/model.onnx``.
 
-What is exported:
+* A dense model with a ticket applied is exported from a copy with the ticket baked in as zeros (exact for 0/1
+  gates), so the graph holds no hooks and the user's model is not touched; ``compact=True`` compacts the copy instead.
+* A compacted model (`compact_model`, `rewind(compact=True)`, a compact folder) exports as it is.
+* A folder is loaded by `load_pruned_model` (one without a ticket by ``AutoModelForSequenceClassification``); its
+  config, ticket and tokenizer files are copied beside ``model.onnx`` so the folder serves ONNX runtimes (e.g.
+  optimum's ``ORTModelForSequenceClassification``).
 
-* a dense model with a ticket applied (`apply_ticket`, `load_pruned_model`): the ticket is baked into a copy first
-  (pruned head columns, MLPs and weights written as zeros, which gives the gated outputs exactly for 0/1 gates), so
-  the graph holds no hooks; the user's model is not touched. With ``compact=True`` the copy is compacted instead.
-* a compacted model (`compact_model`, `rewind(compact=True)`, a compact folder): a different head count per layer
-  and MLPs of width zero export as they are.
-* a folder: loaded by `load_pruned_model` (every folder kind it reads), one without a ticket by
-  ``AutoModelForSequenceClassification``; its config, ticket and tokenizer files are copied beside ``model.onnx`` so
-  the folder serves ONNX runtimes (e.g. optimum's ``ORTModelForSequenceClassification``).
-
-The graph has the inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model has more than one
-token type, as BERT does), the logits as its first output ``logits``, and dynamic batch and sequence axes. It is
-written with the TorchScript exporter (``torch.onnx.export(..., dynamo=False)``), which handles the per-layer head
-counts of compacted models. Needs ``pip install hf-lottery[onnx]`` (onnx, onnxscript, onnxruntime).
+The graph takes ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model has more than one token
+type, as BERT does) with dynamic batch and sequence axes, and returns ``logits``. It is written with the TorchScript
+exporter (``dynamo=False``), which handles the per-layer head counts of compacted models. Needs ``pip install
+hf-lottery[onnx]`` (onnx, onnxscript, onnxruntime).
 """
 
 from __future__ import annotations
@@ -51,18 +47,15 @@ SIDE_FILES += ["generation_config.json", "added_tokens.json"]
 class _FirstOutput(nn.Module):
     """Named tensor inputs in, the model's first output (the logits) out: what the ONNX graph computes."""
 
-    def __init__(self, model: nn.Module, with_token_types: bool):
+    def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
-        self.with_token_types = with_token_types
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ):
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if self.with_token_types:
-            kwargs["token_type_ids"] = token_type_ids
-        return self.model(**kwargs, return_dict=True).to_tuple()[0]
+        types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **types, return_dict=True).to_tuple()[0]
 
 
 def uses_token_type_ids(model: nn.Module) -> bool:
@@ -71,30 +64,24 @@ def uses_token_type_ids(model: nn.Module) -> bool:
     return takes and int(getattr(getattr(model, "config", None), "type_vocab_size", 0) or 0) > 1
 
 
-def _binary(gates: torch.Tensor) -> bool:
-    return bool(((gates == 0) | (gates == 1)).all())
-
-
 def _ready_for_export(model: nn.Module, compact: bool) -> nn.Module:
     """An eval-mode copy of `model` with its applied ticket baked in (or compacted), and no ticket hooks."""
     model = unwrap_model(model)
     handles = active_handles(model)
-    if any(not (_binary(h.head_gates) and _binary(h.mlp_gates)) for h in handles):
+    if any(not bool(((g == 0) | (g == 1)).all()) for h in handles for g in (h.head_gates, h.mlp_gates)):
         if compact:
             raise ValueError("compact=True needs 0/1 gates; the applied ticket has fractional head / MLP gates.")
         logger.info("Exporting fractional gates as traced hooks (they cannot be baked into the weights).")
         return copy.deepcopy(model).eval()
     ready = copy_without_hooks(model)
-    structure = EncoderStructure(ready)
     ticket = None
     if handles:  # weight masks already hold zeros in the weights; the gates are written as zeros here
         head_mask = torch.stack([h.head_gates.detach().cpu() != 0 for h in handles]).all(0)
         mlp_mask = torch.stack([h.mlp_gates.detach().cpu() != 0 for h in handles]).all(0)
         ticket = LotteryTicket(head_mask=head_mask, mlp_mask=mlp_mask, kind="custom")
         ticket.bake(ready)
-    if compact and not structure.is_compacted:
-        if ticket is None:
-            ticket = applied_ticket(model)
+    if compact and not EncoderStructure(ready).is_compacted:
+        ticket = ticket or applied_ticket(model)
         if ticket is None:
             raise ValueError(
                 "compact=True needs a ticket: apply one to the model (apply_ticket) or load it with load_pruned_model."
@@ -103,14 +90,14 @@ def _ready_for_export(model: nn.Module, compact: bool) -> nn.Module:
     return ready.eval()
 
 
-def _dummy_inputs(model: nn.Module, with_token_types: bool) -> tuple[torch.Tensor, ...]:
+def _dummy_inputs(model: nn.Module) -> dict[str, torch.Tensor]:
     device = next(model.parameters()).device
     vocab = int(getattr(model.config, "vocab_size", 100) or 100)
     input_ids = torch.randint(1, max(2, vocab), (2, 8), generator=torch.Generator().manual_seed(0)).to(device)
     attention_mask = torch.ones_like(input_ids)
     attention_mask[1, -3:] = 0  # padding, so the traced graph keeps the masking branch
-    inputs = (input_ids, attention_mask)
-    return inputs + (torch.zeros_like(input_ids),) if with_token_types else inputs
+    types = {"token_type_ids": torch.zeros_like(input_ids)} if uses_token_type_ids(model) else {}
+    return {"input_ids": input_ids, "attention_mask": attention_mask} | types
 
 
 def export_onnx(
@@ -130,8 +117,7 @@ def export_onnx(
         model_or_folder: a model (dense with a ticket applied, compacted, or plain) or a local model folder.
         output_dir: created if needed; ``model.onnx`` is written atomically.
         opset: the ONNX opset (17 is the default of today's runtimes).
-        compact: remove the ticket's pruned heads / MLPs before exporting (a smaller, faster graph with the same
-            outputs).
+        compact: remove the ticket's pruned heads / MLPs first (a smaller, faster graph with the same outputs).
         tokenizer: saved beside ``model.onnx`` when a model is given (a folder's tokenizer files are copied).
         verify: run the exported graph with onnxruntime on the export inputs and raise `ValueError` when its logits
             differ from torch's by more than 1e-4.
@@ -179,12 +165,9 @@ def export_onnx(
             f"model_or_folder must be a torch model or a folder path; got {type(model_or_folder).__name__}."
         )
     ready = _ready_for_export(model, compact)
-    with_token_types = uses_token_type_ids(ready)
-    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_token_types else [])
-    inputs = _dummy_inputs(ready, with_token_types)
-    wrapper = _FirstOutput(ready, with_token_types).eval()
-    axes = {name: {0: "batch", 1: "sequence"} for name in names}
-    axes["logits"] = {0: "batch"}
+    inputs = _dummy_inputs(ready)
+    wrapper = _FirstOutput(ready).eval()
+    axes = {name: {0: "batch", 1: "sequence"} for name in inputs} | {"logits": {0: "batch"}}
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / ONNX_MODEL_NAME
     try:
@@ -192,12 +175,12 @@ def export_onnx(
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
             warnings.filterwarnings("ignore", message=".*aten::index operator of advanced indexing.*")  # no negatives
-            torch.onnx.export(wrapper, inputs, str(tmp), input_names=names, output_names=["logits"],
-                              dynamic_axes=axes, opset_version=opset, dynamo=False)  # fmt: skip
+            torch.onnx.export(wrapper, tuple(inputs.values()), str(tmp), input_names=list(inputs), dynamo=False,
+                              output_names=["logits"], dynamic_axes=axes, opset_version=opset)  # fmt: skip
     except ModuleNotFoundError as err:
         raise ImportError(f"ONNX export needs {err.name}: pip install 'hf-lottery[onnx]'.") from err
     if verify:
-        _verify(target, wrapper, names, inputs)
+        _verify(target, wrapper, inputs)
     if folder is not None:
         for name in SIDE_FILES:
             if (folder / name).is_file() and folder.resolve() != output_dir.resolve():
@@ -206,17 +189,17 @@ def export_onnx(
         ready.config.save_pretrained(output_dir)
         if tokenizer is not None:
             tokenizer.save_pretrained(output_dir)
-    logger.info("Exported %s to %s (inputs %s).", type(ready).__name__, target, ", ".join(names))
+    logger.info("Exported %s to %s (inputs %s).", type(ready).__name__, target, ", ".join(inputs))
     return target
 
 
-def _verify(path: Path, wrapper: nn.Module, names: list[str], inputs: tuple[torch.Tensor, ...]) -> None:
+def _verify(path: Path, wrapper: nn.Module, inputs: dict[str, torch.Tensor]) -> None:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {n: t.cpu().numpy() for n, t in zip(names, inputs)})[0]
+    got = session.run(None, {n: t.cpu().numpy() for n, t in inputs.items()})[0]
     with torch.no_grad():
-        expected = wrapper(*inputs).float().cpu().numpy()
+        expected = wrapper(**inputs).float().cpu().numpy()
     error = float(abs(got - expected).max())
     if error > 1e-4:
         raise ValueError(f"{path}: onnxruntime's logits differ from torch's by {error:.2e} (more than 1e-4).")

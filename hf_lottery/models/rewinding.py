@@ -1,10 +1,7 @@
 """Rewinding: a ticket applied to the *pre-trained* weights with a fresh classifier head, ready to re-fine-tune.
 
-With ``compact=True`` the pruned heads and MLP neurons are physically removed (`compact_model`) instead of gated, so
-re-fine-tuning pays only for what the ticket keeps. Both variants load the pre-trained weights and initialise the
-classifier the same way (same seed, same random draws), and a compacted model trained with dropout off and SGD gives
-the gated model's logits to float precision (tests/test_compact_training.py). `expand_compact_model` turns a trained
-compacted model back into a dense folder with the ticket baked in.
+With ``compact=True`` re-fine-tuning pays only for what the ticket keeps; trained with dropout off and SGD, the
+compacted model gives the gated model's logits to float precision (tests/test_compact_training.py).
 """
 
 from __future__ import annotations
@@ -61,11 +58,10 @@ def rewind(
     heads/MLPs off and pruned weights at exactly zero while you fine-tune (call ``handle.enforce_weight_masks()``
     after optimizer steps, or use `TicketCallback`, which does it for you).
 
-    With ``compact=True`` the pruned heads and MLP neurons are removed (`compact_model`) and the handle is `None`:
-    there is nothing left to keep off. The classifier is initialised exactly as with ``compact=False`` for the same
-    `seed`, and the output bias of each removed MLP is frozen at zero (`freeze_removed_mlp_biases`), so training the
-    compacted model follows the gated one. The ticket is kept as ``model.hf_lottery_ticket``; save the trained model
-    as a dense folder with the ticket baked in through `hf_lottery.models.expansion.expand_compact_model`.
+    With ``compact=True`` the pruned heads and MLPs are removed (`compact_model`) and the handle is `None`. The
+    classifier is initialised as with ``compact=False`` for the same `seed` and each removed MLP's output bias is
+    frozen at zero (`freeze_removed_mlp_biases`), so training follows the gated model. ``model.hf_lottery_ticket``
+    holds the ticket; `hf_lottery.models.expansion.expand_compact_model` makes the trained model dense again.
 
     Args:
         ticket: the ticket to rewind.
@@ -83,11 +79,9 @@ def rewind(
 
     ```python
     >>> import tempfile, torch
-    >>> from transformers import BertConfig, BertModel
     >>> from hf_lottery import LotteryTicket, rewind
     >>> folder = tempfile.mkdtemp()
-    >>> BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-    ...                      intermediate_size=37)).save_pretrained(folder)
+    >>> tiny_bert().bert.save_pretrained(folder)  # a pre-trained encoder without a classifier
     >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]), mlp_mask=torch.tensor([1, 0]),
     ...                        base_model=folder)
     >>> gated, handle = rewind(ticket, num_labels=2, seed=42)
@@ -113,22 +107,16 @@ def rewind(
                 f"The ticket was found on {ticket.base_model!r} but you rewind to {str(pretrained_model_name_or_path)!r}; "
                 "pass `strict_base_model=False` if they hold the same pre-trained weights."
             )
-    revision = revision or ticket.base_model_revision
-    kwargs = dict(from_pretrained_kwargs)
-    if num_labels is not None:
-        kwargs["num_labels"] = num_labels
-    if revision is not None:
-        kwargs["revision"] = revision
+    kwargs = {"num_labels": num_labels, "revision": revision or ticket.base_model_revision}
+    kwargs = from_pretrained_kwargs | {key: value for key, value in kwargs.items() if value is not None}
     if seed is not None:
         torch.manual_seed(seed)  # the fresh classifier is initialised from the global RNG
     model = (model_class or AutoModelForSequenceClassification).from_pretrained(source, **kwargs)
+    handle = None if compact else apply_ticket(model, ticket)
     if compact:
         model = compact_model(model, ticket, inplace=True)
         freeze_removed_mlp_biases(model)
         model.hf_lottery_ticket = ticket
-        handle = None
-    else:
-        handle = apply_ticket(model, ticket)
     logger.info(
         "Rewound the %s/%s ticket to the pre-trained weights of %s%s.",
         ticket.method, ticket.kind, source, " (compacted)" if compact else "",
