@@ -42,12 +42,11 @@ def _as_masks(tickets: Sequence[MaskLike]) -> tuple[np.ndarray, np.ndarray | Non
         raise ValueError(f"Agreement needs masks from at least 2 seeds (raters); got {len(heads)}.")
     if len(set(shapes2d)) != 1:
         raise ValueError(f"All head masks must have the same shape; got {sorted(set(shapes2d))}.")
-    shape = shapes2d[0]
     if any(m is None for m in mlps):
-        return np.stack(heads), None, shape
+        return np.stack(heads), None, shapes2d[0]
     if len({m.shape for m in mlps}) != 1:
         raise ValueError("All MLP masks must have the same shape.")
-    return np.stack(heads), np.stack(mlps), shape
+    return np.stack(heads), np.stack(mlps), shapes2d[0]
 
 
 def iou(masks: np.ndarray) -> float:
@@ -58,27 +57,20 @@ def iou(masks: np.ndarray) -> float:
 
 def mean_pairwise_jaccard(masks: np.ndarray) -> float:
     """Mean Jaccard index of the kept sets over all pairs of raters (a pair keeping nothing counts as 0)."""
-    values = [iou(masks[[i, j]]) for i, j in itertools.combinations(range(len(masks)), 2)]
-    return float(np.mean(values))
+    return float(np.mean([iou(masks[[i, j]]) for i, j in itertools.combinations(range(len(masks)), 2)]))
 
 
-def fleiss(masks: np.ndarray) -> float:
+def fleiss_and_cochran(masks: np.ndarray) -> tuple[float, float, float]:
+    """Fleiss κ, and Cochran's Q (statistic, p-value) with heads as the blocks and seeds as the treatments."""
+    from statsmodels.stats.contingency_tables import cochrans_q
     from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-    table, _ = aggregate_raters(masks.T.astype(int), n_cat=2)
+    ratings = masks.T.astype(int)  # subjects × raters
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return float(fleiss_kappa(table))
-
-
-def cochran(masks: np.ndarray) -> tuple[float, float]:
-    """Cochran's Q (statistic, p-value) with heads as the blocks and seeds as the treatments (subjects × raters)."""
-    from statsmodels.stats.contingency_tables import cochrans_q
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = cochrans_q(masks.T.astype(int))
-    return float(result.statistic), float(result.pvalue)
+        kappa = fleiss_kappa(aggregate_raters(ratings, n_cat=2)[0])
+        q = cochrans_q(ratings)
+    return float(kappa), float(q.statistic), float(q.pvalue)
 
 
 def krippendorff_alpha(masks: np.ndarray) -> float | None:
@@ -134,7 +126,7 @@ def mask_agreement(tickets: Sequence[MaskLike]) -> Agreement:
     ```
     """
     heads, mlps, shape = _as_masks(tickets)
-    statistic, pvalue = cochran(heads)
+    kappa, statistic, pvalue = fleiss_and_cochran(heads)
     notes = []
     if heads.sum(1).min() == 0:
         notes.append("at least one seed keeps no head (a degenerate stop rule?)")
@@ -145,7 +137,7 @@ def mask_agreement(tickets: Sequence[MaskLike]) -> Agreement:
         num_raters=len(heads),
         heads_kept=heads.sum(1).astype(int).tolist(),
         mlps_kept=None if mlps is None else mlps.sum(1).astype(int).tolist(),
-        fleiss_kappa=fleiss(heads),
+        fleiss_kappa=kappa,
         cochrans_q=statistic,
         cochrans_q_pvalue=pvalue,
         iou=iou(heads),
@@ -176,10 +168,6 @@ def task_overlap(tickets_by_task: Mapping[str, Sequence[MaskLike]]) -> dict[str,
     return result
 
 
-def _p(value: float) -> str:
-    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
-
-
 def agreement_table(results_by_task: Mapping[str, Agreement]) -> str:
     """A Markdown table of the statistics, one row per task (columns as in the paper's notebooks)."""
     lines = [
@@ -190,9 +178,10 @@ def agreement_table(results_by_task: Mapping[str, Agreement]) -> str:
     for task, r in results_by_task.items():
         alpha = "undefined" if r.krippendorff_alpha_mlp is None else f"{r.krippendorff_alpha_mlp:.2f}"
         mlps = "–" if r.mlps_kept_in_all is None else str(r.mlps_kept_in_all)
+        p = f"{r.cochrans_q_pvalue:{'.2g' if r.cochrans_q_pvalue < 0.001 else '.3f'}}"
         lines.append(
             f"| {task} | {', '.join(map(str, r.heads_kept))} | {r.fleiss_kappa:.2f} | {r.iou:.2f} | "
-            f"{r.mean_pairwise_jaccard:.2f} | {r.heads_kept_in_all} | {mlps} | {alpha} | {_p(r.cochrans_q_pvalue)} |"
+            f"{r.mean_pairwise_jaccard:.2f} | {r.heads_kept_in_all} | {mlps} | {alpha} | {p} |"
         )
     notes = [f"- {task}: {note}" for task, r in results_by_task.items() for note in r.notes]
     return "\n".join(lines + ([""] + notes if notes else []))

@@ -103,22 +103,21 @@ def describe(items: Any, task: str | None = None, model: str | None = None) -> s
     return ", ".join(part for part in (task, model, runs) if part)
 
 
-def _head_masks(items: Any) -> np.ndarray:
-    """``[S, L, H]`` float array from one mask, a list of masks, or a list of tickets."""
+def _stack(items: Any, attr: str, ndim: int) -> np.ndarray:
+    """``[S, ...]`` float array of one mask, a list of masks, or the `attr` masks of a list of tickets."""
     masks = [
-        np.asarray(item.head_mask if isinstance(item, LotteryTicket) else torch.as_tensor(item), dtype=np.float64)
-        for item in _tickets(items)
+        np.asarray(getattr(t, attr) if isinstance(t, LotteryTicket) else torch.as_tensor(t), dtype=np.float64)
+        for t in _tickets(items)
     ]
-    if not masks:
-        raise ValueError("No masks to plot.")
-    if len({m.shape for m in masks}) != 1 or masks[0].ndim != 2:
-        raise ValueError(f"Head masks must all be [layers, heads]; got shapes {sorted({m.shape for m in masks})}.")
+    shapes = sorted({m.shape for m in masks})
+    if len(shapes) != 1 or len(shapes[0]) != ndim:
+        raise ValueError(f"Masks to plot (`{attr}`) must have one shape of {ndim} dimensions; got shapes {shapes}.")
     return np.stack(masks)
 
 
 def head_survival_matrix(items: Any, statistic: str = "mean") -> np.ndarray:
     """Share of tickets keeping each head (``mean``) or its standard deviation across tickets (``std``)."""
-    masks = _head_masks(items)
+    masks = _stack(items, "head_mask", 2)
     if statistic == "mean":
         return masks.mean(0)
     if statistic == "std":
@@ -126,43 +125,38 @@ def head_survival_matrix(items: Any, statistic: str = "mean") -> np.ndarray:
     raise ValueError(f"`statistic` must be 'mean' or 'std'; got {statistic!r}.")
 
 
-def _ticks(ax, rows: int, cols: int, xlabels: Sequence[str] | None = None) -> None:
-    ax.set_xticks(range(cols), list(xlabels) if xlabels else [str(c + 1) for c in range(cols)])
-    ax.set_yticks(range(rows), [str(r + 1) for r in range(rows)])
-    ax.set_ylabel("layer")
+def _legend(ax) -> None:
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=KEPT, label="kept"), Patch(color=PRUNED, label="pruned")],
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # fmt: skip
 
 
-def _heatmap(matrix: np.ndarray, path: str | os.PathLike, title: str, label: str, fmt: str, vmax: float | None,
+def _heatmap(matrix: np.ndarray, path: str | os.PathLike, title: str, label: str | None, vmax: float | None = 1.0,
              xlabel: str = "head", xlabels: Sequence[str] | None = None) -> Path:  # fmt: skip
-    with plot_style() as plt:
-        rows, cols = matrix.shape
-        fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * cols + 2), max(2.6, 0.42 * rows + 1.4)), dpi=120)
-        image = ax.imshow(matrix, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
-        _ticks(ax, rows, cols, xlabels)
-        ax.set_xlabel(xlabel)
-        ax.set_title(title)
-        high = vmax or (np.nanmax(matrix) if matrix.size else 1.0) or 1.0
-        for (row, col), value in np.ndenumerate(matrix):
-            ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize=9,
-                    color="black" if value > 0.6 * high else "white")  # fmt: skip
-        fig.colorbar(image, ax=ax, label=label, fraction=0.05, pad=0.02)
-        return save_figure(fig, path)
-
-
-def _kept_pruned_map(mask: np.ndarray, path: str | os.PathLike, title: str, xlabel: str = "head") -> Path:
-    """One ticket's yes/no mask: two colours and a legend, no continuous colour bar."""
+    """Layers × columns with each value written in its cell and a colour bar named `label`; `label=None`: one
+    ticket's yes/no mask in two colours with a legend."""
     with plot_style() as plt:
         from matplotlib.colors import ListedColormap
-        from matplotlib.patches import Patch
 
-        rows, cols = mask.shape
-        fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * cols + 2.2), max(2.6, 0.42 * rows + 1.4)), dpi=120)
-        ax.imshow(mask, cmap=ListedColormap([PRUNED, KEPT]), vmin=0, vmax=1, aspect="auto")
-        _ticks(ax, rows, cols)
+        rows, cols = matrix.shape
+        width = 0.6 * cols + 2 if label else 0.5 * cols + 2.2
+        fig, ax = plt.subplots(figsize=(max(4.0, width), max(2.6, 0.42 * rows + 1.4)), dpi=120)
+        cmap = "viridis" if label else ListedColormap([PRUNED, KEPT])
+        image = ax.imshow(matrix, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(cols), list(xlabels) if xlabels else [str(c + 1) for c in range(cols)])
+        ax.set_yticks(range(rows), [str(r + 1) for r in range(rows)])
+        ax.set_ylabel("layer")
         ax.set_xlabel(xlabel)
         ax.set_title(title)
-        ax.legend(handles=[Patch(color=KEPT, label="kept"), Patch(color=PRUNED, label="pruned")],
-                  loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # fmt: skip
+        if label is None:
+            _legend(ax)
+            return save_figure(fig, path)
+        high = vmax or (np.nanmax(matrix) if matrix.size else 1.0) or 1.0
+        for (row, col), value in np.ndenumerate(matrix):
+            ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=9,
+                    color="black" if value > 0.6 * high else "white")  # fmt: skip
+        fig.colorbar(image, ax=ax, label=label, fraction=0.05, pad=0.02)
         return save_figure(fig, path)
 
 
@@ -177,11 +171,9 @@ def plot_head_survival(
     """One ticket: its kept / pruned heads (layers × heads); several: the share of tickets keeping each head."""
     matrix = head_survival_matrix(head_masks, "mean")
     what = describe(head_masks, task, model)
-    count = len(_tickets(head_masks))
-    if count == 1:
-        kept = int(matrix.sum())
-        return _kept_pruned_map(matrix, path, title or f"Heads kept ({kept}/{matrix.size}) — {what}")
-    return _heatmap(matrix, path, title or f"Head survival — {what}", "share of tickets keeping the head", ".2f", 1.0)
+    if len(_tickets(head_masks)) == 1:
+        return _heatmap(matrix, path, title or f"Heads kept ({int(matrix.sum())}/{matrix.size}) — {what}", None)
+    return _heatmap(matrix, path, title or f"Head survival — {what}", "share of tickets keeping the head")
 
 
 def plot_head_survival_std(
@@ -191,17 +183,12 @@ def plot_head_survival_std(
     """Heatmap of the standard deviation of head survival across tickets (0: all seeds agree)."""
     matrix = head_survival_matrix(items, "std")
     default = f"Head survival, std across tickets — {describe(items, task, model)}"
-    return _heatmap(matrix, path, title or default, "standard deviation", ".2f", 0.5)
+    return _heatmap(matrix, path, title or default, "standard deviation", 0.5)
 
 
 def mlp_survival_vector(items: Sequence[Any]) -> np.ndarray:
-    masks = [
-        np.asarray(t.mlp_mask if isinstance(t, LotteryTicket) else torch.as_tensor(t), dtype=np.float64)
-        for t in _tickets(items)
-    ]
-    if not masks or len({m.shape for m in masks}) != 1:
-        raise ValueError("Give MLP masks (or tickets) of one shape.")
-    return np.stack(masks).mean(0)
+    """Share of tickets keeping each layer's MLP."""
+    return _stack(items, "mlp_mask", 1).mean(0)
 
 
 def plot_mlp_survival(
@@ -221,10 +208,7 @@ def plot_mlp_survival(
         if count == 1:
             ax.bar(x, np.ones_like(values), color=[KEPT if v else PRUNED for v in values], edgecolor="#555555")
             ax.set_yticks([])
-            from matplotlib.patches import Patch
-
-            ax.legend(handles=[Patch(color=KEPT, label="kept"), Patch(color=PRUNED, label="pruned")],
-                      loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # fmt: skip
+            _legend(ax)
             default = f"MLPs kept ({int(values.sum())}/{len(values)}) — {what}"
         else:
             ax.bar(x, values, color=KEPT)
@@ -263,25 +247,24 @@ def qkv_survival_matrices(tickets: Sequence[LotteryTicket]) -> dict[str, np.ndar
     tickets = _tickets(tickets)
     if not tickets:
         raise ValueError("No tickets to plot.")
-    parts = {"query": QUERY, "key": KEY, "value": VALUE, "output": ATTENTION_OUTPUT}
-    result: dict[str, list[np.ndarray]] = {part: [] for part in [*parts, "head"]}
+    per_ticket = []
     for ticket in tickets:
         if not ticket.weight_masks:
             raise ValueError("Ticket has no weight masks; is it a magnitude ticket?")
         dims = _dims(ticket)
-        heads, size, hidden = dims["num_heads"], dims["head_size"], dims["hidden_size"]
-        per_part = {}
-        for part, path in parts.items():
-            shape = (heads * size, hidden) if part != "output" else (hidden, heads * size)
+        heads, rows, hidden = dims["num_heads"], dims["num_heads"] * dims["head_size"], dims["hidden_size"]
+        shares = {}
+        for part, path in {"query": QUERY, "key": KEY, "value": VALUE, "output": ATTENTION_OUTPUT}.items():
+            shape = (hidden, rows) if part == "output" else (rows, hidden)
             layers = []
             for layer in range(ticket.num_layers):
                 kept = _kept_weights(ticket, f"layer.{layer}.{path}.weight").expand(shape).double()
-                kept = kept if part != "output" else kept.T  # a head's columns become its rows
-                layers.append(kept.reshape(heads, size * hidden).mean(1).numpy())
-            per_part[part] = np.stack(layers)
-            result[part].append(per_part[part])
-        result["head"].append(np.mean([per_part[p] for p in parts], axis=0))
-    return {part: np.stack(values).mean(0) for part, values in result.items()}
+                kept = kept.T if part == "output" else kept  # a head's columns become its rows
+                layers.append(kept.reshape(heads, -1).mean(1).numpy())
+            shares[part] = np.stack(layers)
+        shares["head"] = np.mean(list(shares.values()), axis=0)
+        per_ticket.append(shares)
+    return {part: np.mean([shares[part] for shares in per_ticket], axis=0) for part in per_ticket[0]}
 
 
 def tensor_survival_matrix(tickets: Sequence[LotteryTicket] | LotteryTicket) -> np.ndarray:
@@ -333,7 +316,7 @@ def plot_tensor_survival(
     """Heatmap layers × weight matrices: the share of each matrix's weights kept (mean over tickets)."""
     matrix = tensor_survival_matrix(tickets)
     default = f"Weights kept per tensor — {describe(tickets, task, model)}"
-    return _heatmap(matrix, path, title or default, "share of weights kept", ".2f", 1.0, xlabel="weight matrix",
+    return _heatmap(matrix, path, title or default, "share of weights kept", xlabel="weight matrix",
                     xlabels=[name for name, _ in TENSORS])  # fmt: skip
 
 
@@ -345,8 +328,7 @@ def plot_importance(
     if ticket.head_importance is None:
         raise ValueError("This ticket carries no head_importance scores.")
     matrix = ticket.head_importance.double().numpy()
-    return _heatmap(matrix, path, title or f"Head importance — {describe(ticket, task, model)}", "importance", ".2f",
-                    None)  # fmt: skip
+    return _heatmap(matrix, path, title or f"Head importance — {describe(ticket, task, model)}", "importance", None)
 
 
 def plot_ticket(ticket: LotteryTicket, folder: str | os.PathLike) -> list[Path]:

@@ -64,14 +64,9 @@ def center_crop_or_pad(
         raise ValueError(f"An attention map must be square [T, T]; got shape {tuple(attention.shape)}.")
     if normalize and attention.numel() and attention.max() > 0:
         attention = attention / attention.max()
-    length = attention.shape[0]
-    if length >= size:
-        start = (length - size) // 2
-        return attention[start : start + size, start : start + size].clone()
-    canvas = torch.zeros(size, size)
-    start = (size - length) // 2
-    canvas[start : start + length, start : start + length] = attention
-    return canvas
+    extra = size - attention.shape[0]  # > 0: zeros to add, < 0: rows and columns to drop (an odd one at the end)
+    before = extra // 2 if extra >= 0 else -(-extra // 2)
+    return nn.functional.pad(attention, (before, extra - before) * 2)
 
 
 def to_batch(maps: Sequence[Any], size: int, normalize: bool = True) -> torch.Tensor:
@@ -102,17 +97,13 @@ class PatternClassifier:
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         """Write ``pattern_classifier.safetensors`` + ``pattern_classifier.json`` (label map, input size) atomically."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save_model
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        metadata = {"format": "pt", "hf_lottery_pattern_classifier": str(CHECKPOINT_FORMAT_VERSION)}
         with atomic_path(folder / CHECKPOINT_WEIGHTS) as tmp:
-            state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-            save_file(
-                state,
-                str(tmp),
-                metadata={"format": "pt", "hf_lottery_pattern_classifier": str(CHECKPOINT_FORMAT_VERSION)},
-            )
+            save_model(self.model, str(tmp), metadata=metadata)  # contiguous tensors, copied to the CPU
         write_json(folder / CHECKPOINT_CONFIG, {
             "format_version": CHECKPOINT_FORMAT_VERSION, "input_size": self.input_size, "labels": list(self.labels),
             "normalize": self.normalize,
@@ -149,15 +140,6 @@ class PatternClassifier:
             config.get("training"),
             bool(config.get("normalize", True)),
         )
-
-
-def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of a stratified split: (train, validation) with `fraction` of each class in validation."""
-    from sklearn.model_selection import train_test_split
-
-    indices = np.arange(len(labels))
-    train, valid = train_test_split(indices, test_size=fraction, random_state=seed, stratify=np.asarray(labels))
-    return np.sort(train), np.sort(valid)
 
 
 def evaluate_classifier(classifier: PatternClassifier, maps: Sequence[Any], labels: Sequence[int]) -> dict[str, Any]:
@@ -205,6 +187,7 @@ def train_classifier(
 
     ```
     """
+    from sklearn.model_selection import train_test_split
     from tqdm.auto import tqdm
 
     if len(maps) != len(labels) or not maps:
@@ -212,7 +195,8 @@ def train_classifier(
             f"Need as many labels as maps (and at least one); got {len(maps)} maps, {len(labels)} labels."
         )
     torch.manual_seed(seed)
-    train_idx, valid_idx = stratified_split(labels, validation_fraction, seed)
+    split = train_test_split(np.arange(len(labels)), test_size=validation_fraction, random_state=seed, stratify=labels)
+    train_idx, valid_idx = np.sort(split[0]), np.sort(split[1])
     inputs = to_batch(maps, input_size, normalize)
     targets = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     classifier = PatternClassifier(PatternCNN(), input_size, normalize=normalize)

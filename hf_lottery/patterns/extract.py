@@ -26,8 +26,7 @@ from ..structure import EncoderStructure, unwrap_model
 def eager_attention(model: nn.Module) -> Iterator[None]:
     """Temporarily use eager attention (the only implementation that returns attention maps)."""
     model = unwrap_model(model)
-    config = model.config
-    previous = getattr(config, "_attn_implementation", None)
+    previous = getattr(model.config, "_attn_implementation", None)
     if previous != "eager":
         model.set_attn_implementation("eager")
     try:
@@ -37,27 +36,11 @@ def eager_attention(model: nn.Module) -> Iterator[None]:
             model.set_attn_implementation(previous)
 
 
-class _ValueCapture:
-    def __init__(self, structure: EncoderStructure):
-        self.values: dict[int, torch.Tensor] = {}
-        self.handles = [layer.value.register_forward_hook(self._hook(layer.index)) for layer in structure.layers]
-
-    def _hook(self, index: int):
-        def hook(module, args, output):
-            self.values[index] = output.detach()
-
-        return hook
-
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-
-
-def _value_norms(structure: EncoderStructure, values: dict[int, torch.Tensor]) -> torch.Tensor:
+def _value_norms(structure: EncoderStructure, values: dict[nn.Module, torch.Tensor]) -> torch.Tensor:
     """``[B, L, H, T]``: ‖v_j^h W_O^h‖ per layer, head and token."""
     norms = []
     for layer in structure.layers:
-        value = values[layer.index]  # [B, T, H*D]
+        value = values[layer.value]  # [B, T, H*D]
         heads, size = layer.num_heads, structure.head_size
         weight = layer.attention_output.weight.detach()  # [hidden, H*D]
         per_head = value.unflatten(-1, (heads, size))  # [B, T, H, D]
@@ -92,7 +75,11 @@ def extract_attention_maps(
     structure = EncoderStructure(model)
     device = model_device(model)
     results: list[torch.Tensor] = []
-    capture = _ValueCapture(structure) if norm_based else None
+    values: dict[nn.Module, torch.Tensor] = {}  # each layer's value vectors, for norm-based maps
+    handles = [
+        layer.value.register_forward_hook(lambda module, args, output: values.update({module: output.detach()}))
+        for layer in (structure.layers if norm_based else [])
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -102,7 +89,7 @@ def extract_attention_maps(
                 outputs = model(**inputs, output_attentions=True)
                 attentions = torch.stack(outputs.attentions, dim=1)  # [B, L, H, T, T]
                 if norm_based:
-                    attentions = attentions * _value_norms(structure, capture.values).unsqueeze(-2)
+                    attentions = attentions * _value_norms(structure, values).unsqueeze(-2)
                 mask = inputs.get("attention_mask")
                 for row in range(attentions.shape[0]):
                     maps = attentions[row]
@@ -113,7 +100,7 @@ def extract_attention_maps(
                     if num_examples is not None and len(results) >= num_examples:
                         return results
     finally:
-        if capture is not None:
-            capture.remove()
+        for handle in handles:
+            handle.remove()
         model.train(was_training)
     return results

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..atomic import write_text
 from .labels import PATTERNS
-from .paper_format import format_labels_txt, read_labels_txt, standardize_name, write_maps
+from .paper_format import format_labels_txt, labels_txt_lines, read_labels_txt, standardize_name, write_maps
 
 
 PROMPT = (
@@ -42,11 +42,8 @@ def save_map_png(data: np.ndarray, path: str | os.PathLike, title: str | None = 
 def _append_label(labels_file: Path, name: str, label: str) -> None:
     """Add `name` under `label` in labels.txt (rewritten atomically, so an interruption never corrupts it)."""
     groups: dict[str, list[str]] = {}
-    if labels_file.is_file():
-        for line in labels_file.read_text(encoding="utf-8").splitlines():
-            if "=" in line:
-                key, names = (part.strip() for part in line.split("=", 1))
-                groups[key] = [n.strip() for n in names.split(",") if n.strip()]
+    for key, names in labels_txt_lines(labels_file) if labels_file.is_file() else ():
+        groups.setdefault(key, []).extend(names)
     groups.setdefault(label, []).append(name)
     write_text(labels_file, format_labels_txt(groups))
 

@@ -12,7 +12,7 @@ Norm-based maps: ``normed/data/<name>.npy`` and ``normed/attention_norm_annotate
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,17 +41,20 @@ def format_labels_txt(groups: dict[str, list[str]]) -> str:
     return "".join(f"{label} = {', '.join(names)}\n" for label, names in groups.items())
 
 
-def read_labels_txt(path: str | os.PathLike) -> dict[str, str]:
-    labels = {}
+def labels_txt_lines(path: str | os.PathLike) -> Iterator[tuple[str, list[str]]]:
+    """``(label, names)`` of each line of a ``labels.txt``, as written."""
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         if "=" not in line:
             raise ValueError(f"{path}, line {number}: expected 'label = name1, name2, ...'; got {line!r}.")
         label, names = (part.strip() for part in line.split("=", 1))
-        for name in filter(None, (n.strip() for n in names.split(","))):
-            labels[standardize_name(name)] = paper_label(label)
-    return labels
+        yield label, [n.strip() for n in names.split(",") if n.strip()]
+
+
+def read_labels_txt(path: str | os.PathLike) -> dict[str, str]:
+    """Standardised name → one of the five patterns."""
+    return {standardize_name(name): paper_label(label) for label, names in labels_txt_lines(path) for name in names}
 
 
 def _load_maps(folder: Path, labels: dict[str, str]) -> tuple[list[np.ndarray], list[int], list[str]]:
@@ -111,9 +114,7 @@ def write_raw(
     """Write maps and labels in the paper's raw format (atomically, file by file)."""
     root = Path(root) / "raw"
     names = write_maps(root / "for_training", maps, names)
-    groups: dict[str, list[str]] = {}
-    for name, label in zip(names, labels):
-        groups.setdefault(PATTERNS[label], []).append(name)
+    groups = {PATTERNS[y]: [n for n, label in zip(names, labels) if label == y] for y in dict.fromkeys(labels)}
     write_text(root / "labels.txt", format_labels_txt(groups))
     return root
 

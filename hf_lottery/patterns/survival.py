@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,7 @@ class HeadPatterns:
     num_examples: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "labels": self.labels,
-            "shares": self.shares.tolist(),
-            "num_examples": self.num_examples,
-            "patterns": list(PATTERNS),
-        }
+        return {**asdict(self), "shares": self.shares.tolist(), "patterns": list(PATTERNS)}
 
 
 def predict_head_patterns(
@@ -64,22 +59,15 @@ def predict_head_patterns(
     )
     if not maps:
         raise ValueError("The dataloader yielded no examples to extract attention maps from.")
-    layers, heads = maps[0].shape[:2]
-    counts = np.zeros((layers, heads, len(classifier.labels)))
-    for example in maps:
-        flat = [example[layer, head].numpy() for layer in range(layers) for head in range(heads)]
-        predicted = classifier.predict_proba(flat).argmax(-1).reshape(layers, heads)
-        for layer in range(layers):
-            for head in range(heads):
-                counts[layer, head, predicted[layer, head]] += 1
-    shares = counts / len(maps)
+    predicted = [classifier.predict_proba(m.flatten(0, 1).numpy()).argmax(-1).reshape(m.shape[:2]) for m in maps]
+    shares = np.eye(len(classifier.labels))[np.stack(predicted)].mean(0)  # [layers, heads, patterns]
     labels = [[classifier.labels[int(k)] for k in row] for row in shares.argmax(-1)]
     return HeadPatterns(labels=labels, shares=shares, num_examples=len(maps))
 
 
 def _distribution(labels: Iterable[str]) -> dict[str, float]:
     labels = list(labels)
-    return {p: (sum(1 for x in labels if x == p) / len(labels) if labels else 0.0) for p in PATTERNS}
+    return {p: labels.count(p) / len(labels) if labels else 0.0 for p in PATTERNS}
 
 
 def pattern_survival_table(
@@ -137,17 +125,13 @@ def plot_pattern_survival(table: Mapping[str, dict[str, Any]], path: str | os.Pa
     """Grouped bars per task: pattern shares among all heads and among heads surviving in all seeds."""
     from ..analysis.plots import pyplot, save_figure
 
-    plt = pyplot()
-    tasks = list(table)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.6), dpi=120, squeeze=False)
+    fig, axes = pyplot().subplots(1, len(table), figsize=(5.5 * len(table), 3.6), dpi=120, squeeze=False)
     x = np.arange(len(PATTERNS))
-    for ax, task in zip(axes[0], tasks):
-        ax.bar(
-            x - 0.2, [table[task]["all"][p] for p in PATTERNS], 0.4, label=f"all heads ({table[task]['num_heads']})"
-        )
-        if table[task]["num_surviving"]:
-            ax.bar(x + 0.2, [table[task]["surviving"][p] for p in PATTERNS], 0.4,
-                   label=f"kept in all seeds ({table[task]['num_surviving']})")  # fmt: skip
+    for ax, (task, row) in zip(axes[0], table.items()):
+        ax.bar(x - 0.2, [row["all"][p] for p in PATTERNS], 0.4, label=f"all heads ({row['num_heads']})")
+        if row["num_surviving"]:
+            ax.bar(x + 0.2, [row["surviving"][p] for p in PATTERNS], 0.4,
+                   label=f"kept in all seeds ({row['num_surviving']})")  # fmt: skip
         ax.set_xticks(x, PATTERNS, rotation=25, ha="right", fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("share of heads")

@@ -18,27 +18,15 @@ import numpy as np
 from .labels import PATTERNS
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits - logits.max(axis=1, keepdims=True)
-    weights = np.exp(logits)
-    return weights / weights.sum(axis=1, keepdims=True)
-
-
 def _structure(kind: str, length: int, rng: np.random.Generator) -> np.ndarray:
     """0/1 preference matrix of a pattern type."""
     pref = np.zeros((length, length))
     if kind in ("diagonal", "vertical+diagonal"):
-        offset = int(rng.choice([-1, 0, 1]))
-        for i in range(length):
-            pref[i, min(max(i + offset, 0), length - 1)] = 1.0
+        rows = np.arange(length)
+        pref[rows, np.clip(rows + int(rng.choice([-1, 0, 1])), 0, length - 1)] = 1.0
     if kind in ("vertical", "vertical+diagonal"):
-        columns = {0, length - 1}
-        extra = rng.integers(0, 3)
-        columns.update(
-            int(c) for c in rng.choice(np.arange(1, length - 1), size=min(extra, length - 2), replace=False)
-        )
-        for column in columns:
-            pref[:, column] = 1.0
+        extra = rng.choice(np.arange(1, length - 1), size=min(rng.integers(0, 3), length - 2), replace=False)
+        pref[:, [0, length - 1, *extra]] = 1.0
     if kind == "block":
         cut = int(rng.integers(max(2, length // 3), max(3, length - 1))) if rng.random() < 0.7 else length
         pref[:cut, :cut] = 1.0
@@ -48,6 +36,8 @@ def _structure(kind: str, length: int, rng: np.random.Generator) -> np.ndarray:
 
 def synthetic_map(kind: str, length: int, rng: np.random.Generator, noise: float = 0.6) -> np.ndarray:
     """One ``[length, length]`` row-stochastic map of pattern `kind`."""
+    from scipy.special import softmax
+
     if kind not in PATTERNS:
         raise ValueError(f"`kind` must be one of {PATTERNS}; got {kind!r}.")
     if length < 4:
@@ -57,7 +47,7 @@ def synthetic_map(kind: str, length: int, rng: np.random.Generator, noise: float
         return (rows / rows.sum(axis=1, keepdims=True)).astype(np.float32)
     strength = rng.uniform(3.0, 6.0)
     logits = strength * _structure(kind, length, rng) + rng.normal(0.0, noise, size=(length, length))
-    return _softmax(logits).astype(np.float32)
+    return softmax(logits, axis=1).astype(np.float32)
 
 
 def generate_synthetic_maps(
