@@ -59,7 +59,8 @@ HYPERPARAMETERS = ("learning_rate", "per_device_train_batch_size", "gradient_acc
 
 def hub_id(name: Any) -> str | None:
     """`name` when it is a Hub model id (`is_hub_id`), None for local paths and None."""
-    return str(name) if is_hub_id(None if name is None else str(name)) else None
+    name = None if name is None else str(name)
+    return name if is_hub_id(name) else None
 
 
 def base_model_license(base: str | None) -> dict[str, str]:

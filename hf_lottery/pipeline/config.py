@@ -316,6 +316,8 @@ def _from_flags(kind: type, namespace: dict[str, Any], keep: Collection[str]) ->
         return kind(**{f.name: namespace[f.name] for f in fields(kind) if f.init})
     values = {}
     for f in fields(kind):
+        if not f.init or f.name not in namespace:  # a field the parser does not offer keeps the Trainer's default
+            continue
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if namespace[f.name] != default or f.name in keep:
             values[f.name] = namespace[f.name]
