@@ -3,6 +3,7 @@
     python benchmarks/run.py            # the packaged MiniLM at batch 32 x seq 128 (about 12 minutes on 2 cores)
     python benchmarks/run.py --quick    # a tiny random BERT, under 5 minutes on 2 cores
     python benchmarks/run.py --device cuda          # the same on a GPU (peak memory from torch.cuda)
+    python benchmarks/run.py --only grid_cost       # the paper's 9 x 5 grid, predicted (bert-base size) and measured
 
 Times are medians over interleaved repeats (A, B, B, A, ...) after warm-up; speedups of a training step or a forward
 pass are the median over rounds of the two times taken in the same round, which cancels the drifts of a shared
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from benchmarks.flops import encoder_flops, training_flops  # noqa: E402
+from benchmarks.grid_cost import bench_grid_cost, grid_markdown  # noqa: E402
 from benchmarks.onnx_latency import bench_onnx  # noqa: E402
 from benchmarks.retrain import bench_retrain_stage  # noqa: E402
 from benchmarks.workloads import (  # noqa: E402
@@ -334,6 +336,12 @@ def target_rows(results: dict, quick: bool) -> list[dict]:
     if "memory" in results:
         add("peak memory, importance pass / forward+backward", results["memory"]["ratio"], "<=", 1.10)
         add("  (whole-process peak ratio)", results["memory"]["total_peak_ratio"])
+    if "grid_cost" in results:
+        hours, small = results["grid_cost"]["predicted_hours"], results["grid_cost"]["small_grid"]
+        add("grid_cost: paper grid (9 tasks x 5 seeds, bert-base size), hours on 1 device", hours["units_1"])
+        for distribute in ("units", "data"):
+            add(f"  grid_cost: hours on 8 devices, --distribute {distribute}", hours[f"{distribute}_8"])
+        add("grid_cost: measured small grid on 2 CPU processes, wall time data / units", small["speedup"], ">=", 1.0)
     onnx = results.get("onnx", {})
     for name in ("dense", "compact"):
         if name in onnx:
@@ -352,7 +360,8 @@ def table(rows: list[dict]) -> str:
 
 
 BENCHMARKS = ("importance", "training_step", "search", "compaction", "compact_training", "retrain_stage", "memory",
-              "onnx")  # fmt: skip
+              "onnx", "grid_cost")  # fmt: skip
+ON_REQUEST = ("grid_cost",)  # run only when named in --only: it launches the pipeline on 2 processes
 
 
 def _in_fresh_process(name: str, argv: list[str]) -> dict:
@@ -388,7 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--model", default=None, help="pre-trained model folder of the full run (default: MiniLM)")
     parser.add_argument("--retrain-steps", type=int, default=None, help="training steps per ticket in retrain_stage")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}")
+    parser.add_argument(
+        "--only", default=",".join(b for b in BENCHMARKS if b not in ON_REQUEST),
+        help=f"comma-separated subset of {BENCHMARKS} (default: all but {ON_REQUEST})",
+    )  # fmt: skip
     parser.add_argument("--output", default=str(HERE / "results.json"))
     parser.add_argument(
         "--same-process", action="store_true",
@@ -414,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "memory": lambda: bench_memory(w, args.quick),
         "onnx": lambda: bench_onnx(w, repeats, interleaved),
+        "grid_cost": lambda: bench_grid_cost(_DEVICE),
     }
     started = time.perf_counter()
     results: dict = {
@@ -441,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     results["table"] = table(results["targets"])
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(results["table"])
+    if "grid_cost" in results:
+        print("\n" + grid_markdown(results["grid_cost"]))
     print(f"\n{w.describe()}; {results['wall_time_s']:.0f} s; written to {args.output}")
     return 0
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +27,18 @@ from ._version import __version__ as __version__
 
 
 class _PackageLogger(logging.Logger):
-    """The ``hf_lottery`` logger. Unless a level is set on it, its level is transformers' verbosity
-    (``transformers.logging.set_verbosity_*``, the Trainer's ``log_level`` / ``log_level_replica``), errors only on
-    a non-main process of a launch; its records print as ``[hf-lottery] ...`` on stderr."""
+    """The ``hf_lottery`` logger. Its level is the one set on it, else transformers' verbosity
+    (``transformers.logging.set_verbosity_*``, the Trainer's ``log_level`` / ``log_level_replica``); either way only
+    errors on a non-main process of a launch. Its records print as ``[hf-lottery] ...`` on stderr."""
 
     @property
     def level(self) -> int:
-        if getattr(self, "_set_level", logging.NOTSET):
-            return self._set_level
         from transformers.utils.logging import get_verbosity
 
         from .distributed import is_main_process
 
-        return get_verbosity() if is_main_process() else max(get_verbosity(), logging.ERROR)
+        level = getattr(self, "_set_level", logging.NOTSET) or get_verbosity()
+        return level if is_main_process() else max(level, logging.ERROR)
 
     @level.setter
     def level(self, value: int) -> None:
@@ -65,6 +66,8 @@ def _package_logger() -> logging.Logger:
         handler.setFormatter(logging.Formatter("[hf-lottery] %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False  # as transformers' own logger: printed once, by this handler
+    if os.environ.get("RANK", "0") not in ("", "0"):  # a launcher's non-main process: no Python warnings either
+        warnings.filterwarnings("ignore", module=r"hf_lottery(\.|$)")
     return logger
 
 

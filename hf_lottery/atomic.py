@@ -27,19 +27,22 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 
-def _default_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_MODE = _default_mode()
+def inside(folder: str | os.PathLike, *parts: str | int) -> Path:
+    """``folder/parts``; a `ValueError` when a symlink on the way leads out of `folder` (hf-lottery writes only inside
+    the folder it was given)."""
+    path = Path(folder).joinpath(*map(str, parts))
+    if not path.resolve().is_relative_to(Path(folder).resolve()):
+        raise ValueError(
+            f"{path} leads out of {folder} through a symlink (to {path.resolve()}); hf-lottery writes only inside "
+            "the folder it was given: remove the link or choose another folder."
+        )
+    return path
 
 
 @contextlib.contextmanager
@@ -59,16 +62,14 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
     ```
     """
-    target = Path(target)
+    target = inside(Path(target).parent, Path(target).name)  # never onto a symlink that leaves the folder
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask of now sets the mode
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.chmod(tmp_path, _MODE)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -10,8 +10,6 @@ reach ``state.log_history`` only.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,20 +19,21 @@ from typing import Any, Literal
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from transformers import DataCollatorWithPadding, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
 from . import distributed
 from .config import TicketSearchConfig, resolve_search_config
 from .files import CHECKPOINT_TICKET_DIR, TICKET_CONFIG_NAME
-from .gates import TicketHandle, active_handles, apply_ticket
+from .gates import TicketHandle, active_handles, applied_ticket, apply_ticket
 from .hub.push import push_ticket_to_hub, push_to_hub
 from .provenance import base_model_of, record_base_model
 from .search.dataloader import search_dataloader
 from .search.magnitude import find_magnitude_ticket
 from .search.structured import find_structured_ticket
 from .structure import unwrap_model
-from .tasks.metrics import resolve_search_metric, task_of_metric
-from .tickets.ticket import LotteryTicket
+from .tasks.metrics import resolve_search_metric
+from .tickets.ticket import LotteryTicket, weight_masks_sha256
 
 
 logger = logging.get_logger(__name__)
@@ -42,6 +41,7 @@ logger = logging.get_logger(__name__)
 __all__ = ["MagnitudePruningCallback", "PushToHubCallback", "StructuredPruningCallback", "TicketCallback"]
 
 SEARCHES = {"structured": find_structured_ticket, "magnitude": find_magnitude_ticket}
+STATE_KEY = "hf_lottery_ticket_sha256"  # in TrainerState.stateful_callbacks: the ticket a checkpoint was trained with
 
 # The set-up of the three Trainer examples below (substituted for "{setup}").
 _EXAMPLE_SETUP = """    >>> import tempfile, torch
@@ -51,6 +51,10 @@ _EXAMPLE_SETUP = """    >>> import tempfile, torch
     >>> data, collate, dev = tiny_data()  # 8 rows, their collator, a dev DataLoader (or a tokenised Dataset)
     >>> args = TrainingArguments(tempfile.mkdtemp(), max_steps=2, per_device_train_batch_size=4, report_to="none",
     ...                          use_cpu=True, disable_tqdm=True, save_strategy="no")"""
+
+
+def _sha256(ticket: LotteryTicket) -> str:
+    return weight_masks_sha256({"head_mask": ticket.head_mask, "mlp_mask": ticket.mlp_mask, **ticket.weight_masks})
 
 
 def _as_ticket(ticket: LotteryTicket | str | os.PathLike | None) -> LotteryTicket | None:
@@ -113,37 +117,29 @@ class TicketTraining:
             return None
         return self.ticket.save_pretrained(Path(checkpoint_dir) / CHECKPOINT_TICKET_DIR)
 
-    def restore_from_checkpoint(self, checkpoint_dir: str | os.PathLike, model: nn.Module | None = None) -> bool:
-        """Load the checkpoint's ticket; adopt it when none was given, refuse a different one. True when found."""
-        folder = Path(checkpoint_dir) / CHECKPOINT_TICKET_DIR
-        if not (folder / TICKET_CONFIG_NAME).is_file():
-            return False
-        saved = LotteryTicket.from_pretrained(folder)
-        if self.ticket is not None and not self.ticket.masks_equal(saved):
+    def restore_from_checkpoint(self, args: Any, model: nn.Module | None = None, sha256: str | None = None) -> None:
+        """Take the ticket of the checkpoint the Trainer resumes (``args.resume_from_checkpoint`` if it is a folder,
+        else the Trainer's own choice, the last ``checkpoint-N`` of ``args.output_dir``): `sha256`, from its trainer
+        state, names the ticket, its copy in ``hf_lottery_ticket/`` holds it. Adopt it when none was given; refuse
+        another or a lost one (a folder given to `train()` alone is not seen by callbacks: the sha256 checks)."""
+        given = getattr(args, "resume_from_checkpoint", None)
+        checkpoint = given if isinstance(given, (str, os.PathLike)) and Path(given).is_dir() else None
+        checkpoint = checkpoint or (get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None)
+        folder = Path(checkpoint or ".") / CHECKPOINT_TICKET_DIR
+        has_copy = checkpoint is not None and (folder / TICKET_CONFIG_NAME).is_file()
+        copy = LotteryTicket.from_pretrained(folder) if has_copy else None
+        if (sha256 := sha256 or (copy and _sha256(copy))) is None:  # older checkpoints record no sha256: the copy
+            return
+        self.ticket = copy if self.ticket is None and copy is not None and _sha256(copy) == sha256 else self.ticket
+        if self.ticket is None or _sha256(self.ticket) != sha256:
+            found = "another ticket than the one given" if self.ticket else f"a ticket, but {folder} holds no copy"
             raise ValueError(
-                f"The checkpoint {checkpoint_dir} was trained with another ticket than the one given to this run; "
-                "resume with the checkpoint's ticket (pass ticket=None to adopt it) or start a new output_dir."
+                f"The checkpoint resumed ({checkpoint}) was trained with {found}: give this run that ticket (or "
+                "ticket=None to adopt the checkpoint's copy), name its folder in the TrainingArguments' "
+                "`resume_from_checkpoint`, or start a new output_dir."
             )
-        if self.ticket is None:
-            self.ticket = saved
-            logger.info("Restored the ticket from %s.", folder)
         if model is not None:
             self.attach(model)
-        return True
-
-
-def resumed_checkpoint(args: Any, global_step: int) -> Path | None:
-    """The checkpoint a Trainer resumed from: ``args.resume_from_checkpoint`` when it names a folder, else the newest
-    ``checkpoint-N`` folder of ``args.output_dir`` whose ``trainer_state.json`` records the resumed `global_step`."""
-    given = getattr(args, "resume_from_checkpoint", None)
-    if isinstance(given, (str, os.PathLike)) and Path(given).is_dir():
-        return Path(given)
-    found = [p for p in Path(args.output_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    for folder in sorted(found, key=lambda p: (-p.stat().st_mtime, int(p.name.split("-")[-1]))):
-        with contextlib.suppress(OSError, ValueError):  # no or no readable trainer state: not that checkpoint
-            if json.loads((folder / "trainer_state.json").read_text()).get("global_step") == global_step:
-                return folder
-    return None
 
 
 def log_search(ticket: LotteryTicket, trainer: Any = None, state: Any = None) -> None:
@@ -200,8 +196,16 @@ class TicketSearch:
                 "Trainer's eval_dataset. Pass `eval_dataset=` (e.g. the same tokenised dev set you gave the Trainer, "
                 "or a held-out slice of train)."
             )
-        self.task = self.task or task_of_metric(self.metric)
         self.metric = resolve_search_metric(self.metric, self.compute_metrics, self.metric_key)
+
+    def refuse_ticketed(self, model: nn.Module) -> None:
+        """A search starts from every head, MLP and weight: on a model with a ticket it could revive pruned ones."""
+        if applied_ticket(model) is not None:
+            raise ValueError(
+                f"The {self.method} ticket search cannot run on a model that carries a ticket (TicketCallback, "
+                "from_ticket, a pruned model): it would start from the full model and could revive what the ticket "
+                "prunes. Search the dense fine-tuned model; train with a ticket without a search callback."
+            )
 
     def run(
         self,
@@ -222,6 +226,7 @@ class TicketSearch:
                 "give the Trainer a `processing_class` (tokenizer) so dynamic padding can be used."
             )
         model = unwrap_model(model)
+        self.refuse_ticketed(model)
         loader = search_dataloader(
             _capped(self.dataset, self.config.max_search_samples), batch_size=self.config.search_batch_size,
             collate_fn=collator, model=model,
@@ -311,20 +316,14 @@ class TicketCallback(TrainerCallback):
         distributed.check_world_size(args.world_size)
         record_base_model(model)
         if state.global_step > 0:  # resuming: the Trainer loaded the checkpoint's trainer_state.json
-            checkpoint = resumed_checkpoint(args, state.global_step)
-            found = checkpoint is not None and self.training.restore_from_checkpoint(checkpoint, model)
-            if not found and self.ticket is None and self.required:
-                raise ValueError(
-                    f"TicketCallback got no ticket and the checkpoint resumed at step {state.global_step} "
-                    f"({checkpoint or 'not found under ' + str(args.output_dir)}) holds none "
-                    f"({CHECKPOINT_TICKET_DIR}/ missing)."
-                )
+            self.training.restore_from_checkpoint(args, model, state.stateful_callbacks.get(STATE_KEY))
         if self.ticket is None:
             if not self.required:
                 return
-            raise ValueError("TicketCallback needs a ticket: pass one, or resume from a checkpoint that holds one.")
+            raise ValueError("TicketCallback needs a ticket: pass one, or resume from a checkpoint trained with one.")
         self.training.attach(model)
         self.training.enforce()
+        state.stateful_callbacks[STATE_KEY] = _sha256(self.ticket)  # saved in every checkpoint's trainer state
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         self.training.enforce()
@@ -374,6 +373,7 @@ class _SearchCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         distributed.check_world_size(args.world_size)
         record_base_model(model)
+        self.search.refuse_ticketed(model)  # before training, not after
 
     def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
         self.ticket = self.search.run(
@@ -448,11 +448,10 @@ for _cls in (TicketCallback, StructuredPruningCallback, MagnitudePruningCallback
 
 
 def _latest_eval_metrics(state: Any) -> dict[str, float] | None:
-    """The last evaluation of the trained weights in ``state.log_history`` (``eval_*`` keys), or None."""
+    """The metrics (not loss, time or throughput) of the last evaluation in ``state.log_history``, or None."""
     for entry in reversed(state.log_history):
-        found = {k[len("eval_") :]: v for k, v in entry.items() if k.startswith("eval_") and isinstance(v, float)}
-        if found:
-            return found
+        if found := {k[5:]: v for k, v in entry.items() if k.startswith("eval_") and isinstance(v, float)}:
+            return {k: v for k, v in found.items() if not k.endswith(("loss", "runtime", "_second", "_time"))} or None
     return None
 
 
@@ -468,8 +467,8 @@ class PushToHubCallback(TrainerCallback):
         private, revision, token, commit_message: passed to the Hub; `private` and `token` default to the Trainer's
             ``hub_private_repo`` and ``hub_token``. Tokens are never logged.
 
-    The files are staged in ``output_dir/hub_staging``. A failed push raises after training; the local results
-    (checkpoints, tickets) stay where they are.
+    Files are staged in ``output_dir/hub_staging``; the results pushed are the last evaluation's metrics (no loss, time
+    or throughput). A failed push is logged as an error (the reason, the staging folder kept); training's result stays.
 
     Example:
 
@@ -528,13 +527,16 @@ class PushToHubCallback(TrainerCallback):
     def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
         if not distributed.is_main_process():
             return
-        ticket = self._ticket()
-        settings = {**self.hub_settings(args), "revision": self.revision, "commit_message": self.commit_message}
-        if self.push_model:  # the metrics of the weights pushed, not of the search
-            self.pushed_url = push_to_hub(
-                unwrap_model(model), ticket, tokenizer=processing_class, metrics=_latest_eval_metrics(state),
-                staging_dir=os.path.join(args.output_dir, "hub_staging"), **settings,
-            )  # fmt: skip
-        else:
-            self.pushed_url = push_ticket_to_hub(ticket, **settings)
-        logger.info("Pushed the %s ticket to %s.", ticket.method, settings["repo_id"])
+        try:  # a failed push never loses training's result: it is logged, and the staging folder kept
+            ticket = self._ticket()
+            settings = {**self.hub_settings(args), "revision": self.revision, "commit_message": self.commit_message}
+            if self.push_model:  # the metrics of the weights pushed, not of the search
+                self.pushed_url = push_to_hub(
+                    unwrap_model(model), ticket, tokenizer=processing_class, metrics=_latest_eval_metrics(state),
+                    staging_dir=os.path.join(args.output_dir, "hub_staging"), **settings,
+                )  # fmt: skip
+            else:
+                self.pushed_url = push_ticket_to_hub(ticket, **settings)
+            logger.info("Pushed the %s ticket to %s.", ticket.method, settings["repo_id"])
+        except Exception as err:
+            logger.error("PushToHubCallback: the push to %s failed: %s", self.repo_id or args.hub_model_id, err)

@@ -22,10 +22,11 @@ def cli_parser() -> argparse.ArgumentParser:
         description="Lottery tickets for BERT: find, train, evaluate, report and publish pruned subnetworks.",
         epilog=f"commands:\n{listing}\n\n`hf-lottery COMMAND --help` lists a command's flags.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"hf-lottery {__version__}")
     parser.add_argument("--verbose", action="store_true", help="debug logging, and transformers' own warnings")
-    parser.add_argument("command", nargs="?", metavar="COMMAND", choices=sorted(COMMANDS), help="see below")
+    parser.add_argument("command", nargs="?", metavar="COMMAND", help="see below")
     parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
@@ -65,10 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     ```
     """
     parser = cli_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # a misplaced flag, named without its value (a token, maybe); as `parse_into` does for commands
+        parser.error(f"unrecognized arguments: {' '.join(a.partition('=')[0] for a in unknown)} (values not shown).")
     if not args.command:
         parser.print_help()
         return 2
+    if args.command not in COMMANDS:  # never echoed: a misplaced flag's value (a token) lands here
+        parser.error(f"COMMAND must be one of {', '.join(sorted(COMMANDS))}; the word given is not repeated.")
     configure_logging(args.verbose)
     try:
         return int(_command_module(COMMANDS[args.command][0]).main(args.command, list(args.args)) or 0)

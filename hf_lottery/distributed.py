@@ -25,7 +25,10 @@ False
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -90,6 +93,35 @@ def gather_arrays(array: np.ndarray) -> np.ndarray:
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+# What accelerate's `PartialState` reads to decide on distributed training (torchrun's, and MPI launchers' sizes).
+_LAUNCH_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def unit_worker() -> ProcessPoolExecutor:
+    """A process of this rank's own for whole units of work (``--distribute units``), spawned without the launcher's
+    variables: no process group, so a `Trainer` does not use DDP and `save_pretrained` writes (transformers 5.24 writes
+    nothing on ranks other than 0 while a group exists); only this rank's GPU; this process's log levels."""
+    from transformers.utils.logging import get_verbosity
+
+    gpu = {}
+    if torch.cuda.is_available():
+        gpus = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(torch.cuda.device_count())))).split(",")
+        gpu["CUDA_VISIBLE_DEVICES"] = gpus[int(os.environ.get("LOCAL_RANK", 0)) % len(gpus)]
+    levels = (getattr(logging.getLogger("hf_lottery"), "_set_level", logging.NOTSET), get_verbosity())
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no process group, CUDA not initialised
+    return ProcessPoolExecutor(1, mp_context=spawn, initializer=_start_unit_worker, initargs=(gpu, levels))
+
+
+def _start_unit_worker(gpu: dict[str, str], levels: tuple[int, int]) -> None:
+    from transformers.utils.logging import set_verbosity
+
+    for name in _LAUNCH_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(gpu)
+    logging.getLogger("hf_lottery").setLevel(levels[0])
+    set_verbosity(levels[1])
 
 
 def launched_processes() -> int:

@@ -4,17 +4,6 @@ from one commit), with one function (`hub_error`) that turns huggingface_hub's e
 The repo id is checked with `hf_lottery.provenance`'s rule before any network call; the local cache is used when it
 holds the files, and when it does not and the Hub cannot be reached the error says "offline / no connection" at once
 (`snapshot_download` asks the Hub once, without retries, then falls back to the cache).
-
-Example:
-
-```python
->>> from hf_lottery.downloads import download_files
->>> download_files("not a repo id!", ["ticket_config.json"])
-Traceback (most recent call last):
-    ...
-hf_lottery.downloads.HubFileNotFoundError: 'not a repo id!' is neither a local folder nor a valid Hub repo id ...
-
-```
 """
 
 from __future__ import annotations
@@ -33,36 +22,15 @@ from . import provenance
 
 
 class HubFileNotFoundError(FileNotFoundError):
-    """Not a local folder, and the Hub has no such repo, revision or file (or the id is not a valid repo id).
-
-    ```python
-    >>> issubclass(HubFileNotFoundError, FileNotFoundError)
-    True
-
-    ```
-    """
+    """Not a local folder, and the Hub has no such repo, revision or file (or the id is not a valid repo id)."""
 
 
 class HubAccessError(PermissionError):
-    """The repo exists but is gated: its conditions must be accepted on the Hub, and a token passed.
-
-    ```python
-    >>> issubclass(HubAccessError, PermissionError)
-    True
-
-    ```
-    """
+    """The repo exists but is gated: its conditions must be accepted on the Hub, and a token passed."""
 
 
 class HubConnectionError(ConnectionError):
-    """Offline (``HF_HUB_OFFLINE=1``) or no connection to the Hub, and the files are not in the local cache.
-
-    ```python
-    >>> issubclass(HubConnectionError, ConnectionError)
-    True
-
-    ```
-    """
+    """Offline (``HF_HUB_OFFLINE=1``) or no connection to the Hub, and the files are not in the local cache."""
 
 
 # Kept for callers that name the "no ticket here" case.
@@ -82,16 +50,8 @@ def hub_error(
     """The clear error (not raised) for a huggingface_hub `error`, or None when it is none of the known ones.
 
     The order of the checks matters: LocalEntryNotFoundError subclasses EntryNotFoundError (an offline look-up must
-    not read as "the repo has no such file"), and GatedRepoError subclasses RepositoryNotFoundError.
-
-    Example:
-
-    ```python
-    >>> from huggingface_hub.errors import LocalEntryNotFoundError
-    >>> print(hub_error(LocalEntryNotFoundError("x"), "user/repo", files=["ticket_config.json"]))
-    Could not download ticket_config.json of 'user/repo': offline ..., and the local cache does not hold it. ...
-
-    ```
+    not read as "the repo has no such file"; `download_files` shows that message), and GatedRepoError subclasses
+    RepositoryNotFoundError.
     """
     names = ", ".join(files) or "the files"
     if isinstance(error, (hub_errors.OfflineModeIsEnabled, hub_errors.LocalEntryNotFoundError, httpx2.TransportError)):
@@ -102,7 +62,8 @@ def hub_error(
             hint = "Check the network (or a proxy)"
         return HubConnectionError(
             f"Could not download {names} of {repo_id!r}: {reason}, and the local cache does not hold "
-            f"{'it' if len(files) == 1 else 'them'}. {hint}, or download once while online."
+            f"{'it' if len(files) == 1 else 'them'}. {hint}, or download once while online. (No local folder "
+            f"{repo_id!r} exists either: if you meant a path, check it for typos.)"
         )
     if isinstance(error, hub_errors.GatedRepoError):
         return HubAccessError(
@@ -140,6 +101,15 @@ def _raise_clear(error: BaseException, repo_id: str, **context: Any) -> NoReturn
     raise clear from error
 
 
+def check_subfolder(subfolder: str | None) -> str | None:
+    """`subfolder` (slashes stripped) when it is a folder inside the repo or folder, else a `ValueError` naming it."""
+    if subfolder and (os.path.isabs(subfolder) or ".." in subfolder.replace("\\", "/").split("/")):
+        raise ValueError(
+            f"`subfolder` {subfolder!r} must be a folder inside the repo or folder: no '..' parts, no absolute path."
+        )
+    return subfolder.strip("/") or None if subfolder else None
+
+
 def download_files(
     repo_id: str | os.PathLike,
     filenames: Sequence[str],
@@ -153,15 +123,8 @@ def download_files(
     """Download `filenames` of Hub repo `repo_id`, all from one commit; return the cached folder holding them.
 
     A `snapshot` limited to `filenames` (inside `subfolder` when given) that also checks each file is there.
-
-    Args:
-        repo_id: ``"user/name"``.
-        filenames: file names inside the repo (inside `subfolder` when given).
-        revision: branch, tag or commit id (default: the main branch).
-        token: Hub token for private or gated repos (never logged).
-        subfolder: folder of the files inside the repo.
-        cache_dir: huggingface_hub cache folder (default: its own).
-        what: what the files make up, for the "it holds no ..." message.
+    `revision`, `token` (never logged) and `cache_dir` are `snapshot_download`'s; `what` names what the files make
+    up, for the "it holds no ..." message.
 
     Raises:
         HubFileNotFoundError: invalid repo id, no such repo / revision / file.
@@ -182,7 +145,7 @@ def download_files(
     """
     if not filenames:
         raise ValueError("`filenames` must name at least one file to download.")
-    prefix = f"{subfolder.strip('/')}/" if subfolder else ""
+    prefix = f"{check_subfolder(subfolder)}/" if subfolder else ""
     patterns = [glob.escape(prefix + name) for name in filenames]  # file names, not patterns
     return snapshot(repo_id, revision=revision, token=token, allow_patterns=patterns, required=filenames,
                     subfolder=subfolder, cache_dir=cache_dir, what=what)  # fmt: skip
@@ -201,28 +164,17 @@ def snapshot(
 ) -> Path:
     """Download a snapshot of Hub repo `repo_id` (only `allow_patterns` when given); return its cached folder.
 
-    `subfolder` selects the folder returned; `required` names files that must be in it. Errors go through
-    `hub_error` (invalid id, missing repo, revision or required file, gated, offline).
-
-    Example:
-
-    ```python
-    >>> from huggingface_hub import constants
-    >>> online, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True  # as with HF_HUB_OFFLINE=1
-    >>> snapshot("user/never-downloaded")
-    Traceback (most recent call last):
-    hf_lottery.downloads.HubConnectionError: Could not download the files of 'user/never-downloaded': offline mode is on ...
-    >>> constants.HF_HUB_OFFLINE = online
-
-    ```
+    `subfolder` (`check_subfolder`) selects the folder returned; `required` names files that must be in it. Errors go
+    through `hub_error` (invalid id, missing repo, revision or required file, gated, offline: see `download_files`).
     """
+    subfolder = check_subfolder(subfolder)
     context: dict[str, Any] = {"files": list(required), "revision": revision, "subfolder": subfolder, "what": what}
     try:
         repo_id = provenance.check_repo_id(repo_id)
     except ValueError as err:
-        reason = _short(err.__cause__ or err)
         raise HubFileNotFoundError(
-            f"{os.fspath(repo_id)!r} is neither a local folder nor a valid Hub repo id ('user/name'): {reason}"
+            f"{os.fspath(repo_id)!r} is neither a local folder nor a valid Hub repo id ('user/name'): the path does "
+            f"not exist (check it for typos). As a repo id: {_short(err.__cause__ or err)}"
         ) from err
     try:
         root = snapshot_download(

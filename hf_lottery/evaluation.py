@@ -19,15 +19,7 @@ from .tasks.metrics import resolve_metric
 
 @dataclass
 class EvalResult:
-    """Predictions (logits) and labels of one pass, gathered over all processes, and the metric on them.
-
-    ```python
-    >>> result = evaluate(tiny_bert(), tiny_data()[2], "sst2", progress=False)
-    >>> result.predictions.shape, result.num_examples, 0.0 <= result.metric <= 1.0
-    ((8, 2), 8, True)
-
-    ```
-    """
+    """Predictions (logits) and labels of one pass, gathered over all processes, and the metric on them."""
 
     metric: float | None
     predictions: np.ndarray
@@ -130,8 +122,6 @@ def progress_bar(iterable: Iterable | None, desc: str, enabled: bool = True, tot
     and left on screen, with an ETA when `total` is given.
 
     ```python
-    >>> sum(1 for _ in progress_bar([{"labels": 0}, {"labels": 1}], "batches", enabled=False))
-    2
     >>> bar = progress_bar(None, "search", enabled=False, total=3)
     >>> bar.total, bar.disable
     (3, True)
@@ -192,8 +182,8 @@ def evaluate(
     ```python
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "label": torch.tensor([0, 1, 1, 0])}] * 2
     >>> result = evaluate(tiny_bert(), batches, metric="sst2", progress=False)
-    >>> result.labels.tolist()
-    [0, 1, 1, 0, 0, 1, 1, 0]
+    >>> result.labels.tolist(), result.predictions.shape, 0.0 <= result.metric <= 1.0
+    ([0, 1, 1, 0, 0, 1, 1, 0], (8, 2), True)
 
     ```
     """

@@ -15,13 +15,6 @@ transformers 5 ignores `head_mask`, so gates are hooks:
   loaded into the model is re-zeroed where the ticket prunes. Gradients of pruned entries are zeroed as they
   accumulate, and `TicketHandle.enforce_weight_masks()` re-zeroes the weights after an optimizer step in one fused
   ``torch._foreach_mul_`` over all masked parameters.
-
-A model holds one weight-changing ticket at a time (a second is refused: remove the first), and a ticket must be
-applied before ``torch.compile`` (a compiled model is refused).
-
-With ``differentiable=True`` the gates are leaf tensors with ``requires_grad``: after ``loss.backward()``,
-``handle.head_gates.grad`` and ``handle.mlp_gates.grad`` hold ∂L/∂ξ, the Michel et al. importance signal
-(`TicketHandle.per_example` gives them a batch dimension, for Fisher importance).
 """
 
 from __future__ import annotations
@@ -30,7 +23,7 @@ import copy
 import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from accelerate.utils import has_compiled_regions, is_compiled_module
@@ -39,10 +32,8 @@ from transformers.utils import logging
 
 from .files import CONFIG_TICKET_KEY
 from .structure import EncoderStructure, unwrap_model
+from .tickets.ticket import LotteryTicket, kept_entries
 
-
-if TYPE_CHECKING:
-    from .tickets.ticket import LotteryTicket
 
 logger = logging.get_logger(__name__)
 _MISSING = object()
@@ -70,27 +61,26 @@ class TicketHandle:
         differentiable: bool = False,
         structure: EncoderStructure | None = None,
     ):
-        if structure is None:
-            how = _compiled(model)
-            if how is not None:
-                raise ValueError(
-                    f"Cannot apply a ticket to a compiled model ({how}): torch.compile does not see hooks added "
-                    "after compiling, so the gates would be silently ignored. Apply the ticket before compiling: "
-                    "`handle = apply_ticket(model, ticket); model = torch.compile(model)`."
-                )
+        if structure is None and (how := _compiled(model)) is not None:
+            raise ValueError(
+                f"Cannot apply a ticket to a compiled model ({how}): torch.compile does not see hooks added "
+                "after compiling, so the gates would be silently ignored. Apply the ticket before compiling: "
+                "`handle = apply_ticket(model, ticket); model = torch.compile(model)`."
+            )
         self.structure = structure or EncoderStructure(model)
         if ticket is not None:
-            _warn_compatibility(ticket, self.structure.model)
+            if problems := ticket.compatibility_problems(self.structure.model):
+                logger.warning("The ticket may not belong to this model: %s", "; ".join(problems))
             ticket.validate(self.structure)
             _refuse_stacking(self.structure.model, ticket)
         self.model = self.structure.model
         self.ticket = ticket
         self.differentiable = differentiable
-        device = self.structure.device()
-        num_layers, num_heads = self.structure.num_layers, self.structure.num_heads
-        self.head_size = self.structure.head_size
-        self.head_gates = torch.ones(num_layers, num_heads, device=device)
-        self.mlp_gates = torch.ones(num_layers, device=device)
+        layers, self.head_size = self.structure.num_layers, self.structure.head_size
+        ones = torch.ones(layers, self.structure.num_heads), torch.ones(layers)
+        head, mlp = ones if ticket is None else (ticket.head_mask, ticket.mlp_mask)
+        self.head_gates = head.to(self.structure.device(), torch.float32)
+        self.mlp_gates = mlp.to(self.structure.device(), torch.float32)
         self._hooks: list[Any] = []
         self._saved_weights: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._weight_masks: dict[str, torch.Tensor] = {}
@@ -105,13 +95,13 @@ class TicketHandle:
         self._load_hooked: set[str] = set()
         self._config_previous: Any = _MISSING
         self._removed = False
-        self._set_gate_values(ticket)
+        self._refresh_layer_flags()
         if differentiable:
             self.head_gates.requires_grad_(True)
             self.mlp_gates.requires_grad_(True)
         self._install_gate_hooks()
         if ticket is not None:
-            self._bake(self._keep_masks_for(ticket.head_mask, ticket.mlp_mask, ticket.weight_masks))
+            self._bake(kept_entries(self.structure, ticket.head_mask, ticket.mlp_mask, ticket.weight_masks))
             self._record_in_config(ticket)
         _ACTIVE.setdefault(self.model, []).append(weakref.ref(self))
 
@@ -151,16 +141,6 @@ class TicketHandle:
                 self._install_weight_hooks()
 
     # ------------------------------------------------------------------ gate values
-    @torch.no_grad()
-    def _set_gate_values(self, ticket: LotteryTicket | None) -> None:
-        if ticket is None:
-            self.head_gates.fill_(1.0)
-            self.mlp_gates.fill_(1.0)
-        else:
-            self.head_gates.copy_(ticket.head_mask.to(self.head_gates.device, torch.float32))
-            self.mlp_gates.copy_(ticket.mlp_mask.to(self.mlp_gates.device, torch.float32))
-        self._refresh_layer_flags()
-
     def _refresh_layer_flags(self) -> None:
         # Which layers the non-differentiable hooks must gate. None, when all gates are ones; none either, when a
         # ticket is applied and its gates are 0 / 1: a closed head is then exactly its zero columns of
@@ -173,12 +153,8 @@ class TicketHandle:
                 and bool(((self.head_gates == 0) | (self.head_gates == 1)).all())
                 and bool(((self.mlp_gates == 0) | (self.mlp_gates == 1)).all())
             )
-            if baked:
-                self._head_active = [False] * self.head_gates.shape[0]
-                self._mlp_active = [False] * self.mlp_gates.shape[0]
-            else:
-                self._head_active = (self.head_gates != 1).any(dim=1).tolist()
-                self._mlp_active = (self.mlp_gates != 1).tolist()
+            self._head_active = [active and not baked for active in (self.head_gates != 1).any(dim=1).tolist()]
+            self._mlp_active = [active and not baked for active in (self.mlp_gates != 1).tolist()]
             # Per-layer gate expanded to the H*D features: one fused multiply per layer, no reshapes.
             self._head_gates_expanded = self.head_gates.repeat_interleave(self.head_size, dim=1)
 
@@ -196,22 +172,15 @@ class TicketHandle:
         On a handle of a ticket, the baked zeros follow the gates: a head or MLP opened again gets the values it had
         before the ticket was applied, a newly closed one is zeroed (magnitude weight masks stay as they are).
         """
-        if head_mask is not None:
-            if tuple(head_mask.shape) != tuple(self.head_gates.shape):
-                raise ValueError(
-                    f"head_mask must have shape {tuple(self.head_gates.shape)}; got {tuple(head_mask.shape)}."
-                )
-            self.head_gates.copy_(head_mask.to(self.head_gates.device, torch.float32))
-        if mlp_mask is not None:
-            if tuple(mlp_mask.shape) != tuple(self.mlp_gates.shape):
-                raise ValueError(
-                    f"mlp_mask must have shape {tuple(self.mlp_gates.shape)}; got {tuple(mlp_mask.shape)}."
-                )
-            self.mlp_gates.copy_(mlp_mask.to(self.mlp_gates.device, torch.float32))
+        for name, mask, gates in (("head_mask", head_mask, self.head_gates), ("mlp_mask", mlp_mask, self.mlp_gates)):
+            if mask is not None:
+                if tuple(mask.shape) != tuple(gates.shape):
+                    raise ValueError(f"{name} must have shape {tuple(gates.shape)}; got {tuple(mask.shape)}.")
+                gates.copy_(mask.to(gates.device, torch.float32))
         self._refresh_layer_flags()
         if self.ticket is not None and not self._removed:
             gates_closed = (self.head_gates.detach() == 0).cpu(), (self.mlp_gates.detach() == 0).cpu()
-            self._bake(self._keep_masks_for(~gates_closed[0], ~gates_closed[1], self.ticket.weight_masks))
+            self._bake(kept_entries(self.structure, ~gates_closed[0], ~gates_closed[1], self.ticket.weight_masks))
 
     def per_example(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Differentiable gates with a batch dimension for the next forward: fresh leaves ``[B, L, H]`` and
@@ -263,30 +232,6 @@ class TicketHandle:
         return hook
 
     # ------------------------------------------------------------------ weight masks
-    def _keep_masks_for(
-        self, head_mask: torch.Tensor, mlp_mask: torch.Tensor, weight_masks: dict[str, torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
-        """Kept-entry bool masks of every parameter to hold at zero: structured (baked) and magnitude masks."""
-        params = self.structure.named_encoder_parameters()
-        keep: dict[str, torch.Tensor] = {}
-
-        def add(name: str, mask: torch.Tensor) -> None:
-            mask = mask.expand(params[name].shape).cpu()
-            keep[name] = keep[name] & mask if name in keep else mask.clone()
-
-        for layer in self.structure.layers:
-            prefix = f"layer.{layer.index}."
-            heads = head_mask[layer.index].cpu()
-            if not bool(heads.all()):
-                add(prefix + "attention.output.dense.weight", heads.repeat_interleave(self.head_size)[None, :])
-            if not bool(mlp_mask[layer.index]):
-                add(prefix + "output.dense.weight", torch.zeros(1, 1, dtype=torch.bool))
-                if layer.mlp_output.bias is not None:
-                    add(prefix + "output.dense.bias", torch.zeros(1, dtype=torch.bool))
-        for name, mask in weight_masks.items():
-            add(name, mask)
-        return {name: mask for name, mask in keep.items() if not bool(mask.all())}
-
     @torch.no_grad()
     def _bake(self, keep_masks: dict[str, torch.Tensor]) -> None:
         """Hold exactly the entries `keep_masks` prunes at zero: entries kept again get their saved values back,
@@ -354,18 +299,6 @@ class TicketHandle:
         """Re-zero every pruned weight (call after an optimizer step): one fused in-place multiply."""
         if self._masked_params and not self._removed:
             torch._foreach_mul_([p.data for p in self._masked_params], self._keeps_matching())
-
-    @torch.no_grad()
-    def mask_gradients(self) -> None:
-        """Zero the gradients of pruned weights (one fused multiply); each backward pass does it by itself."""
-        if self._removed:
-            return
-        pairs = [(p.grad, k) for p, k in zip(self._masked_params, self._keeps_matching()) if p.grad is not None]
-        if pairs:
-            grads, keeps = zip(*pairs)
-            if keeps[0].dtype != grads[0].dtype:  # e.g. fp32 master weights with low-precision gradients
-                keeps = [k.to(g.dtype) for k, g in zip(keeps, grads)]
-            torch._foreach_mul_(list(grads), list(keeps))
 
     @torch.no_grad()
     def _on_grad_accumulated(self, param: torch.Tensor) -> None:
@@ -442,13 +375,6 @@ class TicketHandle:
         )
 
 
-def _warn_compatibility(ticket: LotteryTicket, model: nn.Module) -> None:
-    check = getattr(ticket, "compatibility_problems", None)
-    problems = check(model) if callable(check) else []
-    if problems:
-        logger.warning("The ticket may not belong to this model: %s", "; ".join(problems))
-
-
 def _refuse_stacking(model: nn.Module, ticket: LotteryTicket) -> None:
     for handle in active_handles(model):
         if handle.ticket is not None:
@@ -482,10 +408,8 @@ def apply_ticket(
         model: a BERT-style model (see `EncoderStructure`); DDP wrappers are unwrapped.
         ticket: the ticket to apply; None installs all-ones gates (useful with `differentiable=True`).
         differentiable: make the gates leaf tensors with ``requires_grad`` so ``loss.backward()`` gives ∂L/∂ξ in
-            ``handle.head_gates.grad`` / ``handle.mlp_gates.grad``.
-
-    While applied, the ticket is baked into the weights (pruned weights held at exactly zero) and recorded in
-    ``model.config.hf_lottery_ticket``: ``model.save_pretrained(folder)`` writes the pruned model.
+            ``handle.head_gates.grad`` / ``handle.mlp_gates.grad``, the Michel et al. importance signal
+            (`TicketHandle.per_example` gives the gates a batch dimension, for Fisher importance).
 
     Raises:
         ValueError: the ticket does not fit the model (see `LotteryTicket.validate`); another ticket that changes

@@ -41,7 +41,7 @@ from .search.dataloader import search_dataloader
 from .search.selection import select_global
 from .search.stop_rule import StopRule
 from .structure import EncoderStructure, unwrap_model
-from .tasks.metrics import constant_predictor_score, metric_name, resolve_metric, resolve_search_metric
+from .tasks.metrics import constant_predictor_score, metric_name, resolve_metric, resolve_search_metric, task_of_metric
 from .tickets.ticket import TICKET_CONFIG_NAME, LotteryTicket
 
 
@@ -126,7 +126,7 @@ def find_imp_ticket(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, metric=metric,
         config=config, rewind_step=rewind_step, data_collator=data_collator, processing_class=processing_class,
         output_dir=Path(output_dir or os.path.join(args.output_dir, "imp_ticket")), callbacks=list(callbacks or []),
-        base_model=base_model_of(model, base_model), task=task,
+        base_model=base_model_of(model, base_model), task=task or task_of_metric(metric),
     ).run(rounds)  # fmt: skip
 
 
@@ -171,7 +171,9 @@ class _ImpRun:
     def __post_init__(self):
         self.initial = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.structure = EncoderStructure(self.model)
-        self.names = self.structure.magnitude_parameter_names()
+        self.settings = dict(
+            rewind_step=self.rewind_step, magnitude_prune_fraction=self.config.magnitude_prune_fraction
+        )
 
     def _train(self, round_index: int, ticket: LotteryTicket | None) -> tuple[float, Any]:
         from transformers import Trainer  # heavy: imported on use
@@ -221,13 +223,13 @@ class _ImpRun:
         """Prune `magnitude_prune_fraction` of the kept weights: the globally smallest |w| of the trained weights."""
         remaining = sum(int(mask.sum()) for mask in kept.values())
         count = round(self.config.magnitude_prune_fraction * remaining)
-        magnitudes = {name: param.detach().abs().cpu() for name, param in self._params().items()}
+        magnitudes = {name: p.detach().abs().cpu() for name, p in self.structure.magnitude_parameters().items()}
         pruned = select_global(magnitudes, kept, count)
-        return {name: kept[name] & ~pruned[name] for name in self.names}
+        return {name: mask & ~pruned[name] for name, mask in kept.items()}
 
     def run(self, rounds: int) -> LotteryTicket:
         full = LotteryTicket.full(self.structure, kind="good", method="magnitude", base_model=self.base_model)
-        ones = {name: torch.ones_like(p, dtype=torch.bool, device="cpu") for name, p in self._params().items()}
+        ones = {n: torch.ones(p.shape, dtype=torch.bool) for n, p in self.structure.magnitude_parameters().items()}
         history: list[dict[str, Any]] = []
         best: LotteryTicket | None = None
         rule: StopRule | None = None
@@ -249,10 +251,6 @@ class _ImpRun:
             ticket = next_ticket
         return self._finish(best, history, rule, rounds)
 
-    def _params(self) -> dict[str, torch.Tensor]:
-        params = self.structure.named_encoder_parameters()
-        return {name: params[name] for name in self.names}
-
     def _round_ticket(self, index: int, full: LotteryTicket, ones: dict[str, torch.Tensor]) -> LotteryTicket:
         if index == 0:
             return full.copy(weight_masks=ones)
@@ -268,7 +266,7 @@ class _ImpRun:
         metric_fn = resolve_metric(self.metric)
         record = {
             "round": index, "metric": result.metric, "sparsity": current.sparsity, "weights_kept": counts[0],
-            "weights_total": counts[1], "global_step": trainer.state.global_step,
+            "weights_total": counts[1], "global_step": trainer.state.global_step, **self.settings,
             "constant_baseline": constant_predictor_score(metric_fn, result.predictions, result.labels),
         }  # fmt: skip
         round_dir = self.output_dir / f"round_{index}"
@@ -284,6 +282,12 @@ class _ImpRun:
         if not (round_dir / ROUND_DONE).is_file() or not (round_dir / NEXT_TICKET_DIR / TICKET_CONFIG_NAME).is_file():
             return None
         record = json.loads((round_dir / ROUND_DONE).read_text())
+        changed = [f"{k}: {record.get(k)!r} -> {v!r}" for k, v in self.settings.items() if record.get(k, v) != v]
+        if changed:
+            raise ValueError(
+                f"IMP round {index} in {round_dir} was run with other settings ({'; '.join(changed)}); resuming would "
+                "mix two searches: resume with the saved settings, or use another (or an empty) `output_dir`."
+            )
         logger.info("IMP round %d already done in %s; skipped.", index, round_dir)
         return record, LotteryTicket.from_pretrained(round_dir / NEXT_TICKET_DIR)
 

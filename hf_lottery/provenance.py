@@ -7,8 +7,6 @@ and the version collector (`library_versions`).
 Example:
 
 ```python
->>> is_hub_id("google-bert/bert-base-uncased"), is_hub_id("/data/models/bert"), is_hub_id("./bert")
-(True, False, False)
 >>> sorted(library_versions())
 ['hf_lottery', 'huggingface_hub', 'torch', 'transformers']
 
@@ -62,8 +60,8 @@ def is_hub_id(name: Any) -> bool:
     Example:
 
     ```python
-    >>> is_hub_id("bert-base-uncased"), is_hub_id("a/b/c"), is_hub_id(None)
-    (True, False, False)
+    >>> is_hub_id("google-bert/bert-base-uncased"), is_hub_id("./bert"), is_hub_id("a/b/c"), is_hub_id(None)
+    (True, False, False, False)
 
     ```
     """

@@ -29,18 +29,10 @@ MLP_OUTPUT = "output.dense"
 # The paper's magnitude-pruning weight set, per layer: (module path, parameter) pairs. The MLP output bias is
 # deliberately absent, as are embeddings, LayerNorms, the pooler and the classifier.
 MAGNITUDE_WEIGHT_SET: tuple[tuple[str, str], ...] = (
-    (QUERY, "weight"),
-    (QUERY, "bias"),
-    (KEY, "weight"),
-    (KEY, "bias"),
-    (VALUE, "weight"),
-    (VALUE, "bias"),
-    (ATTENTION_OUTPUT, "weight"),
-    (ATTENTION_OUTPUT, "bias"),
-    (INTERMEDIATE, "weight"),
-    (INTERMEDIATE, "bias"),
+    *((path, kind) for path in (QUERY, KEY, VALUE, ATTENTION_OUTPUT, INTERMEDIATE) for kind in ("weight", "bias")),
     (MLP_OUTPUT, "weight"),
 )
+DIM_KEYS = ("num_layers", "num_heads", "head_size", "hidden_size", "intermediate_size")
 
 
 @dataclass(frozen=True)
@@ -89,20 +81,25 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return extract_model_from_parallel(model, keep_torch_compile=False)
 
 
-def _get(module: nn.Module, path: str) -> nn.Module | None:
-    for part in path.split("."):
-        module = getattr(module, part, None)
-        if module is None:
-            return None
-    return module
+def check_materialized(model: nn.Module) -> nn.Module:
+    """`model` unwrapped, or a `ValueError` naming a weight on the meta device or reparametrized by torch's prune."""
+    model = unwrap_model(model)
+    for name, param in model.named_parameters():
+        module, _, tensor = name[:-5].rpartition(".")
+        pruned = name.endswith("_orig") and hasattr(model.get_submodule(module), f"{tensor}_mask")
+        if param.is_meta or pruned:
+            how = f"call torch.nn.utils.prune.remove(model.{module}, {tensor!r}) for each pruned module"
+            how = how if pruned else "load the real weights (from_pretrained without a meta device_map)"
+            what = "reparametrized by torch.nn.utils.prune" if pruned else "on the meta device (no data)"
+            raise ValueError(f"`{name}` is {what}; hf-lottery needs plain weights: first {how}.")
+    return model
 
 
 class EncoderStructure:
     """Adapter that finds the encoder layers, heads, head size and MLPs of a BERT-style model.
 
     Args:
-        model: a `BertModel`, `BertForSequenceClassification` or any model whose `base_model` has the BERT layer
-            structure (RoBERTa, ELECTRA, ...). DDP / DataParallel wrappers are unwrapped.
+        model: a supported model (see the module docstring); DDP / DataParallel wrappers are unwrapped.
 
     Raises:
         TypeError: the model does not have the BERT encoder layer structure.
@@ -121,7 +118,7 @@ class EncoderStructure:
     def __init__(self, model: nn.Module):
         if not isinstance(model, nn.Module):
             raise TypeError(f"Expected a torch.nn.Module ({SUPPORTED_ARCHITECTURES}); got {type(model).__name__}.")
-        self.model = unwrap_model(model)
+        self.model = check_materialized(model)
         base = getattr(self.model, "base_model", self.model)
         encoder = getattr(base, "encoder", None)
         layers = getattr(encoder, "layer", None)
@@ -133,6 +130,18 @@ class EncoderStructure:
         self.encoder: nn.Module = encoder
         self.layers: list[LayerModules] = [self._layer_modules(i, layer) for i, layer in enumerate(layers)]
         self.config = getattr(self.model, "config", None) or getattr(base, "config", None)
+        if getattr(self.config, "problem_type", None) == "multi_label_classification":
+            raise ValueError(
+                "The model has problem_type='multi_label_classification'; hf-lottery's searches and metrics score "
+                "single-label classification and regression: load it with problem_type='single_label_classification'."
+            )
+        first: dict[int, str] = {}
+        for name, param in encoder.named_parameters(remove_duplicate=False):
+            if first.setdefault(id(param), name) != name:
+                raise ValueError(
+                    f"The encoder's `{first[id(param)]}` and `{name}` are one parameter (layers share a module): a "
+                    "ticket pruning one would prune both. Give every layer its own modules (`copy.deepcopy`)."
+                )
         self.encoder_prefix = next(name for name, module in self.model.named_modules() if module is encoder)
 
     def _layer_modules(self, index: int, layer: nn.Module) -> LayerModules:
@@ -146,7 +155,10 @@ class EncoderStructure:
             ("intermediate", INTERMEDIATE),
             ("mlp_output", MLP_OUTPUT),
         ):
-            module = _get(layer, path)
+            try:
+                module = layer.get_submodule(path)
+            except AttributeError:
+                module = None
             if module is None or (key != "attention_self" and not isinstance(module, nn.Linear)):
                 raise TypeError(
                     f"hf-lottery supports {SUPPORTED_ARCHITECTURES}; layer {index} of {type(self.model).__name__} "
@@ -165,9 +177,7 @@ class EncoderStructure:
     @property
     def num_heads(self) -> int:
         """Heads per layer of the dense architecture (the config's `num_attention_heads`)."""
-        if self.config is not None and getattr(self.config, "num_attention_heads", None):
-            return int(self.config.num_attention_heads)
-        return self.layers[0].num_heads
+        return int(getattr(self.config, "num_attention_heads", None) or self.layers[0].num_heads)
 
     @property
     def heads_per_layer(self) -> list[int]:
@@ -184,9 +194,7 @@ class EncoderStructure:
 
     @property
     def intermediate_size(self) -> int:
-        if self.config is not None and getattr(self.config, "intermediate_size", None):
-            return int(self.config.intermediate_size)
-        return int(self.layers[0].intermediate.out_features)
+        return int(getattr(self.config, "intermediate_size", None) or self.layers[0].intermediate.out_features)
 
     @property
     def is_compacted(self) -> bool:
@@ -207,13 +215,7 @@ class EncoderStructure:
 
         ```
         """
-        return {
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "head_size": self.head_size,
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-        }
+        return {key: getattr(self, key) for key in DIM_KEYS}
 
     # ------------------------------------------------------------------ parameters
     def named_encoder_parameters(self) -> dict[str, nn.Parameter]:
@@ -261,8 +263,5 @@ def prunable_parameter_counts(dims: dict[str, int]) -> dict[str, int]:
     hidden, head, inter = dims["hidden_size"], dims["head_size"], dims["intermediate_size"]
     per_head = 3 * (hidden * head + head) + hidden * head
     per_mlp = hidden * inter + inter + inter * hidden
-    per_layer = 3 * (hidden * dims["num_heads"] * head + dims["num_heads"] * head) + (
-        dims["num_heads"] * head * hidden + hidden
-    )
-    per_layer += per_mlp
+    per_layer = dims["num_heads"] * per_head + hidden + per_mlp  # + the attention output bias, which no head owns
     return {"per_head": per_head, "per_mlp": per_mlp, "total": per_layer * dims["num_layers"]}

@@ -7,7 +7,7 @@ and overrides no private `Trainer` method (only the public `train()`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from torch import nn
@@ -26,6 +26,7 @@ from .tickets.ticket import LotteryTicket
 logger = logging.get_logger(__name__)
 
 __all__ = ["LotteryArguments", "LotteryTrainer"]
+_RUN_FOLDERS: set[str] = set()  # the output_dir of every LotteryTrainer built: `from_ticket` re-trains beside them
 
 
 @dataclass(repr=False)
@@ -34,8 +35,7 @@ class LotteryArguments(TicketSearchConfig, TrainingArguments):
 
     Defaults differing from `TrainingArguments`: ``learning_rate=2e-5`` and ``per_device_train_batch_size=32``
     (the paper: 3 epochs, AdamW eps 1e-8, no weight decay, no warm-up, linear decay, gradient clipping 1.0 — the
-    Trainer's own defaults). `__post_init__` validates both the Trainer's and the search's fields;
-    `search_config()` returns the plain `TicketSearchConfig`. Parses with `transformers.HfArgumentParser`.
+    Trainer's own defaults). `__post_init__` validates both the Trainer's and the search's fields.
 
     Example:
 
@@ -129,6 +129,7 @@ class LotteryTrainer(Trainer):
         if ticket is not None:
             callbacks.append(self.ticket_callback)
         super().__init__(model=model, args=args, callbacks=callbacks, **kwargs)
+        _RUN_FOLDERS.add(os.path.abspath(self.args.output_dir))
         for callback in callbacks:  # search callbacks log through this trainer (`Trainer.log`)
             if hasattr(callback, "attach"):
                 callback.attach(self)
@@ -155,7 +156,10 @@ class LotteryTrainer(Trainer):
 
         With ``compact=True`` the pruned heads and MLP neurons are removed physically (`rewind(compact=True)`) and
         the smaller model is trained: no gates, nothing to keep at zero (structured tickets only).
+        The args of a `LotteryTrainer` already built (its run's) re-train in ``<output_dir>/retrain-<method>-<kind>``.
         """
+        if os.path.abspath(args.output_dir) in _RUN_FOLDERS:
+            args = replace(args, output_dir=os.path.join(args.output_dir, f"retrain-{ticket.method}-{ticket.kind}"))
         source = pretrained_model_name_or_path or args.base_model_name_or_path
         model, handle = rewind(ticket, source, num_labels=num_labels, seed=args.seed, compact=compact,
                                strict_base_model=strict_base_model)  # fmt: skip

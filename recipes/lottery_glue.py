@@ -35,7 +35,7 @@ import os
 import sys
 
 from hf_lottery.cli import configure_logging
-from hf_lottery.pipeline.config import command_line, flag_message, parse_run_args
+from hf_lottery.pipeline.config import flag_message, parse_run_args
 
 
 PROG = "lottery_glue.py"
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     launcher = "accelerate launch" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "python"
     try:
-        report = run_pipeline(settings, command=command_line(f"{launcher} recipes/{PROG}", argv))
+        report = run_pipeline(settings, f"{launcher} recipes/{PROG}")
     except (ValueError, TypeError, OSError) as err:  # e.g. a changed-settings refusal: one line, no traceback
         sys.stderr.write(f"{PROG}: error: {flag_message(err)}\n")
         return 1

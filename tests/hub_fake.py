@@ -1,10 +1,11 @@
 """A protocol-level fake of the Hugging Face Hub for offline tests.
 
 huggingface_hub's HTTP client is routed (`huggingface_hub.set_client_factory`) to an `httpx2.MockTransport` whose
-handler answers the endpoints hf-lottery uses — create-repo, create-branch, validate-yaml, preupload, commit (NDJSON),
-and for downloads (`snapshot_download`) repo info at a revision, the repo tree and resolve (HEAD/GET) — records every
-commit and serves the committed files back. Every file is declared a "regular" upload, so the commit carries the content
-itself (no LFS transfer). `routed` points huggingface_hub at a handler for the length of a fixture.
+handler answers the endpoints hf-lottery uses — create-repo, create-branch, validate-yaml, preupload, commit (NDJSON:
+added and deleted files, refused with 412 when its parent commit is not the branch head), repo info at a revision,
+the repo tree (`list_repo_files`) and for downloads resolve (HEAD/GET) — records every commit and serves the
+committed files back. Every file is declared a "regular" upload, so the commit carries the content itself (no LFS
+transfer). `routed` points huggingface_hub at a handler for the length of a fixture.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Commit:
     files: dict[str, bytes]
     oid: str
     create_pr: bool = False
+    deleted: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -98,8 +100,9 @@ class FakeHub:
     def _create_repo(self, request, _):
         body = json.loads(request.content)
         repo_id = f"{body.get('organization') or 'user'}/{body['name']}"
-        if repo_id in self.repos:
-            return self._error(409, "You already created this model repo")
+        if repo_id in self.repos:  # the Hub's 409 names the repo's url, as create_repo(exist_ok=True) reads it
+            return httpx2.Response(409, json={"error": "You already created this model repo",
+                                              "url": f"https://huggingface.co/{repo_id}"})  # fmt: skip
         private = bool(body.get("private")) or body.get("visibility") == "private"
         self.repos[repo_id] = {"private": private, "branches": {"main": {"files": {}, "oid": "0" * 40}}}
         return self._json(200, {"url": f"https://huggingface.co/{repo_id}", "name": repo_id, "id": "fake"})
@@ -136,26 +139,33 @@ class FakeHub:
             return self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         lines = [json.loads(line) for line in request.content.decode().splitlines() if line.strip()]
         header = lines[0]["value"]
-        added = {}
-        for line in lines[1:]:
-            if line["key"] != "file":
-                return self._error(400, f"The fake Hub only accepts regular files; got {line['key']}")
-            added[line["value"]["path"]] = base64.b64decode(line["value"]["content"])
         branch = repo["branches"][revision]
+        if header.get("parentCommit") not in (None, branch["oid"]):
+            return self._error(412, "A commit has happened since. Please refresh and try again.")
+        added, deleted = {}, []
+        for line in lines[1:]:
+            if line["key"] == "deletedFile" and line["value"]["path"] in branch["files"]:
+                deleted.append(line["value"]["path"])
+            elif line["key"] == "file":
+                added[line["value"]["path"]] = base64.b64decode(line["value"]["content"])
+            else:
+                return self._error(400, f"The fake Hub accepts regular files and existing files to delete; got {line}")
+        for name in deleted:
+            del branch["files"][name]
         branch["files"].update(added)
         oid = hashlib.sha1(
             json.dumps(sorted((k, hashlib.sha1(v).hexdigest()) for k, v in branch["files"].items())).encode()
         ).hexdigest()
         branch["oid"] = oid
-        self.commits.append(
-            Commit(match["repo"], revision, header["summary"], added, oid, "create_pr" in str(request.url))
-        )
+        create_pr = "create_pr" in str(request.url)
+        self.commits.append(Commit(match["repo"], revision, header["summary"], added, oid, create_pr, deleted))
+        pr_url = f"https://huggingface.co/{match['repo']}/discussions/{len(self.commits)}" if create_pr else None
         return self._json(
             200,
             {
                 "commitUrl": f"https://huggingface.co/{match['repo']}/commit/{oid}",
                 "commitOid": oid,
-                "pullRequestUrl": None,
+                "pullRequestUrl": pr_url,
             },
         )
 

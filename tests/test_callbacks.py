@@ -319,3 +319,18 @@ def test_push_callback_falls_back_to_the_trainers_hub_arguments(tmp_path, monkey
     assert "hf_fake" not in repr(push)
     with pytest.raises(ValueError, match="hub_model_id"):
         PushToHubCallback(ticket=ticket).hub_settings(training_args(tmp_path))
+
+
+def test_push_callback_reports_metric_keys_only(tmp_path, monkeypatch):
+    from hf_lottery import callbacks as integration
+    from trainer_callbacks import PushToHubCallback
+
+    pushed = {}
+    monkeypatch.setattr(integration, "push_to_hub", lambda model, ticket, repo_id, **kw: pushed.update(kw) or "url")
+    model = tiny_bert()
+    ticket = structured_ticket(model)
+    args = training_args(tmp_path, max_steps=2, eval_strategy="steps", eval_steps=2, save_strategy="no")
+    Trainer(model=model, args=args, train_dataset=to_dataset(16, 1), eval_dataset=to_dataset(8, 2),
+            data_collator=collate, compute_metrics=lambda p: {"accuracy": accuracy(p.predictions, p.label_ids)},
+            callbacks=[TicketCallback(ticket), PushToHubCallback("me/x", ticket=ticket)]).train()  # fmt: skip
+    assert list(pushed["metrics"]) == ["accuracy"]  # no loss, runtime, throughput or epoch

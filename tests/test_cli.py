@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_trainer_flags_reach_the_fine_tunes(tiny_pretrained, tmp_path, monkeypat
         train_model(RunContext(settings), 7, tmp_path / "work", ticket=None)
     args = seen["args"]
     assert (args.warmup_steps, args.gradient_accumulation_steps, args.seed, args.data_seed) == (3, 2, 7, 7)
-    assert (args.learning_rate, args.per_device_train_batch_size) == (2e-5, 32)
+    assert (args.learning_rate, args.per_device_train_batch_size) == (2e-5, 16)  # global 32 over 2 accumulations
     assert args.push_to_hub is False and args.hub_token is None  # a fine-tune never pushes; the push stage does
 
 
@@ -115,22 +116,30 @@ def test_recipe_changed_settings_refusal_is_one_line(tmp_path):
     )
 
 
-@pytest.mark.slow
-def test_hub_token_never_reaches_the_run_folder_or_the_output(tiny_pretrained, tmp_path):
+def test_hub_token_reaches_no_file_and_no_output_whatever_its_spelling(tiny_pretrained, tmp_path, capfd, caplog):
     root = tmp_path / "run"
-    common = ["recipes/lottery_glue.py", "--task_name", "demo", "--output_dir", str(root), "--model_name_or_path",
-              tiny_pretrained, "--seeds", "1", "--max_train_samples", "16", "--max_eval_samples", "16",
-              "--max_seq_length", "16", "--num_train_epochs", "1"]  # fmt: skip
-    first = _run([*common, "--stages", "finetune", "--hub_token", FAKE_TOKEN])
-    second = _run([*common, "--stages", "report", f"--hub_token={FAKE_TOKEN}"])
-    assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
-    for out in (first, second):
-        assert FAKE_TOKEN not in out.stdout + out.stderr
-    leaks = [p for p in root.rglob("*") if p.is_file() and FAKE_TOKEN.encode() in p.read_bytes()]
-    assert leaks == []
+    common = ["--verbose", "run", "--task_name", "demo", "--output_dir", str(root), "--model_name_or_path",
+              tiny_pretrained, "--seeds", "1", "--max_eval_samples", "16", "--max_seq_length", "16",
+              "--stages", "report", "push", "--push_to_hub", "--hub_model_id", "me/x"]  # fmt: skip
+    spellings = [["--hub_token", FAKE_TOKEN], [f"--hub_token={FAKE_TOKEN}"], ["--hub-token", FAKE_TOKEN],
+                 [f"--hub-token={FAKE_TOKEN}"]]  # fmt: skip
+    pushed = []
+    with (
+        mock.patch("hf_lottery.pipeline.runner.push_best", lambda ctx: pushed.append(ctx.settings.training)),
+        mock.patch("hf_lottery.pipeline.runner._majority_score", lambda ctx: 0.5),  # no tokenizing: seconds, not tens
+    ):
+        for spelling in spellings:
+            assert main([*common, *spelling]) == 0
+    assert [training["hub_token"] for training in pushed] == [FAKE_TOKEN] * 4  # parsed, and given to the push only
+    for abbreviation in (["--hub_tok", FAKE_TOKEN], [f"--hub-tok={FAKE_TOKEN}"], ["--hub", FAKE_TOKEN]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*common, *abbreviation])
+        assert exit_info.value.code == 2
+    out = capfd.readouterr()
+    assert FAKE_TOKEN not in out.out + out.err + caplog.text and out.err.count("unrecognized arguments: --hub") == 3
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and FAKE_TOKEN.encode() in p.read_bytes()] == []
     commands = json.loads((root / "run_config.json").read_text())["commands"]
-    assert "--hub_token '***'" in commands[0] or "--hub_token ***" in commands[0]
-    assert "--hub_token=***" in commands[1]
+    assert len(commands) == 4 and all(c.startswith("hf-lottery run --task_name demo") for c in commands)
     assert "Incomplete run" in (root / "report" / "report.md").read_text()
 
 
@@ -171,3 +180,57 @@ def test_demo_defaults_and_overrides():
     assert settings.output_dir == Path("outputs/demo") and settings.search.search_batch_size == 128
     settings = parse_run_args(["--seeds", "7", "--compact_retrain", "false"], defaults=DEMO_SETTINGS)
     assert settings.pipeline.seeds == [7] and settings.pipeline.compact_retrain is False
+
+
+def test_env_prints_the_versions_and_devices_a_bug_report_needs(capsys):
+    import torch
+
+    assert main(["env"]) == 0
+    lines = dict(line[2:].split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    names = ["python", "platform", "hf_lottery", "transformers", "torch", "huggingface_hub", "accelerate", "datasets"]
+    assert list(lines) == [*names, "torch-pruning", "safetensors", "evaluate", "onnxruntime", "CUDA", "MPS"]
+    assert lines["torch"] == torch.__version__ and lines["python"] == sys.version.split()[0]
+
+
+def test_only_the_main_process_of_a_launch_prints_warnings_included():
+    code = (
+        "import logging, warnings\nfrom hf_lottery.cli import configure_logging\nconfigure_logging()\n"
+        "log = logging.getLogger('hf_lottery.pipeline')\nlog.info('an info line')\nlog.warning('a warning line')\n"
+        "warnings.warn_explicit('a python warning', UserWarning, 'units.py', 1, module='hf_lottery.pipeline.units')\n"
+        "log.error('an error line')\n"
+    )
+    seen = {}
+    for rank in ("0", "1"):
+        env = dict(os.environ, PYTHONPATH=str(REPO), RANK=rank)
+        seen[rank] = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert all(proc.returncode == 0 for proc in seen.values()), seen
+    for text in ("an info line", "a warning line", "a python warning", "an error line"):
+        assert text in seen["0"].stderr
+    assert seen["1"].stderr.strip() == "[hf-lottery] an error line"
+
+
+def test_recipe_config_file_flags_override_it_and_a_misspelt_key_is_refused(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"task_name: demo\noutput_dir: {tmp_path / 'run'}\nlearning_rate: 3e-5\nseeds: [1, 2]\n"
+                      f"compact_retrain: false\nhub_token: {FAKE_TOKEN}\n")  # fmt: skip
+    settings = parse_run_args(["--config", str(config), "--learning_rate", "1e-4"], prog="lottery_glue.py")
+    assert settings.training["learning_rate"] == 1e-4  # the command line wins
+    assert (settings.pipeline.seeds, settings.pipeline.compact_retrain, settings.training["hub_token"]) == (
+        [1, 2], False, FAKE_TOKEN)  # fmt: skip
+    assert parse_run_args(["--config", str(config)]).training["learning_rate"] == 3e-5  # typed as the flag is
+    assert FAKE_TOKEN not in json.dumps(settings.to_dict()) + settings.command_line()  # a secret, as the flag is
+    config.write_text("task_name: demo\nlearning_rte: 1e-4\n")
+    out = _run(["recipes/lottery_glue.py", "--config", str(config), "--output_dir", str(tmp_path / "bad")])
+    assert out.returncode == 2 and "--config" in out.stderr and "unknown setting(s) learning_rte;" in out.stderr
+    assert not (tmp_path / "bad").exists() and "Traceback" not in out.stderr
+
+
+def test_every_command_takes_a_config_file(tmp_path):
+    from hf_lottery.commands import parse_dataclasses
+    from hf_lottery.commands.hub import PushArguments
+
+    config = tmp_path / "push.yaml"
+    config.write_text("ticket: my-ticket\nrepo_id: me/x\nprivate: true\nmetrics: [accuracy=0.9]\nmodel_dir: m\n")
+    (args,) = parse_dataclasses("hf-lottery push", "", [PushArguments], ["--config", str(config), "other-ticket"],
+                                positionals=["ticket", "repo_id"])  # fmt: skip
+    assert (args.ticket, args.repo_id, args.private, args.scores) == ("other-ticket", "me/x", True, {"accuracy": 0.9})

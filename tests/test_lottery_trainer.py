@@ -186,3 +186,24 @@ def test_find_imp_ticket_from_the_trainer(tmp_path):
     assert [round(h["sparsity"], 2) for h in ticket.history] == [0.0, 0.1]
     assert (tmp_path / "imp_ticket" / "round_1" / "result.json").is_file()
     assert trainer.state.log_history[-1]["lottery/magnitude_sparsity"] == pytest.approx(ticket.sparsity)
+
+
+def test_from_ticket_with_the_parent_runs_args_retrains_in_a_sub_folder(tmp_path):
+    torch.manual_seed(0)
+    BertModel(tiny_config()).save_pretrained(tmp_path / "pretrained")
+    args = lottery_args(tmp_path / "run", max_steps=3, base_model_name_or_path=str(tmp_path / "pretrained"))
+    parent = LotteryTrainer(model=tiny_bert(), args=args, train_dataset=to_dataset(24, 1), data_collator=collate)
+    parent.train()
+    checkpoint = tmp_path / "run" / "checkpoint-3"
+    before = {p.relative_to(checkpoint): p.read_bytes() for p in checkpoint.rglob("*") if p.is_file()}
+    ticket = structured_ticket(parent.model)
+    retrain = LotteryTrainer.from_ticket(ticket, args, num_labels=2, train_dataset=to_dataset(24, 2),
+                                         data_collator=collate)  # fmt: skip
+    assert retrain.args.output_dir == str(tmp_path / "run" / f"retrain-structured-{ticket.kind}")
+    assert (retrain.args.max_steps, args.output_dir) == (3, str(tmp_path / "run"))  # a copy; the parent's unchanged
+    retrain.train()
+    assert (tmp_path / "run" / f"retrain-structured-{ticket.kind}" / "checkpoint-3" / "hf_lottery_ticket").is_dir()
+    assert {p.relative_to(checkpoint): p.read_bytes() for p in checkpoint.rglob("*") if p.is_file()} == before
+    own = LotteryTrainer.from_ticket(ticket, lottery_args(tmp_path / "own"), num_labels=2,
+                                     pretrained_model_name_or_path=str(tmp_path / "pretrained"))  # fmt: skip
+    assert own.args.output_dir == str(tmp_path / "own")  # args of its own: used as given

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from hf_lottery.tasks.metrics import get_task_metric
+from hf_lottery.tasks.metrics import constant_predictor_score, get_task_metric, resolve_metric
 
 
 def logits(predicted, num_classes=2):
@@ -54,9 +54,9 @@ def test_three_class_accuracy_and_constant_baselines():
     labels = np.array([0, 1, 2, 2, 2, 1])
     predicted = np.array([0, 1, 1, 2, 2, 0])
     assert get_task_metric("mnli").score(logits(predicted, 3), labels) == 4 / 6
-    assert get_task_metric("mnli").constant_baseline(labels) == 3 / 6
-    assert get_task_metric("cola").constant_baseline(labels) == 0.0
-    assert get_task_metric("stsb").constant_baseline(labels) == 0.0
+    assert constant_predictor_score(resolve_metric("mnli"), np.zeros((6, 3)), labels) == 3 / 6
+    assert constant_predictor_score(resolve_metric("cola"), np.zeros((6, 3)), labels) == 0.0
+    assert constant_predictor_score(resolve_metric("stsb"), np.zeros((6, 1)), labels.astype(float)) == 0.0
 
 
 def test_task_names_and_errors():

@@ -13,6 +13,7 @@ from hf_lottery.models.onnx_export import uses_token_type_ids
 from .conftest import tiny_batch
 from .conftest import tiny_bert as _tiny_bert
 from .test_gates import magnitude_ticket
+from .test_hub_protocol import hub  # noqa: F401  (the fake-Hub fixture)
 from .test_loading import PRUNED_HEADS, head_pruned_checkpoint
 
 
@@ -147,3 +148,57 @@ def test_fractional_gates_are_exported_as_traced_hooks(tmp_path):
     with torch.no_grad():
         plain = reference(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.numpy()
     assert np.abs(onnx_logits(path, batch, ("input_ids", "attention_mask", "token_type_ids")) - plain).max() > 1e-2
+
+
+def onnx_weight_count(path) -> int:
+    """Numbers stored in the graph's initializers (its weights), the accounting of the issue's 16.8 M vs 12.7 M."""
+    import onnx
+
+    return sum(int(np.prod(tensor.dims)) for tensor in onnx.load(str(path)).graph.initializer)
+
+
+def distinct_weights_bert():
+    """tiny_bert with no two equal tensors (the exporter stores equal ones, e.g. fresh LayerNorms, once)."""
+    model = tiny_bert()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0, 0.1)
+    return model
+
+
+def test_cli_exports_a_compact_folder_compact_and_verifies_it(tmp_path, capsys):
+    from hf_lottery.cli import main
+
+    model = distinct_weights_bert()
+    ticket = varied_ticket(model)
+    small = compact_model(model, ticket)
+    small.save_pretrained(tmp_path / "compact")
+    assert main(["export", "--onnx", str(tmp_path / "compact"), "--output_dir", str(tmp_path / "onnx")]) == 0
+    assert onnx_weight_count(tmp_path / "onnx" / "model.onnx") == sum(p.numel() for p in small.parameters())
+    assert "largest logit difference to torch" in capsys.readouterr().err  # verified by default
+    # --compact: a dense folder with its ticket exports the same compact graph
+    ticket.bake(model).save_pretrained(tmp_path / "dense")
+    ticket.save_pretrained(tmp_path / "dense")
+    assert main(["export", "--onnx", str(tmp_path / "dense"), "--output_dir", str(tmp_path / "o2"), "--compact"]) == 0
+    assert onnx_weight_count(tmp_path / "o2" / "model.onnx") == sum(p.numel() for p in small.parameters())
+    assert onnx_weight_count(export_onnx(tmp_path / "dense", tmp_path / "o3")) == sum(
+        p.numel() for p in model.parameters()
+    )  # without --compact: the dense graph, pruned parts as zeros
+
+
+def test_protocol_export_takes_a_hub_id(hub, tmp_path):  # noqa: F811
+    import huggingface_hub
+
+    small = compact_model(tiny_bert(), varied_ticket(tiny_bert()))
+    small.save_pretrained(tmp_path / "compact")
+    huggingface_hub.HfApi().create_repo("user/compact")
+    huggingface_hub.HfApi().upload_folder(repo_id="user/compact", folder_path=str(tmp_path / "compact"))
+    assert_matches_torch(export_onnx("user/compact", tmp_path / "onnx"), small)
+    assert (tmp_path / "onnx" / "config.json").is_file()
+
+
+def test_a_graph_that_differs_from_torch_is_refused(tmp_path, monkeypatch):
+    run = ort.InferenceSession.run
+    monkeypatch.setattr(ort.InferenceSession, "run", lambda self, *args: [run(self, *args)[0] + 1])
+    with pytest.raises(ValueError, match=r"differ from torch's by 1\.00e\+00 \(more than 1e-4\)"):
+        export_onnx(tiny_bert(), tmp_path)

@@ -103,6 +103,9 @@ def test_ticket_metadata(ticket):
         "demo",
         3,
     )
+    named = find_structured_ticket(trained_model(), search_batches(), "SST-2", structured_max_steps=1, progress=False,
+                                   on_degenerate="ignore")  # fmt: skip
+    assert named.task == "sst2"  # a GLUE metric name records its task (the card then knows the dataset)
 
 
 def test_resume_after_interruption_gives_the_same_ticket(ticket, tmp_path):

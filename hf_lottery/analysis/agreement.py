@@ -116,7 +116,6 @@ def mask_agreement(tickets: Sequence[MaskLike]) -> Agreement:
     Example:
 
     ```python
-    >>> import torch
     >>> masks = [torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0]]), torch.tensor([[1, 1, 0, 1], [1, 0, 0, 0]]),
     ...          torch.tensor([[1, 0, 0, 0], [1, 0, 1, 1]])]
     >>> result = mask_agreement(masks)

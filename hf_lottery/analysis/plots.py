@@ -118,11 +118,9 @@ def _stack(items: Any, attr: str, ndim: int) -> np.ndarray:
 def head_survival_matrix(items: Any, statistic: str = "mean") -> np.ndarray:
     """Share of tickets keeping each head (``mean``) or its standard deviation across tickets (``std``)."""
     masks = _stack(items, "head_mask", 2)
-    if statistic == "mean":
-        return masks.mean(0)
-    if statistic == "std":
-        return masks.std(0)
-    raise ValueError(f"`statistic` must be 'mean' or 'std'; got {statistic!r}.")
+    if statistic not in ("mean", "std"):
+        raise ValueError(f"`statistic` must be 'mean' or 'std'; got {statistic!r}.")
+    return getattr(masks, statistic)(0)
 
 
 def _legend(ax) -> None:
@@ -300,10 +298,8 @@ def plot_magnitude_qkv_survival(
             ax.set_title(label)
             ax.set_xticks(range(0, heads, step), [str(h + 1) for h in range(0, heads, step)])
             ax.set_yticks(range(layers), [str(layer + 1) for layer in range(layers)])
-        for ax in axes[1]:
-            ax.set_xlabel("head")
-        for ax in axes[:, 0]:
-            ax.set_ylabel("layer")
+            ax.set(xlabel="head", ylabel="layer")
+            ax.label_outer()  # axis labels on the bottom row and the left column only
         fig.colorbar(image, ax=axes, label="share of the head's weights kept", fraction=0.04, pad=0.02)
         fig.suptitle(title or f"Weights kept per head — {describe(tickets, task, model)}")
         return save_figure(fig, path)

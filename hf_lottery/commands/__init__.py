@@ -15,8 +15,9 @@ from typing import Any
 
 
 def echo(*lines: str) -> None:
-    """Write a command's result to stdout, one line per argument."""
-    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    """Write a command's result to stdout, one line per argument (escaping what the terminal cannot encode)."""
+    text, encoding = "".join(f"{line}\n" for line in lines), sys.stdout.encoding or "utf-8"
+    sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding))
     sys.stdout.flush()
 
 
@@ -54,10 +55,10 @@ def parse_dataclasses(
     """
     from transformers import HfArgumentParser
 
-    from ..pipeline.config import parse_into
+    from ..pipeline.config import parse_into, set_defaults
 
-    parser = HfArgumentParser(list(types), prog=prog, description=description)
-    parser.set_defaults(**(defaults or {}))
+    parser = HfArgumentParser(list(types), prog=prog, description=description, allow_abbrev=False)
+    set_defaults(parser, defaults or {})
     for name in positionals:
         # The field's own dest: an absent positional (SUPPRESS) leaves the --flag's value. The field needs a default:
         # HfArgumentParser makes a field without one a required --flag, which a positional does not satisfy.

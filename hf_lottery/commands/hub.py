@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..tickets.fields import check_metrics
 from . import echo, parse_dataclasses
 from .table import COMMANDS
 
@@ -12,22 +13,27 @@ from .table import COMMANDS
 @dataclass
 class PushArguments:
     ticket: str = field(default=None, metadata={"help": "Ticket folder (also the first positional)."})
-    repo_id: str = field(
-        default=None, metadata={"help": "Hub repository, e.g. you/bert-mrpc-ticket (2nd positional)."}
-    )
-    model_dir: str | None = field(
-        default=None, metadata={"help": "Fine-tuned model folder: push it with the ticket baked in."}
-    )
+    repo_id: str = field(default=None, metadata={"help": "Hub repo, e.g. you/bert-mrpc-ticket (2nd positional)."})
+    model_dir: str | None = field(default=None, metadata={"help": "Fine-tuned model: push it, ticket baked in."})
     private: bool = field(default=False, metadata={"help": "Create the repo as private."})
     revision: str | None = field(default=None, metadata={"help": "Branch to push to (created if missing)."})
-    token: str | None = field(
-        default=None, metadata={"help": "Hub token (default: the logged-in one; never printed)."}
-    )
+    token: str | None = field(default=None, metadata={"help": "Hub token (default: the logged-in one; never shown)."})
     commit_message: str | None = field(default=None, metadata={"help": "Commit message."})
+    metrics: list[str] | None = field(default=None, metadata={"help": "The pushed weights' scores: accuracy=0.91 ..."})
+    create_pr: bool = field(default=False, metadata={"help": "Open a pull request instead of committing."})
+    staging_dir: str | None = field(default=None, metadata={"help": "Only stage the files in this new folder."})
 
     def __post_init__(self):
         if not self.ticket or not self.repo_id:
             raise ValueError("`ticket` and `repo_id` are required: hf-lottery push TICKET REPO_ID.")
+        if self.metrics and not self.model_dir:
+            raise ValueError("`metrics` score the pushed weights: give them with `model_dir` (the model pushed).")
+        pairs = (item.split("=", 1) if not item.startswith("=") else [item] for item in self.metrics or [])
+        try:  # an item without "=", a name or a number neither unpacks nor converts
+            self.scores = {name: float(value) for name, value in pairs}
+        except ValueError:
+            raise ValueError("`metrics` takes name=value pairs, e.g. accuracy=0.91 f1=0.88.") from None
+        check_metrics(self.scores, "metrics")
 
 
 @dataclass
@@ -55,9 +61,9 @@ def _push(args: PushArguments) -> int:
     from ..tickets.ticket import LotteryTicket
 
     ticket = LotteryTicket.from_pretrained(args.ticket)
-    common = dict(
-        private=args.private or None, revision=args.revision, token=args.token, commit_message=args.commit_message
-    )
+    common = dict(private=args.private or None, revision=args.revision, token=args.token, create_pr=args.create_pr,
+                  commit_message=args.commit_message, staging_dir=args.staging_dir,
+                  stage_only=bool(args.staging_dir))  # fmt: skip
     if args.model_dir:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -66,10 +72,14 @@ def _push(args: PushArguments) -> int:
             tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
         except (OSError, ValueError):
             tokenizer = None
-        url = push_to_hub(model, ticket, args.repo_id, tokenizer=tokenizer, **common)
+        url = push_to_hub(model, ticket, args.repo_id, tokenizer=tokenizer, metrics=args.scores, **common)
     else:
         url = push_ticket_to_hub(ticket, args.repo_id, **common)
-    echo(f"Pushed: {url}")
+    if args.staging_dir:
+        files = sorted(p.relative_to(url).as_posix() for p in Path(url).rglob("*") if p.is_file())
+        echo(f"Staged in {url} (nothing sent); a push would add:", *(f"  {name}" for name in files))
+    else:
+        echo(f"{'Opened a pull request' if args.create_pr else 'Pushed'}: {url}")
     return 0
 
 

@@ -1,9 +1,10 @@
-"""`hf-lottery demo | run | report | find | train | evaluate | export`: the pipeline and its single steps."""
+"""`hf-lottery demo | run | report | find | train | evaluate | export | env`: the pipeline, its steps, the versions."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import shutil
+import platform
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -26,14 +27,12 @@ DEMO_SETTINGS: dict[str, Any] = dict(
     seeds=[42, 1337],
     learning_rate=2e-4,
     num_train_epochs=2.0,
-    per_device_train_batch_size=32,
     max_seq_length=64,
     max_train_samples=512,
     max_eval_samples=300,
     max_search_samples=160,  # importance + stop rule on the first 160 dev examples (the report says so)
     super_retrain_seeds=0,  # super tickets are evaluated pruned; `--super_retrain_seeds 2` re-fine-tunes them too
     search_batch_size=128,  # importance / evaluation passes in 2 batches instead of 7: less per-batch overhead on CPU
-    group_by_length=True,  # batches of similar length: less padding in every fine-tune
     output_dir="outputs/demo",
 )
 DEMO_DESCRIPTION = (
@@ -103,22 +102,25 @@ class ReportArguments:
 class ExportArguments:
     onnx: str = field(metadata={"help": "Model (Hub id or folder; dense-with-ticket or compact)."})
     output_dir: str = field(metadata={"help": "Folder for model.onnx."})
+    compact: bool = field(default=False, metadata={"help": "Remove the ticket's pruned heads and MLPs."})
+    verify: bool = field(default=True, metadata={"help": "Compare the graph's logits to torch's (needs onnxruntime)."})
 
 
 def main(name: str, argv: list[str]) -> int:
     if name in ("demo", "run"):
         return _run_pipeline(name, argv)
-    return {"report": _report, "find": _find, "train": _train, "evaluate": _evaluate, "export": _export}[name](argv)
+    run = {"report": _report, "find": _find, "train": _train, "evaluate": _evaluate, "export": _export, "env": _env}
+    return run[name](argv)
 
 
 def _run_pipeline(name: str, argv: list[str]) -> int:
-    from ..pipeline.config import command_line, parse_run_args
+    from ..pipeline.config import parse_run_args
     from ..pipeline.runner import run_pipeline
 
     demo = name == "demo"
     prog = f"hf-lottery {name}"
     settings = parse_run_args(argv, prog, DEMO_DESCRIPTION if demo else None, DEMO_SETTINGS if demo else None)
-    report = run_pipeline(settings, command=command_line(prog, argv))
+    report = run_pipeline(settings, prog)
     if report is None:
         return 0
     results = json.loads((report.parent / "results.json").read_text())
@@ -232,7 +234,7 @@ def _train(argv: list[str]) -> int:
     model, _ = train_model(ctx, seed, ctx.layout.work_dir("train"), ticket)
     metrics = evaluate_model(ctx, model)
     save_retrained(ctx, model, ticket, ctx.layout.root)
-    shutil.rmtree(ctx.layout.work_dir(), ignore_errors=True)
+    ctx.layout.remove_work()
     echo(json.dumps(metrics, indent=2))
     return 0
 
@@ -261,12 +263,25 @@ def _evaluate(argv: list[str]) -> int:
 
 def _export(argv: list[str]) -> int:
     (args,) = parse_dataclasses("hf-lottery export", COMMANDS["export"][1], [ExportArguments], argv)
+    from ..models.onnx_export import export_onnx
+
     try:
-        from ..models.onnx_export import export_onnx
-    except ImportError as err:
-        raise ValueError(
-            f"ONNX export needs hf_lottery.models.onnx_export and onnx/onnxruntime (pip install hf-lottery[onnx]): {err}"
-        ) from None
-    path = export_onnx(args.onnx, args.output_dir)
+        path = export_onnx(args.onnx, args.output_dir, compact=args.compact, verify=None if args.verify else False)
+    except ImportError as err:  # onnx is not installed: one line naming the extra, like every user error
+        raise ValueError(str(err)) from None
     echo(f"Exported {args.onnx} to {path}")
+    return 0
+
+
+def _env(argv: list[str]) -> int:
+    argparse.ArgumentParser(prog="hf-lottery env", description=COMMANDS["env"][1]).parse_args(argv)
+    import torch
+
+    from ..provenance import RUN_LIBRARIES, library_versions
+
+    gpus = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "none"
+    info = {"python": platform.python_version(), "platform": platform.platform()}
+    info |= library_versions((*RUN_LIBRARIES, "evaluate", "onnxruntime"))
+    info["CUDA"] = f"{torch.version.cuda or 'none (a CPU build of torch)'}, devices: {gpus}"
+    echo(*(f"- {name}: {value}" for name, value in info.items()), f"- MPS: {torch.backends.mps.is_available()}")
     return 0

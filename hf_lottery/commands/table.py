@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("pipeline", "re-fine-tune a ticket from its pre-trained weights"),
     "evaluate": ("pipeline", "dev metrics of a model, optionally with a ticket applied"),
     "export": ("pipeline", "export a model (dense with ticket, or compact) to ONNX"),
+    "env": ("pipeline", "print the versions and devices a bug report needs"),
     "show": ("tickets", "print a ticket's summary (local folder or Hub repo id)"),
     "import-legacy": ("tickets", "turn the paper's head_mask.npy / mlp_mask.npy folders into ticket folders"),
     "push": ("hub", "push a ticket (masks only) or, with --model_dir, the masked model + ticket + card to the Hub"),

@@ -53,16 +53,23 @@ def _show(argv: list[str]) -> int:
 
 def _import_legacy(argv: list[str]) -> int:
     from ..tickets.legacy import load_legacy_ticket
+    from ..tickets.ticket import TICKET_CONFIG_NAME, LotteryTicket
 
     (args,) = parse_dataclasses(
         "hf-lottery import-legacy", "Turn the paper's .npy mask folders into ticket folders.",
         [ImportLegacyArguments], argv, positionals=["folders"], variadic=True,
     )  # fmt: skip
-    out = Path(args.output_dir)
+    imported: dict[Path, tuple[str, LotteryTicket]] = {}  # every folder is read before anything is written
     for folder in args.folders:
         ticket = load_legacy_ticket(folder, base_model=args.base_model)
         name = "_".join(p for p in (ticket.task, f"seed_{ticket.seed}" if ticket.seed is not None else None) if p)
-        target = out / (name or Path(folder).name)
+        target = Path(args.output_dir) / (name or Path(folder).resolve().name)
+        if target in imported:
+            raise ValueError(f"{imported[target][0]} and {folder} would both be {target}; import them one at a time.")
+        if (target / TICKET_CONFIG_NAME).is_file() and LotteryTicket.from_pretrained(target) != ticket:
+            raise ValueError(f"{target} already holds another ticket; choose another --output_dir or delete it.")
+        imported[target] = (folder, ticket)
+    for target, (folder, ticket) in imported.items():
         ticket.save_pretrained(target)
         echo(f"{folder} -> {target}: {ticket!r}")
     return 0

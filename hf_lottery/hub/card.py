@@ -3,7 +3,7 @@
 A card names models by Hub id only (a local path becomes "a local model"), takes the license from the base model's
 own card (on the Hub, or in the local cache; else the card says the base model's license applies), labels every figure
 for what it measured (the pushed weights, or the fine-tuned model during the search), uses real metric types and GLUE
-split names in ``model-index``, and omits what is unknown rather than printing ``None``.
+split names in ``model-index`` and ``.eval_results/``, and omits what is unknown rather than printing ``None``.
 Structured tickets get a head / MLP table (and the measured latency of the compacted model next to the dense one when
 given); magnitude tickets get the share of weights kept per layer and tensor, and a note that unstructured zeros
 neither shrink nor speed up the model.
@@ -32,9 +32,12 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+import yaml
+from huggingface_hub import EvalResult, EvalResultEntry, ModelCard, ModelCardData, eval_result_entries_to_yaml
+from huggingface_hub.file_download import try_to_load_from_cache
 from transformers.utils import logging
 
 from .._version import __version__
@@ -43,6 +46,7 @@ from ..downloads import download_files
 from ..provenance import is_hub_id, library_versions
 from ..tasks.glue import GLUE_TASKS, canonical_task_name, dev_split_name
 from ..tasks.metrics import get_task_metric
+from ..tickets.fields import check_metrics, json_value
 from ..tickets.ticket import LotteryTicket
 
 
@@ -55,6 +59,13 @@ METRIC_TYPES = ("accuracy", "f1", "matthews_correlation", "pearson", "spearmanr"
 HYPERPARAMETERS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
                    "max_steps", "lr_scheduler_type", "warmup_ratio", "warmup_steps", "weight_decay", "optim", "seed",
                    "max_train_samples")  # fmt: skip
+PLAIN = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;", "\n": " ", "\r": " "} | {c: "\\" + c for c in "\\`[]|"})
+CODE = str.maketrans("`\r\n", "'  ")  # inside a code span: no backtick to close it, no line of its own
+
+
+def escape(value: Any) -> str:
+    """`value` (a ticket field) as plain Markdown text: no HTML, link, code span, table cell or line of its own."""
+    return str(value).translate(PLAIN)
 
 
 def hub_id(name: Any) -> str | None:
@@ -63,13 +74,15 @@ def hub_id(name: Any) -> str | None:
     return name if is_hub_id(name) else None
 
 
-def base_model_license(base: str | None) -> dict[str, str]:
-    """The license fields (`LICENSE_FIELDS`) of Hub model `base`'s own card, from the Hub or the local cache; {} when
-    unknown (a local base model, offline and not cached, no connection, no such repo or card, no license on it)."""
+def base_model_license(base: str | None, local_only: bool = False) -> dict[str, str]:
+    """The license fields (`LICENSE_FIELDS`) of Hub model `base`'s own card, from the Hub or the local cache (only that
+    with `local_only`); {} when unknown (a local model, offline and not cached, no such repo or card, no license)."""
     if base is None:
         return {}
     try:
-        data = ModelCard.load(download_files(base, ["README.md"], what="model card") / "README.md").data.to_dict()
+        folder = None if local_only else download_files(base, ["README.md"], what="model card")
+        path = folder / "README.md" if folder else try_to_load_from_cache(base, "README.md")  # not cached: no str
+        data = ModelCard.load(path).data.to_dict()
     except Exception as err:  # a license lookup never stops a push: the card then points to the base model
         logger.info("No license from the card of %s: %s", base, err)
         return {}
@@ -123,6 +136,17 @@ def _eval_results(ticket: LotteryTicket, metrics: dict[str, float] | None, split
                        metric_value=float(ticket.metrics["metric"]), **common)]  # fmt: skip
 
 
+def write_eval_results(folder: Path, ticket: LotteryTicket, metrics: dict | None, split: str | None = None) -> None:
+    """Write the pushed weights' own GLUE scores (`metrics` among `METRIC_TYPES`) into `folder` as the Hub's current
+    results format, ``.eval_results/glue-<task>-<metric>.yaml`` files (`huggingface_hub.EvalResultEntry`)."""
+    for r in _eval_results(ticket, metrics, split, True, None) or []:
+        entry = EvalResultEntry(r.dataset_type, r.dataset_config, r.metric_value,
+                                notes=f"{r.metric_type}, {r.dataset_split} split")  # fmt: skip
+        path = folder / f".eval_results/glue-{r.dataset_config}-{r.metric_type}.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(eval_result_entries_to_yaml([entry]), sort_keys=False), encoding="utf-8")
+
+
 def _hyperparameters(training_args: Any) -> dict[str, Any]:
     if training_args is None:
         return {}
@@ -146,16 +170,18 @@ def build_card(
     training_args: Any = None,
     finetuned_from: str | None = None,
     latency: dict[str, Any] | None = None,
+    local_only: bool = False,
 ) -> ModelCard:
     """A `ModelCard` for a pushed ticket (`with_model=False`) or a masked model (`with_model=True`).
 
     `metrics` are the pushed weights' own scores (keys among ``accuracy``, ``f1``, ``matthews_correlation``,
     ``pearson``, ``spearmanr``) on `metrics_split`; `training_args` (``TrainingArguments`` or dict) gives the
     hyper-parameters; `finetuned_from` the fine-tuned parent; `latency` the result of
-    `hf_lottery.models.latency.compare_latency`.
+    `hf_lottery.models.latency.compare_latency`; `local_only` reads the base model's license from the cache only.
     """
     base = hub_id(ticket.base_model)
-    license_fields = base_model_license(base)
+    metrics = check_metrics(json_value(dict(metrics), "metrics")) if metrics else None
+    license_fields = base_model_license(base, local_only)
     tags = ["hf-lottery", "lottery-ticket", "pruning", f"{ticket.method}-pruning", "bert"]
     data = ModelCardData(
         library_name="transformers" if with_model else "hf-lottery",
@@ -180,7 +206,7 @@ class _Body:
                  license: str | None):  # fmt: skip
         self.ticket, self.repo_id, self.with_model, self.license = ticket, repo_id, with_model, license
         self.glue = _glue_task(ticket)
-        self.metric = metric_name or search_metric_type(ticket) or "score"
+        self.metric = escape(metric_name or search_metric_type(ticket) or "score")
 
     def render(self, plots, metrics, split, hyper, parent, latency, extra) -> str:
         sections = [self.intro(parent), self.results(metrics, split), self.sparsity(), self.latency(latency),
@@ -191,7 +217,7 @@ class _Body:
     def intro(self, parent: str | None) -> str:
         t, s = self.ticket, self.ticket.summary()
         what = "pruned model (weights with the ticket baked in)" if self.with_model else "lottery ticket (masks only)"
-        task = f" for GLUE {self.glue[1]}" if self.glue else (f" for the task {t.task!r}" if t.task else "")
+        task = f" for GLUE {self.glue[1]}" if self.glue else (f" for the task “{escape(t.task)}”" if t.task else "")
         lines = [
             f"# {self.repo_id.split('/')[-1]}",
             "",
@@ -199,7 +225,7 @@ class _Body:
             f"[hf-lottery](https://pypi.org/project/hf-lottery/) {__version__}, the method of {PAPER}.",
             "",
             f"- Pre-trained (base) model: {_model_ref(t.base_model)}",
-            f"- License: {self.license}, that of the base model (from its model card)."
+            f"- License: {escape(self.license)}, that of the base model (from its model card)."
             if self.license
             else "- License: that of the base model (see the base model).",
         ]
@@ -222,9 +248,9 @@ class _Body:
         on_dev = (t.search_data or "dev") == "dev"
         search_where = where if on_dev else "held-out part of train"
         search_text = f"the {where} split (dev, as in the paper)" if on_dev else "a held-out part of the training data"
-        rows = []
+        rows, split = [], escape(split or where)
         for key, value in (metrics or {}).items():
-            rows.append(f"| **this model (the pushed weights)** | {key} | {split or where} | {value:.4f} |")
+            rows.append(f"| **this model (the pushed weights)** | {escape(key)} | {split} | {value:.4f} |")
         labelled = (("full_metric", "fine-tuned model, unpruned (search reference)"),
                     ("metric", "fine-tuned model with this ticket applied, no retraining (end of search)"))  # fmt: skip
         for key, label in labelled:
@@ -324,20 +350,20 @@ class _Body:
         if t.search_data:
             data = {"dev": "the dev set (the task's validation split, as in the paper)",
                     "held-out": "a held-out part of the training data"}.get(t.search_data, t.search_data)  # fmt: skip
-            facts.append(f"- Importance and stop-rule data: {data}")
+            facts.append(f"- Importance and stop-rule data: {escape(data)}")
         description = t.extra.get("search_data_description")
         if description:
-            facts.append(f"- Data: {description}")
+            facts.append(f"- Data: {escape(description)}")
         config = t.extra.get("search_config")
         if isinstance(config, dict) and config:
-            facts.append("- Search config: " + ", ".join(f"`{k}={v!r}`" for k, v in sorted(config.items())
-                                                          if v is not None))  # fmt: skip
+            spans = (f"`{f'{k}={v!r}'.translate(CODE)}`" for k, v in sorted(config.items()) if v is not None)
+            facts.append("- Search config: " + ", ".join(spans))
         return "\n".join(["## How the ticket was found", "", *facts]) if facts else ""
 
     def training(self, hyper: dict[str, Any]) -> str:
         if not hyper:
             return ""
-        rows = [f"| {k} | {v} |" for k, v in hyper.items()]
+        rows = [f"| {k} | {escape(v)} |" for k, v in hyper.items()]
         return "\n".join(["## Training hyper-parameters (of the pushed weights)", "", "| setting | value |",
                           "|---|---|", *rows])  # fmt: skip
 

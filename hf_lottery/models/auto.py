@@ -1,4 +1,4 @@
-"""transformers Auto-class support for hf-lottery compact folders (``model_type: "hf_lottery_compact"``).
+"""transformers Auto-class support for hf-lottery compact folders (model type ``hf_lottery_compact (load it ...)``).
 
 ``import hf_lottery`` changes nothing in transformers. `register_auto_classes()` (called by `load_pruned_model`, or
 by you) registers the compact model type, after which ``AutoModelForSequenceClassification.from_pretrained(folder)``
@@ -41,7 +41,7 @@ from transformers import (
 from transformers.utils import logging
 
 from ..files import COMPACT_MODEL_TYPE, COMPACT_WEIGHTS_NAME
-from .compaction import load_compact_folder
+from .compaction import SAVED_MODEL_TYPE, load_compact_folder
 
 
 logger = logging.get_logger(__name__)
@@ -49,9 +49,9 @@ AUTO_CLASSES = (AutoModel, AutoModelForSequenceClassification, AutoModelForMaske
 
 
 class CompactConfig(PretrainedConfig):
-    """Config of a saved compact folder (``model_type: "hf_lottery_compact"``); see `load_compact_folder`."""
+    """Config of a saved compact folder (model type `SAVED_MODEL_TYPE`); see `load_compact_folder`."""
 
-    model_type = COMPACT_MODEL_TYPE
+    model_type = SAVED_MODEL_TYPE
 
 
 class CompactAutoModel(nn.Module):
@@ -74,12 +74,19 @@ class CompactAutoModel(nn.Module):
         return load_compact_folder(folder)
 
 
+# compact folders written before the model type named how to load them
+LegacyCompactConfig = type("LegacyCompactConfig", (CompactConfig,), {"model_type": COMPACT_MODEL_TYPE})
+LegacyCompactAutoModel = type("LegacyCompactAutoModel", (CompactAutoModel,), {"config_class": LegacyCompactConfig})
+REGISTERED = ((CompactConfig, CompactAutoModel), (LegacyCompactConfig, LegacyCompactAutoModel))
+
+
 def register_auto_classes() -> None:
     """Register the compact model type with transformers' Auto classes (idempotent)."""
     try:
-        AutoConfig.register(COMPACT_MODEL_TYPE, CompactConfig, exist_ok=True)
-        for auto in AUTO_CLASSES:
-            auto.register(CompactConfig, CompactAutoModel, exist_ok=True)
+        for config_class, model_class in REGISTERED:
+            AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+            for auto in AUTO_CLASSES:
+                auto.register(config_class, model_class, exist_ok=True)
     except (ValueError, TypeError) as err:  # a transformers without exist_ok, or a stricter check
         logger.warning(
             "Could not register the %s model type with transformers' Auto classes: %s", COMPACT_MODEL_TYPE, err

@@ -18,10 +18,10 @@ read back by `ticket_from_spec`):
 transformers 5's ``per_layer_config`` is not used: it makes ``config.num_attention_heads`` raise for every reader, and
 BERT's head size is ``hidden_size / num_attention_heads``, so a per-layer head count there means other shapes.
 
-`save_pretrained` of a compacted model writes ``config.json`` with ``model_type: "hf_lottery_compact"`` and the weights
+`save_pretrained` of a compacted model writes ``config.json`` with the model type `SAVED_MODEL_TYPE` and the weights
 as ``hf_lottery_compact.safetensors``, deliberately no ``model.safetensors``: a plain ``from_pretrained`` fails loudly
-instead of silently re-initialising mismatched weights. Load it with ``hf_lottery.load_pruned_model(path,
-compact=True)``, or with the Auto classes after ``hf_lottery.register_auto_classes()``.
+(naming that type, which says how to load it) instead of silently re-initialising mismatched weights. Load it with
+``hf_lottery.load_pruned_model(path, compact=True)``, or with the Auto classes after ``register_auto_classes()``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ from ..tickets.ticket import LotteryTicket
 
 SPEC_KEY = COMPACT_SPEC_KEY
 SPEC_VERSION = 1
+# transformers 5.24 answers an unknown model type with a fixed text ("... update Transformers") that quotes only the
+# type, and offers no public route to another message (`auto_map` would ask for trust_remote_code): the type says it.
+SAVED_MODEL_TYPE = (
+    f"{COMPACT_MODEL_TYPE} (load it with hf_lottery.load_pruned_model, or after hf_lottery.register_auto_classes())"
+)
 
 
 def pruning_spec(ticket: LotteryTicket, model_type: str, architecture: str) -> dict[str, Any]:
@@ -156,7 +161,7 @@ class CompactModelMixin:
             raise OSError(f"Expected {saved} after save_pretrained; compact models are saved as one safetensors file.")
         os.replace(saved, folder / COMPACT_WEIGHTS_NAME)
         config = json.loads((folder / "config.json").read_text())
-        config["model_type"] = COMPACT_MODEL_TYPE
+        config["model_type"] = SAVED_MODEL_TYPE
         config["architectures"] = [config[SPEC_KEY]["architecture"]]  # the dense class, not Compact<class>
         write_json(folder / "config.json", config)
         (folder / "README_LOADING.txt").write_text(

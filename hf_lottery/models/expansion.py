@@ -44,9 +44,7 @@ def _expand_layer(layer: LayerModules, heads_kept: list[int], num_heads: int, he
     hidden = layer.attention_output.out_features
     width = num_heads * head_size
     if layer.query.out_features != width:
-        kept = torch.tensor(
-            [h * head_size + i for h in heads_kept for i in range(head_size)], dtype=torch.long, device=device
-        )
+        kept = torch.arange(width, device=device).view(num_heads, head_size)[heads_kept].flatten()  # kept heads' rows
         for linear in (layer.query, layer.key, layer.value):
             _grow(linear, kept, None, width, hidden)
         _grow(layer.attention_output, None, kept, hidden, width)
@@ -80,12 +78,9 @@ def expand_compact_model(
 
     Args:
         compact_model: a model from `compact_model`, `rewind(..., compact=True)` or `load_pruned_model` of a compact
-            folder.
-        ticket: the ticket the model was compacted with (must keep the same heads / MLPs); optional.
+            folder (another model is a `ValueError`).
+        ticket: the ticket the model was compacted with (one keeping other heads / MLPs is a `ValueError`); optional.
         inplace: grow `compact_model` itself instead of a copy.
-
-    Raises:
-        ValueError: the model is not compacted, or `ticket` disagrees with its compaction spec.
 
     Example:
 

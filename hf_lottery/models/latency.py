@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from pathlib import Path
@@ -17,13 +18,9 @@ def machine_description() -> str:
         where = f"GPU {torch.cuda.get_device_name()}"
     else:
         cpu = platform.processor() or platform.machine()
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # no /proc/cpuinfo: the platform's name
+            lines = Path("/proc/cpuinfo").read_text().splitlines()
+            cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
         where = f"CPU {cpu} ({torch.get_num_threads()} threads)"
     return f"{where}, torch {torch.__version__}"
 
@@ -38,7 +35,6 @@ def compare_latency(dense: nn.Module, compact: nn.Module, *, batch_size: int = 8
     Example:
 
     ```python
-    >>> import torch
     >>> from hf_lottery import LotteryTicket, compact_model
     >>> model = tiny_bert(vocab_size=50).eval()
     >>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))

@@ -31,7 +31,7 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging
 
-from ..downloads import TicketNotFoundError, snapshot
+from ..downloads import TicketNotFoundError, check_subfolder, snapshot
 from ..files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 from ..gates import apply_ticket
 from ..tickets.ticket import LotteryTicket
@@ -102,6 +102,12 @@ def _weight_files(folder: Path) -> list[Path]:
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"{index} is not a safetensors index (expected a 'weight_map' object).") from err
+        for shard in shards:  # the model's own files only: no path out of its folder
+            if not isinstance(shard, str) or shard in ("", ".", "..") or Path(shard).name != shard or "\\" in shard:
+                raise ValueError(
+                    f"{index}: `weight_map` names {shard!r}; shards must be file names inside {folder} (no folder, "
+                    "'..' or absolute path). The index is damaged or hostile: save the model again (save_pretrained)."
+                )
         return [folder / shard for shard in shards]
     if (folder / "model.safetensors").is_file():
         return [folder / "model.safetensors"]
@@ -159,6 +165,11 @@ def load_pruned_model(
     """
     register_auto_classes()
     folder = _resolve(repo_id_or_path, revision, token)
+    if not (folder / "config.json").is_file() and (folder / TICKET_CONFIG_NAME).is_file():
+        raise FileNotFoundError(
+            f"{repo_id_or_path} holds a lottery ticket only (no config.json or weights): apply it (apply_ticket) to a "
+            f"model fine-tuned from its base model {LotteryTicket.from_pretrained(folder).base_model}, or rewind it."
+        )
     config_dict = read_config(folder)
     source = str(folder / "config.json")
     if SPEC_KEY in config_dict or config_dict.get("pruned_heads"):
@@ -186,6 +197,7 @@ def load_pruned_model(
                 "model. Load it with from_pretrained, or apply a ticket from another folder with apply_ticket."
             )
         cls = model_class or _architecture(config_dict, source)
+        _weight_files(folder / (check_subfolder(from_pretrained_kwargs.get("subfolder")) or ""))  # see its checks
         model = cls.from_pretrained(folder, **from_pretrained_kwargs)
         ticket = LotteryTicket.from_pretrained(folder) if has_files else LotteryTicket.from_config_entry(entry, model)
         ticket.validate(model)

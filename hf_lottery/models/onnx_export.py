@@ -2,10 +2,9 @@
 
 * A dense model with a ticket applied is exported from a copy with the ticket baked in as zeros (exact for 0/1
   gates), so the graph holds no hooks and the user's model is not touched; ``compact=True`` compacts the copy instead.
-* A compacted model (`compact_model`, `rewind(compact=True)`, a compact folder) exports as it is.
-* A folder is loaded by `load_pruned_model` (one without a ticket by ``AutoModelForSequenceClassification``); its
-  config, ticket and tokenizer files are copied beside ``model.onnx`` so the folder serves ONNX runtimes (e.g.
-  optimum's ``ORTModelForSequenceClassification``).
+* A compacted model (`compact_model`, `rewind(compact=True)`, a compact folder) exports as it is, compacted.
+* A folder or Hub id is loaded by `load_pruned_model` (without a ticket: ``AutoModelForSequenceClassification``); its
+  config, ticket and tokenizer files are copied beside ``model.onnx`` for ONNX runtimes (e.g. optimum's).
 
 The graph takes ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model has more than one token
 type, as BERT does) with dynamic batch and sequence axes, and returns ``logits``. It is written with the TorchScript
@@ -16,9 +15,10 @@ hf-lottery[onnx]`` (onnx, onnxscript, onnxruntime).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import inspect
 import os
-import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -27,13 +27,14 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging
 
-from ..atomic import atomic_path
-from ..downloads import TicketNotFoundError
+from ..atomic import atomic_path, write_bytes
+from ..downloads import TicketNotFoundError, snapshot
 from ..files import COMPACT_WEIGHTS_NAME
 from ..gates import active_handles, applied_ticket, copy_without_hooks
-from ..structure import EncoderStructure, unwrap_model
+from ..provenance import is_hub_id
+from ..structure import EncoderStructure, check_materialized
 from ..tickets.ticket import LotteryTicket
-from .compaction import compact_model
+from .compaction import SPEC_KEY, compact_model, read_config
 from .loading import MODEL_FILES, load_pruned_model
 
 
@@ -66,7 +67,7 @@ def uses_token_type_ids(model: nn.Module) -> bool:
 
 def _ready_for_export(model: nn.Module, compact: bool) -> nn.Module:
     """An eval-mode copy of `model` with its applied ticket baked in (or compacted), and no ticket hooks."""
-    model = unwrap_model(model)
+    model = check_materialized(model)
     handles = active_handles(model)
     if any(not bool(((g == 0) | (g == 1)).all()) for h in handles for g in (h.head_gates, h.mlp_gates)):
         if compact:
@@ -107,26 +108,28 @@ def export_onnx(
     opset: int = 17,
     compact: bool = False,
     tokenizer: object | None = None,
-    verify: bool = False,
+    verify: bool | None = None,
 ) -> Path:
     """Export a dense-with-ticket or compacted model (or a model folder) to ``output_dir/model.onnx``.
 
     See the module docstring for what is exported and how.
 
     Args:
-        model_or_folder: a model (dense with a ticket applied, compacted, or plain) or a local model folder.
+        model_or_folder: a model (dense with a ticket applied, compacted, or plain), a model folder or a Hub id.
         output_dir: created if needed; ``model.onnx`` is written atomically.
-        opset: the ONNX opset (17 is the default of today's runtimes).
-        compact: remove the ticket's pruned heads / MLPs first (a smaller, faster graph with the same outputs).
+        opset: the ONNX opset, 10 (BERT's dynamic slices) up to torch's newest (17 is today's runtimes' default).
+        compact: remove the ticket's pruned heads / MLPs first (a smaller, faster graph with the same outputs);
+            a compact folder is exported compact either way.
         tokenizer: saved beside ``model.onnx`` when a model is given (a folder's tokenizer files are copied).
-        verify: run the exported graph with onnxruntime on the export inputs and raise `ValueError` when its logits
-            differ from torch's by more than 1e-4.
+        verify: run the exported graph with onnxruntime on the export inputs (as optimum's exporter validates), log
+            the largest logit difference to torch and raise `ValueError` above 1e-4; by default (None) when
+            onnxruntime is installed.
 
     Returns:
         The path of ``model.onnx``.
 
     Raises:
-        FileNotFoundError: a folder that is not a model folder.
+        FileNotFoundError: neither a model folder nor a Hub repo id.
         ValueError: ``compact=True`` without a ticket, or a `verify` mismatch.
         ImportError: ``onnx`` is not installed (``pip install hf-lottery[onnx]``).
 
@@ -144,14 +147,19 @@ def export_onnx(
 
     ```
     """
+    newest = getattr(getattr(torch.onnx, "_constants", None), "ONNX_MAX_OPSET", 20)
+    if isinstance(opset, bool) or not isinstance(opset, int) or not 10 <= opset <= newest:
+        raise ValueError(f"`opset` {opset!r} cannot be exported: pass one of 10 to {newest} (torch's range), e.g. 17.")
     output_dir = Path(output_dir)
     folder = None
     if isinstance(model_or_folder, (str, os.PathLike)):
         folder = Path(model_or_folder)
+        if not folder.is_dir() and is_hub_id(os.fspath(model_or_folder)):  # the files load_pruned_model fetches
+            folder = snapshot(os.fspath(model_or_folder), allow_patterns=MODEL_FILES, what="a model to export")
         if not folder.is_dir():
-            raise FileNotFoundError(
-                f"{folder} is not a local model folder (download a Hub model first, e.g. with snapshot_download)."
-            )
+            raise FileNotFoundError(f"{folder} is not a local model folder, nor a Hub repo id ('user/name').")
+        config = read_config(folder)
+        compact = compact or SPEC_KEY in config or bool(config.get("pruned_heads"))  # stored compacted: stays so
         try:
             model = load_pruned_model(folder, compact=compact)
         except TicketNotFoundError:
@@ -179,16 +187,17 @@ def export_onnx(
                               output_names=["logits"], dynamic_axes=axes, opset_version=opset)  # fmt: skip
     except ModuleNotFoundError as err:
         raise ImportError(f"ONNX export needs {err.name}: pip install 'hf-lottery[onnx]'.") from err
-    if verify:
+    if verify or (verify is None and importlib.util.find_spec("onnxruntime") is not None):
         _verify(target, wrapper, inputs)
-    if folder is not None:
-        for name in SIDE_FILES:
-            if (folder / name).is_file() and folder.resolve() != output_dir.resolve():
-                shutil.copy2(folder / name, output_dir / name)
-    else:
-        ready.config.save_pretrained(output_dir)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(output_dir)
+    with tempfile.TemporaryDirectory() as staging:
+        if folder is None:
+            ready.config.save_pretrained(staging)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(staging)
+        source = folder or Path(staging)
+        for path in (source / name for name in (SIDE_FILES if folder else os.listdir(staging))):
+            if path.is_file() and source.resolve() != output_dir.resolve():
+                write_bytes(output_dir / path.name, path.read_bytes())  # atomic: never through a symlink out
     logger.info("Exported %s to %s (inputs %s).", type(ready).__name__, target, ", ".join(inputs))
     return target
 
@@ -203,3 +212,4 @@ def _verify(path: Path, wrapper: nn.Module, inputs: dict[str, torch.Tensor]) -> 
     error = float(abs(got - expected).max())
     if error > 1e-4:
         raise ValueError(f"{path}: onnxruntime's logits differ from torch's by {error:.2e} (more than 1e-4).")
+    logger.info("Verified with onnxruntime: largest logit difference to torch %.1e (tolerance 1e-4).", error)

@@ -1,8 +1,4 @@
-"""Rewinding: a ticket applied to the *pre-trained* weights with a fresh classifier head, ready to re-fine-tune.
-
-With ``compact=True`` re-fine-tuning pays only for what the ticket keeps; trained with dropout off and SGD, the
-compacted model gives the gated model's logits to float precision (tests/test_compact_training.py).
-"""
+"""Rewinding: a ticket applied to the *pre-trained* weights with a fresh classifier head, ready to re-fine-tune."""
 
 from __future__ import annotations
 
@@ -60,8 +56,10 @@ def rewind(
 
     With ``compact=True`` the pruned heads and MLPs are removed (`compact_model`) and the handle is `None`. The
     classifier is initialised as with ``compact=False`` for the same `seed` and each removed MLP's output bias is
-    frozen at zero (`freeze_removed_mlp_biases`), so training follows the gated model. ``model.hf_lottery_ticket``
-    holds the ticket; `hf_lottery.models.expansion.expand_compact_model` makes the trained model dense again.
+    frozen at zero (`freeze_removed_mlp_biases`), so training follows the gated model (with dropout off and SGD, to
+    float precision: tests/test_compact_training.py) and pays only for what the ticket keeps.
+    ``model.hf_lottery_ticket`` holds the ticket; `hf_lottery.models.expansion.expand_compact_model` makes the
+    trained model dense again.
 
     Args:
         ticket: the ticket to rewind.
@@ -69,11 +67,8 @@ def rewind(
             `ValueError` is raised unless `strict_base_model=False` (the masks were found on another model).
         num_labels: classifier size; `seed` makes the fresh classifier's initialisation reproducible.
         revision: defaults to ``ticket.base_model_revision``.
-        compact: remove the pruned heads and MLPs physically. Needs a structured ticket: individual weights
-            (a magnitude ticket's ``weight_masks``) cannot be removed, so such a ticket raises `ValueError`.
-
-    Returns:
-        ``(model, handle)``; ``handle`` is `None` when `compact`.
+        compact: structured tickets only: individual weights (a magnitude ticket's ``weight_masks``) cannot be
+            removed, so such a ticket raises `ValueError`.
 
     Example:
 

@@ -99,8 +99,7 @@ class PatternClassifier:
         """Write ``pattern_classifier.safetensors`` + ``pattern_classifier.json`` (label map, input size) atomically."""
         from safetensors.torch import save_model
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = Path(folder)  # atomic_path creates it
         metadata = {"format": "pt", "hf_lottery_pattern_classifier": str(CHECKPOINT_FORMAT_VERSION)}
         with atomic_path(folder / CHECKPOINT_WEIGHTS) as tmp:
             save_model(self.model, str(tmp), metadata=metadata)  # contiguous tensors, copied to the CPU
@@ -202,7 +201,7 @@ def train_classifier(
     classifier = PatternClassifier(PatternCNN(), input_size, normalize=normalize)
     optimizer = torch.optim.Adam(classifier.model.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
-    best, best_state, history = -1.0, None, []
+    validation, best_state, history = None, None, []
     valid_maps = [maps[i] for i in valid_idx]
     valid_labels = [int(labels[i]) for i in valid_idx]
     for epoch in tqdm(range(epochs), desc="pattern classifier", disable=not progress):
@@ -220,11 +219,10 @@ def train_classifier(
         history.append(
             {"epoch": epoch + 1, "loss": float(np.mean(losses)), "valid_weighted_f1": scores["weighted_f1"]}
         )
-        if scores["weighted_f1"] > best:
-            best = scores["weighted_f1"]
+        if validation is None or scores["weighted_f1"] > validation["weighted_f1"]:
+            validation = scores  # the best epoch's evaluation: the weights kept at the end
             best_state = {k: v.clone() for k, v in classifier.model.state_dict().items()}
     classifier.model.load_state_dict(best_state)
-    validation = evaluate_classifier(classifier, valid_maps, valid_labels)
     summary = {"history": history, "validation": validation, "train_size": len(train_idx), "validation_size": len(valid_idx),
                "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
                "normalize": normalize, "input_size": input_size}  # fmt: skip

@@ -2,12 +2,10 @@
 
 Norm-based maps (Kobayashi et al., 2020) weight each attention edge by how much the attended token's transformed
 value moves the output: ``‖α_ij · f_h(x_j)‖ = α_ij · ‖(x_j W_V^h + b_V^h) W_O^h‖``, with ``W_O^h`` the head's columns
-of the attention output projection (the shared output bias is left out). The value vectors are captured with a
-forward hook on ``attention.self.value``. Maps are cropped to the example's real tokens.
+of the attention output projection (the shared output bias is left out).
 
-transformers only returns attention maps with eager attention: the model is switched to eager for the extraction
-and back afterwards. Head gates of an applied ticket act after the softmax, so raw maps are the same with and
-without a ticket (norm-based maps of pruned heads are not zeroed either: use the ticket's mask to drop them).
+Head gates of an applied ticket act after the softmax, so raw maps are the same with and without a ticket
+(norm-based maps of pruned heads are not zeroed either: use the ticket's mask to drop them).
 """
 
 from __future__ import annotations
@@ -18,13 +16,13 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
-from ..evaluation import model_device, progress_bar
+from ..evaluation import eval_mode, model_device, progress_bar
 from ..structure import EncoderStructure, unwrap_model
 
 
 @contextlib.contextmanager
 def eager_attention(model: nn.Module) -> Iterator[None]:
-    """Temporarily use eager attention (the only implementation that returns attention maps)."""
+    """Temporarily use eager attention (the only implementation in transformers that returns attention maps)."""
     model = unwrap_model(model)
     previous = getattr(model.config, "_attn_implementation", None)
     if previous != "eager":
@@ -80,10 +78,8 @@ def extract_attention_maps(
         layer.value.register_forward_hook(lambda module, args, output: values.update({module: output.detach()}))
         for layer in (structure.layers if norm_based else [])
     ]
-    was_training = model.training
-    model.eval()
     try:
-        with eager_attention(model):
+        with eval_mode(model), eager_attention(model):
             for batch in progress_bar(dataloader, "attention maps", progress):
                 inputs = {k: v.to(device) for k, v in batch.items() if k not in ("labels", "label", "label_ids")}
                 outputs = model(**inputs, output_attentions=True)
@@ -102,5 +98,4 @@ def extract_attention_maps(
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return results

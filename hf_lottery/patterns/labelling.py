@@ -26,16 +26,13 @@ def save_map_png(data: np.ndarray, path: str | os.PathLike, title: str | None = 
     from ..analysis.plots import plot_style, save_figure
 
     stem = Path(path).stem
-    found = re.search(r"(?:layer|l)[_-]?(\d+)[_-]*(?:head|h)[_-]?(\d+)$", stem, flags=re.IGNORECASE) or re.fullmatch(
-        r"(\d+)_(\d+)", stem
-    )
+    layer_head = r"(?:layer|l)[_-]?(\d+)[_-]*(?:head|h)[_-]?(\d+)$"
+    found = re.search(layer_head, stem, flags=re.IGNORECASE) or re.fullmatch(r"(\d+)_(\d+)", stem)
     default = f"layer {found.group(1)}, head {found.group(2)}" if found else f"map {stem}"
     with plot_style() as plt:
         fig, ax = plt.subplots(figsize=(3.2, 3.4), dpi=100)
         ax.imshow(np.asarray(data), cmap="viridis")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(title or default)
+        ax.set(xticks=[], yticks=[], title=title or default)
         return save_figure(fig, path)
 
 

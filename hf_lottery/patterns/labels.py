@@ -8,21 +8,11 @@ PATTERNS = ("block", "diagonal", "vertical", "vertical+diagonal", "heterogeneous
 # Spellings found in hand-labelled sets, and the vertical sub-labels the paper merged into "vertical"
 # (attention to [CLS], to [SEP], or to punctuation).
 _SYNONYMS = {
-    "vertical_cls": "vertical",
-    "vertical_sep": "vertical",
-    "vertical_punct": "vertical",
-    "vertical_punctuation": "vertical",
-    "vertical-cls": "vertical",
-    "vertical-sep": "vertical",
-    "vertical-punct": "vertical",
-    "cls": "vertical",
-    "sep": "vertical",
-    "vertical_diagonal": "vertical+diagonal",
-    "vertical-diagonal": "vertical+diagonal",
-    "diagonal+vertical": "vertical+diagonal",
+    **dict.fromkeys("vertical_cls vertical_sep vertical_punct vertical_punctuation cls sep".split(), "vertical"),
+    **dict.fromkeys("vertical-cls vertical-sep vertical-punct".split(), "vertical"),
+    **dict.fromkeys("vertical_diagonal vertical-diagonal diagonal+vertical".split(), "vertical+diagonal"),
     "vertical + diagonal": "vertical+diagonal",
-    "hetero": "heterogeneous",
-    "heterogenous": "heterogeneous",
+    **dict.fromkeys(("hetero", "heterogenous"), "heterogeneous"),
     "blocks": "block",
 }
 

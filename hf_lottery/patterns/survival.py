@@ -44,7 +44,6 @@ def predict_head_patterns(
     Example:
 
     ```python
-    >>> import torch
     >>> model = tiny_bert(vocab_size=50)
     >>> batch = {"input_ids": torch.tensor([[2, 7, 9, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
     >>> patterns = predict_head_patterns(model, [batch], num_examples=1, progress=False)
@@ -133,9 +132,7 @@ def plot_pattern_survival(table: Mapping[str, dict[str, Any]], path: str | os.Pa
             ax.bar(x + 0.2, [row["surviving"][p] for p in PATTERNS], 0.4,
                    label=f"kept in all seeds ({row['num_surviving']})")  # fmt: skip
         ax.set_xticks(x, PATTERNS, rotation=25, ha="right", fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("share of heads")
-        ax.set_title(task)
+        ax.set(ylim=(0, 1), ylabel="share of heads", title=task)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)

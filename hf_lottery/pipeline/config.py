@@ -8,16 +8,22 @@ parse side by side and each flag has one meaning.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import math
 import os
 import re
 import shlex
+import sys
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import yaml
+
+from .. import distributed
 from ..config import TicketSearchConfig, resolve_search_config
 from ..provenance import DEFAULT_MODEL, base_model_id
 
@@ -27,12 +33,13 @@ METHODS = ("structured", "magnitude", "imp")  # imp: iterative magnitude pruning
 DEFAULT_METHODS = ("structured", "magnitude")
 KINDS = ("good", "random", "bad")
 PAPER_SEEDS = (1337, 42, 86, 71, 166)
+PAPER_GLOBAL_BATCH = 32  # examples per optimizer step, whatever the number of processes
 
 # The paper's fine-tuning hyper-parameters where they differ from the Trainer's defaults, plus what a pipeline
 # needs (no checkpoints: a unit is redone whole after a crash; no per-step logging or reporting).
 PAPER_TRAINING_DEFAULTS: dict[str, Any] = {
     "learning_rate": 2e-5,
-    "per_device_train_batch_size": 32,
+    "per_device_train_batch_size": None,  # unset: PAPER_GLOBAL_BATCH over the data-parallel processes
     "num_train_epochs": 3.0,
     "report_to": "none",
     "save_strategy": "no",
@@ -121,6 +128,13 @@ class PipelineConfig:
             "default: every seed)."
         },
     )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Write into a non-empty --output_dir that holds no run (its files are kept)."}
+    )
+    distribute: Literal["units", "data"] = field(
+        default="units",
+        metadata={"help": "Several processes: 'units' runs whole units side by side, 'data' each over all of them."},
+    )
 
     def __post_init__(self):
         limit = self.super_retrain_seeds
@@ -141,8 +155,10 @@ class PipelineConfig:
                 raise ValueError(f"`{name}` must be one or more of {list(allowed)}; got {list(values)}.")
         if "good" not in self.kinds:
             raise ValueError("`kinds` must include 'good': random and bad subnetworks are sized after it.")
-        if not self.seeds or not all(_is_int(s) for s in self.seeds):
-            raise ValueError(f"`seeds` must be one or more integers; got {self.seeds!r}.")
+        if self.distribute not in ("units", "data"):
+            raise ValueError(f"`distribute` must be 'units' or 'data'; got {self.distribute!r}.")
+        if not self.seeds or not all(_is_int(s) and 0 <= s < 2**32 for s in self.seeds):
+            raise ValueError(f"`seeds` must be one or more integers in [0, 2**32); got {self.seeds!r}.")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"`seeds` must be distinct; got {self.seeds}.")
         for name in ("max_train_samples", "max_eval_samples"):
@@ -202,6 +218,7 @@ class RunSettings:
         if not training.get("output_dir"):
             raise ValueError("`output_dir` is required: the folder of the run (re-running resumes it).")
         _validate_training(training)
+        _ = self.per_device_train_batch_size  # a global batch that does not split over the processes: refused
         if "push" in self.pipeline.stages and training.get("push_to_hub") and not training.get("hub_model_id"):
             raise ValueError("`push_to_hub` needs `hub_model_id` (e.g. 'you/bert-mrpc-tickets').")
 
@@ -225,15 +242,53 @@ class RunSettings:
     def output_dir(self) -> Path:
         return Path(self.training["output_dir"])
 
+    @property
+    def data_parallel_processes(self) -> int:
+        """The processes that train one unit together: every launched one under ``distribute="data"``, else 1."""
+        return distributed.launched_processes() if self.pipeline.distribute == "data" else 1
+
+    @property
+    def per_device_train_batch_size(self) -> int:
+        """The one given, else the paper's global batch of 32 over data-parallel processes x accumulation steps."""
+        share = self.data_parallel_processes * self.training.get("gradient_accumulation_steps", 1)
+        if (given := self.training.get("per_device_train_batch_size")) is None and PAPER_GLOBAL_BATCH % share:
+            raise ValueError(
+                f"`per_device_train_batch_size`: the global batch of {PAPER_GLOBAL_BATCH} does not split over {share} "
+                "(data-parallel processes x accumulation steps); set it, or use `distribute` units."
+            )
+        return given or PAPER_GLOBAL_BATCH // share
+
+    @property
+    def effective_train_batch_size(self) -> int:
+        """Examples per optimizer step: per-device batch x data-parallel processes x gradient accumulation steps."""
+        share = self.data_parallel_processes * self.training.get("gradient_accumulation_steps", 1)
+        return self.per_device_train_batch_size * share
+
     def training_arguments(self, output_dir: str | os.PathLike, seed: int, **overrides: Any):
         """`TrainingArguments` of one fine-tune: the run's settings, this unit's folder and seed, never a Hub push."""
+        import torch
         from transformers import TrainingArguments
 
         values = dict(self.training)
         values.update(output_dir=str(output_dir), seed=seed, push_to_hub=False, hub_token=None)
         values.setdefault("data_seed", seed)
-        values.update(overrides)
+        values.setdefault("use_cpu", not torch.cuda.is_available())
+        values.update(overrides, per_device_train_batch_size=self.per_device_train_batch_size)
         return TrainingArguments(**values)
+
+    def command_line(self, program: str = "hf-lottery run") -> str:
+        """The command that reproduces these settings: `program` and each flag whose value is not its default, rebuilt
+        from the parsed values (so no secret, whatever its spelling on the command line)."""
+        changed = {f.name: getattr(group, f.name) for group in (self.pipeline, self.search) for f in fields(group)
+                   if f.init and getattr(group, f.name) != _field_default(f)}  # fmt: skip
+        changed.update({k: v for k, v in self.training.items() if PAPER_TRAINING_DEFAULTS.get(k, self) != v})
+        words = [program]
+        for name, value in changed.items():
+            if name not in SECRET_FIELDS and value is not None:
+                values = [] if value is True else value if isinstance(value, (list, tuple)) else [value]
+                texts = (json.dumps(v) if isinstance(v, dict) else str(getattr(v, "value", v)) for v in values)
+                words += [f"--{name}", *map(shlex.quote, texts)]
+        return " ".join(words)
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting, JSON-ready, without secrets (the Hub token is never written)."""
@@ -244,15 +299,33 @@ class RunSettings:
         }
 
     def fingerprint(self) -> dict[str, Any]:
-        """The settings that change results: a resumed run must agree on every one (flag name -> value)."""
-        keep = ("task_name", "model_name_or_path", "data_dir", "max_seq_length", "max_train_samples",
-                "max_eval_samples", "compact_retrain", "super_retrain_seeds")  # fmt: skip
-        found = {name: getattr(self.pipeline, name) for name in keep}
-        found.update(self.search.to_dict())
+        """What a resumed run must agree on: the settings that change results, and the sha256 (16 hex digits) of the
+        files read: the task's TSVs (``data_dir/dev.tsv``) and a local model's (``model_name_or_path/config.json``)."""
+        from ..atomic import sha256_file
+        from ..tasks.glue import GLUE_TASKS, _task_folder, canonical_task_name
+
+        config, files = self.pipeline, {}
+        keep = ("task_name", "model_name_or_path", "max_seq_length", "max_train_samples", "max_eval_samples",
+                "compact_retrain", "super_retrain_seeds", "pattern_examples")  # fmt: skip
+        found = {name: getattr(config, name) for name in keep}
+        found.update((k, v) for k, v in self.search.to_dict().items() if k != "on_degenerate")  # warns, or stops
         found.update(
             {k: v for k, v in sorted(self.training.items()) if not k.startswith(_NON_RESULT_PREFIXES) and k != "seed"}
         )
-        return found
+        found.update(effective_train_batch_size=self.effective_train_batch_size,
+                     data_parallel_processes=self.data_parallel_processes)  # fmt: skip
+        task, model = GLUE_TASKS[canonical_task_name(config.task_name)], Path(config.model_name_or_path).expanduser()
+        if config.data_dir is not None and task.name != "demo":
+            folder = _task_folder(task, Path(config.data_dir))
+            for name in ("train.tsv", *task.dev_files.values()):
+                files[f"data_dir/{(folder / name).relative_to(config.data_dir).as_posix()}"] = folder / name
+        if config.model_name_or_path != DEFAULT_MODEL and model.is_dir():
+            files.update({f"model_name_or_path/{path.name}": path for path in model.iterdir() if path.is_file()})
+        return {**found, **{key: sha256_file(path)[:16] for key, path in sorted(files.items()) if path.is_file()}}
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def _validate_training(training: dict[str, Any]) -> None:
@@ -264,6 +337,9 @@ def _validate_training(training: dict[str, Any]) -> None:
         value = training.get(name)
         if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0):
             raise ValueError(f"`{name}` must be a number > 0; got {value!r}.")
+    for pair in (("bf16", "fp16"), ("bf16_full_eval", "fp16_full_eval")):
+        if all(training.get(name) for name in pair):
+            raise ValueError(f"`{pair[0]}` and `{pair[1]}` cannot both be set: choose one mixed precision.")
     batch = training.get("per_device_train_batch_size")
     if batch is not None and (not _is_int(batch) or batch < 1):
         raise ValueError(f"`per_device_train_batch_size` must be an integer >= 1; got {batch!r}.")
@@ -280,10 +356,19 @@ def make_parser(prog: str | None = None, description: str | None = None, default
 
     parser = HfArgumentParser(
         (PipelineConfig, TicketSearchConfig, TrainingArguments),
+        allow_abbrev=False,
         prog=prog,
         description=description or "The paper's pipeline on a GLUE task (fine-tune, find, re-fine-tune, report).",
     )
-    parser.set_defaults(**{**PAPER_TRAINING_DEFAULTS, **(defaults or {})})
+    return set_defaults(parser, {**PAPER_TRAINING_DEFAULTS, **(defaults or {})})
+
+
+def set_defaults(parser, values: dict[str, Any]):
+    """`parser` with `values` as its defaults; a name the parser does not offer (a setting a newer library renamed)
+    raises instead of being dropped silently."""
+    if unknown := sorted(set(values) - {action.dest for action in parser._actions}):
+        raise TypeError(f"Default(s) for {unknown}, which {parser.prog!r} does not offer as flags.")
+    parser.set_defaults(**values)
     return parser
 
 
@@ -300,8 +385,37 @@ def parse_run_args(
 def parse_into(parser, argv: Sequence[str] | None, build: Callable | None = None, keep: Collection[str] = ()) -> Any:
     """The instances of an `HfArgumentParser`'s dataclasses parsed from `argv` (passed to `build` when given); a
     `ValueError` or `TypeError` exits with status 2 and a message naming the flag. `TrainingArguments` comes as the
-    dict of the values that differ from the Trainer's defaults or are named in `keep` (see `RunSettings.training`)."""
-    namespace = vars(parser.parse_args(argv))
+    dict of the values that differ from the Trainer's defaults or are named in `keep` (see `RunSettings.training`).
+    A flag is given once, spelled in full (`allow_abbrev=False`); an error never repeats a value (it may be a token).
+    ``--config FILE.yaml`` gives settings by flag name, below the command line's; an unknown key is refused by name."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML settings by flag name; flags override them.")
+    pre = argparse.ArgumentParser(prog=parser.prog, add_help=False, allow_abbrev=False)
+    pre.add_argument("--config")
+    if path := pre.parse_known_args(argv)[0].config:
+        try:
+            values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError) as err:  # a decoding error is a ValueError
+            parser.error(f"--config {path}: cannot read it as YAML ({type(err).__name__}).")
+        flags = {action.dest for action in parser._actions if action.option_strings} - {"help", "config"}
+        unknown = sorted(str(k) for k in values if k not in flags) if isinstance(values, dict) else ["(no mapping)"]
+        if unknown:
+            parser.error(f"--config {path}: unknown setting(s) {', '.join(unknown)}; keys are flag names (--help).")
+        for action in parser._actions:
+            action.required = action.required and action.dest not in values
+        parser.set_defaults(**values)
+    seen: dict[str, str] = {}
+    for flag in (arg.partition("=")[0] for arg in argv[: argv.index("--") if "--" in argv else None]):
+        if (action := parser._option_string_actions.get(flag)) is None:
+            continue
+        if action.dest in seen:
+            parser.error(f"--{action.dest} is given twice ({seen[action.dest]} and {flag}); give each setting once.")
+        seen[action.dest] = flag
+    namespace, unknown = parser.parse_known_args(argv)
+    if unknown:
+        shown = " ".join(arg.partition("=")[0] if arg.startswith("-") else "VALUE" for arg in unknown)
+        parser.error(f"unrecognized arguments: {shown} (values not shown); spell each flag in full (see --help).")
+    namespace = vars(namespace)
     try:
         built = tuple(_from_flags(kind, namespace, keep) for kind in parser.dataclass_types)
         return build(*built) if build else built
@@ -318,8 +432,7 @@ def _from_flags(kind: type, namespace: dict[str, Any], keep: Collection[str]) ->
     for f in fields(kind):
         if not f.init or f.name not in namespace:  # a field the parser does not offer keeps the Trainer's default
             continue
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if namespace[f.name] != default or f.name in keep:
+        if namespace[f.name] != _field_default(f) or f.name in keep:
             values[f.name] = namespace[f.name]
     return values
 
@@ -338,9 +451,9 @@ def check_resume(settings: RunSettings, previous: dict[str, Any] | None, finishe
     """
     root = settings.output_dir
     if previous is not None:
-        old = previous.get("fingerprint", {})
-        changed = {k: (old.get(k, "unset"), v) for k, v in settings.fingerprint().items() if old.get(k, "unset") != v}
-        changed.update({k: (v, "unset") for k, v in old.items() if k not in settings.fingerprint()})
+        old, new = previous.get("fingerprint", {}), settings.fingerprint()
+        changed = {k: (old.get(k, "unset"), v) for k, v in new.items() if old.get(k, "unset") != v}
+        changed.update({k: (v, "unset") for k, v in old.items() if k not in new})
         if changed:
             details = ", ".join(f"--{k} {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
             raise ValueError(f"{root} holds a run with other settings ({details}); use another --output_dir.")
@@ -351,29 +464,3 @@ def check_resume(settings: RunSettings, previous: dict[str, Any] | None, finishe
                 f"{root}/{unit} was fine-tuned from {model!r}, not from --model_name_or_path {current!r}; "
                 "use another --output_dir (or the same model) instead of mixing results of two models."
             )
-
-
-SECRET_FLAGS = ("--hub_token", "--token")
-
-
-def redact_args(args: Sequence[str]) -> list[str]:
-    """A command line with every secret flag's value replaced by ``***`` (``--hub_token X`` and ``--hub_token=X``).
-
-    Example:
-
-    ```python
-    >>> redact_args(["run", "--hub_token", "hf_abc", "--token=hf_def", "--seeds", "1"])
-    ['run', '--hub_token', '***', '--token=***', '--seeds', '1']
-
-    ```
-    """
-    out = []
-    for previous, arg in zip([None, *args], args):
-        flag, equals, _ = arg.partition("=")
-        out.append("***" if previous in SECRET_FLAGS else f"{flag}=***" if equals and flag in SECRET_FLAGS else arg)
-    return out
-
-
-def command_line(prefix: str, args: Sequence[str]) -> str:
-    """The shell-quoted command line to record, secrets redacted."""
-    return " ".join([prefix, *(shlex.quote(a) for a in redact_args(args))])

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding
 from transformers.utils import logging
 
 from .. import distributed
@@ -57,6 +57,15 @@ class RunContext:
     @cached_property
     def model_path(self) -> str:
         return resolve_model_path(self.config.model_name_or_path)
+
+    def check_max_seq_length(self) -> None:
+        """Refuse a `max_seq_length` beyond the model's position embeddings (checked before any work)."""
+        positions = getattr(AutoConfig.from_pretrained(self.model_path), "max_position_embeddings", None)
+        if positions is not None and self.config.max_seq_length > positions:
+            raise ValueError(
+                f"--max_seq_length {self.config.max_seq_length} is more than the {positions} positions of the model "
+                f"{self.config.model_name_or_path!r}; pass --max_seq_length {positions} or less."
+            )
 
     @cached_property
     def base_model_id(self) -> str | None:

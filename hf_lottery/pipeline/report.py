@@ -12,7 +12,9 @@ from typing import Any
 
 from transformers.utils import logging
 
-from ..atomic import write_json, write_text
+from ..analysis.claims import check_claims, claims_markdown
+from ..atomic import write_text
+from ..tasks.paper import paper_results
 from ..tickets.ticket import LotteryTicket
 from .layout import RunLayout
 from .tables import main_table, seeds_table, timing_markdown, to_csv
@@ -24,9 +26,8 @@ logger = logging.get_logger(__name__)
 def collect(root: str | Path) -> dict[str, Any]:
     """Everything the stages wrote, keyed by seed; each ticket read once."""
     layout = RunLayout(root)
-    if not layout.run_config.is_file():
+    if (run := layout.done(layout.run_config, "config")) is None:
         raise FileNotFoundError(f"{layout.root} is not a pipeline run folder (no run_config.json).")
-    run = json.loads(layout.run_config.read_text(encoding="utf-8"))
     config = run["config"]["pipeline"] if "pipeline" in run["config"] else run["config"]
     seeds = config["seeds"]
     tickets = {key: LotteryTicket.from_pretrained(folder) for key, folder in layout.ticket_folders(seeds).items()}
@@ -35,11 +36,11 @@ def collect(root: str | Path) -> dict[str, Any]:
         "full": {}, "pruned": {}, "retrained": {}, "tickets": {},
     }  # fmt: skip
     for seed in seeds:
-        if (full := layout.done(layout.finetuned_dir(seed))) is not None:
+        if (full := layout.done(layout.finetuned_dir(seed), "dev")) is not None:
             data["full"][seed] = full["dev"]
-        if (pruned := layout.done(layout.pruned_dir(seed))) is not None:
+        if (pruned := layout.done(layout.pruned_dir(seed), "tickets")) is not None:
             data["pruned"][seed] = {name: r["dev"] for name, r in pruned["tickets"].items()}
-        results = [json.loads(marker.read_text(encoding="utf-8")) for marker in layout.retrained_results(seed)]
+        results = [layout.done(marker.parent, "ticket", "dev") for marker in layout.retrained_results(seed)]
         data["retrained"][seed] = {result["ticket"]: result["dev"] for result in results}
         data["tickets"][seed] = {
             f"{method}/{kind}": _summary(ticket) for (s, method, kind), ticket in tickets.items() if s == seed
@@ -73,10 +74,8 @@ def missing_units(data: dict[str, Any]) -> list[str]:
     for seed in seeds:
         if seed not in data["full"]:
             missing.append(f"fine-tuned model of seed {seed}")
-        for method in methods:
-            for kind in kinds:
-                if (seed, method, kind) not in data["ticket_objects"]:
-                    missing.append(f"{method}/{kind} ticket of seed {seed}")
+        tickets = [(m, k) for m in methods for k in kinds if (seed, m, k) not in data["ticket_objects"]]
+        missing += [f"{method}/{kind} ticket of seed {seed}" for method, kind in tickets]
         if seed not in data["pruned"]:
             missing.append(f"pruned evaluation of seed {seed}")
         expected = [f"{m}/{k}" for m in methods for k in kinds]
@@ -96,15 +95,14 @@ def _data_sentence(run: dict[str, Any], search_data: str) -> str:
     data = run.get("data")
     if not data:
         return ""
-    split = data.get("dev_split", "validation")
-    dev = f"{data['dev']} of {data['dev_total']} examples of the {split} split"
-    if data["dev"] < data["dev_total"]:
-        dev += " (truncated by --max_eval_samples)"
-    search_source = "dev" if search_data == "dev" else "a held-out slice of train"
-    search = f"{data['search']} of {data['search_total']} examples of {search_source}"
-    if data["search"] < data["search_total"]:
-        search += " (truncated by --max_search_samples)"
-    train = f"{data['train']} of {data['train_total']} training examples"
+
+    def part(key: str, what: str, flag: str | None = None) -> str:
+        cut = f" (truncated by --{flag})" if flag and data[key] < data[f"{key}_total"] else ""
+        return f"{data[key]} of {data[f'{key}_total']} {what}{cut}"
+
+    dev = part("dev", f"examples of the {data.get('dev_split', 'validation')} split", "max_eval_samples")
+    search = "examples of " + ("dev" if search_data == "dev" else "a held-out slice of train")
+    search, train = part("search", search, "max_search_samples"), part("train", "training examples")
     return f"Data: scores on {dev}; search on {search}; fine-tuning on {train}."
 
 
@@ -113,19 +111,16 @@ def _header(data: dict[str, Any]) -> list[str]:
     search = run["config"].get("search", config)
     training = run["config"].get("training", config)
     search_data = search.get("search_data", "dev")
+    same = " — the same dev set the table reports, as in the paper, so 'pruned' scores are optimistic."
     return [
         f"# Lottery tickets: {config['task_name']} on {run.get('base_model', config.get('model_name_or_path'))}",
         "",
         run.get("model_note", ""),
         "",
         f"Seeds: {', '.join(map(str, data['seeds']))}. Search data (importance and stop rule): **{search_data}**"
-        + (
-            " — the same dev set the table reports, as in the paper, so 'pruned' scores are optimistic."
-            if search_data == "dev"
-            else "."
-        ),
+        + (same if search_data == "dev" else "."),
         f"Stop rule: metric ≥ {search.get('threshold')} × full model. Metric: {run.get('metric_name')}. "
-        f"Fine-tuning: lr {training.get('learning_rate')}, batch {training.get('per_device_train_batch_size')}, "
+        f"Fine-tuning: lr {training.get('learning_rate')}, batch {run.get('effective_train_batch_size')} (global), "
         f"{float(training.get('num_train_epochs', 3.0)):g} epoch(s), max length {config.get('max_seq_length')}.",
         _data_sentence(run, search_data),
         "",
@@ -171,11 +166,8 @@ def patterns_section(layout: RunLayout) -> list[str]:
     from ..patterns import plot_pattern_survival, survival_markdown
 
     plot = plot_pattern_survival(result["survival"], layout.plots_dir / "pattern_survival.png")
-    classifier = (
-        f"classifier `{result['classifier']}`"
-        if result.get("classifier")
-        else "classifier shipped with hf-lottery, trained on synthetic maps"
-    )
+    classifier = result.get("classifier")
+    classifier = f"classifier `{classifier}`" if classifier else "classifier shipped with hf-lottery (synthetic maps)"
     maps = "norm-based maps" if result.get("norm_based") else "raw attention maps"
     rows = result.get("dev_rows")
     examples = (
@@ -206,16 +198,8 @@ def _provenance(run: dict[str, Any]) -> list[str]:
 
 
 def build_report(output_dir: str | Path) -> Path:
-    """Write ``report/results.json``, ``report/results.csv``, ``report/report.md`` and PNG plots; return report.md.
-
-    Example:
-
-    ```python
-    >>> build_report("outputs/demo")   # a run folder of `hf-lottery demo`   # doctest: +SKIP
-    PosixPath('outputs/demo/report/report.md')
-
-    ```
-    """
+    """Write ``report/results.json``, ``report/results.csv``, ``report/report.md`` and PNG plots of a run folder
+    (e.g. ``build_report("outputs/demo")``, `hf-lottery report` on the command line); return report.md."""
     data = collect(output_dir)
     layout = data["layout"]
     table, rows = main_table(data)
@@ -223,33 +207,20 @@ def build_report(output_dir: str | Path) -> Path:
     figures = plots_section(data, layout.plots_dir)
     missing = missing_units(data)
     run = data["run"]
-    results = {
-        "meta": {k: v for k, v in run.items() if k != "fingerprint"},
-        "complete": not missing,
-        "missing": missing,
-        "full": data["full"],
-        "pruned": data["pruned"],
-        "retrained": data["retrained"],
-        "tickets": data["tickets"],
-        "seed_statistics": stats,
-        "patterns": layout.done(layout.patterns_dir),
-        "table": rows,
-    }
-    write_json(layout.report_dir / "results.json", results)
+    claims = check_claims(data["full"], data["pruned"], data["retrained"], run.get("constant_baseline"), stats)
+    meta = {k: v for k, v in run.items() if k != "fingerprint"}
+    results = {"meta": meta, "complete": not missing, "missing": missing, "seed_statistics": stats, "table": rows}
+    results |= {key: data[key] for key in ("full", "pruned", "retrained", "tickets")}
+    paper = paper_results(data["config"]["task_name"])  # the paper's figures; {} for a task it does not cover
+    results |= {"patterns": layout.done(layout.patterns_dir), "claims": claims, "paper": paper}
+    write_text(layout.report_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")  # ASCII
     write_text(layout.report_dir / "results.csv", to_csv(data))
     lines = _header(data)
     if missing:
         logger.warning("Incomplete run %s: missing %s.", layout.root, "; ".join(missing))
         lines += ["> **Incomplete run.** Missing: " + "; ".join(missing) + ". Re-run the same command to finish.", ""]
-    lines += [
-        "## Main table (dev, mean ± std over seeds)",
-        "",
-        table,
-        "",
-        "## Tickets per seed",
-        "",
-        seeds_table(data),
-    ]
+    lines += ["## Main table (dev, mean ± std over seeds)", "", table, "", "## Paper's claims", ""]
+    lines += [claims_markdown(claims), "", "## Tickets per seed", "", seeds_table(data)]
     lines += ["", "## Agreement of the structured tickets across seeds", "", stats_md, "", "## Plots", ""]
     lines += [f"![{title}](plots/{path.name})\n" for title, path in figures]
     lines += patterns_section(layout)

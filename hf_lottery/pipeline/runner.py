@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import shutil
+import errno
 import subprocess
-import sys
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers.utils import logging
 
 from .. import distributed
 from ..atomic import write_json
 from ..provenance import DEFAULT_MODEL, RUN_LIBRARIES, library_versions
+from ..search.stop_rule import StopRule
 from ..tasks.metrics import constant_predictor_score, resolve_metric
 from . import stages
-from .config import RunSettings, check_resume, redact_args
+from .config import RunSettings, check_resume
 from .context import RunContext
 from .report import build_report
 from .tables import timing_markdown
@@ -52,9 +54,9 @@ def _init_distributed() -> None:
     distributed.check_world_size()
 
 
-def _write_run_config(ctx: RunContext, command: str | None, previous: dict[str, Any] | None) -> None:
+def _write_run_config(ctx: RunContext, program: str, previous: dict[str, Any] | None) -> None:
     settings = ctx.settings
-    command = command if command is not None else " ".join(redact_args(sys.argv))
+    command = settings.command_line(program)  # rebuilt from the parsed settings: no secret, whatever its spelling
     history = (previous or {}).get("commands", [])
     payload: dict[str, Any] = {
         "config": settings.to_dict(),
@@ -70,16 +72,16 @@ def _write_run_config(ctx: RunContext, command: str | None, previous: dict[str, 
         "constant_baseline": None if ctx.task.is_regression else _majority_score(ctx),
         "data": ctx.data_description,
         "world_size": distributed.world_size(),
+        "effective_train_batch_size": settings.effective_train_batch_size,
     }
     if distributed.is_main_process():
+        ctx.layout.work_dir()  # the run's own scratch folder (a user's .work is refused), before any process uses it
         write_json(ctx.layout.run_config, payload)
     distributed.barrier()
 
 
 def _majority_score(ctx: RunContext) -> float:
-    """The dev score of always predicting the most frequent dev class (classification tasks only)."""
-    import numpy as np
-
+    """The best dev score of a constant predictor: the most frequent class, or (regression) 0."""
     labels = np.asarray(ctx.splits["dev"]["label"])
     predictions = np.zeros((len(labels), ctx.num_labels), dtype=np.float32)
     return constant_predictor_score(resolve_metric(ctx.metric), predictions, labels)
@@ -94,12 +96,47 @@ def _finished_models(ctx: RunContext) -> dict[str, str]:
     }
 
 
-def run_pipeline(settings: RunSettings, command: str | None = None) -> Path | None:
+def _stage(ctx: RunContext, name: str, run: Callable, *seed: int) -> Any:
+    try:
+        return run(ctx, *seed)
+    except Exception as err:  # a full disk (safetensors has its own error type): say what was being written
+        if getattr(err, "errno", None) != errno.ENOSPC and "No space left on device" not in str(err):
+            raise
+        what = f"the {name} stage" + (f" of seed {seed[0]}" if seed else "")
+        message = f"No space left on device while {what} wrote under {ctx.layout.root} ({err}); free some space"
+        raise OSError(errno.ENOSPC, message + " and re-run the same command: finished units are kept.") from err
+
+
+def _stop_if_degenerate(ctx: RunContext, seed: int, result: dict[str, Any]) -> None:
+    """Stop after fine-tuning when every ticket would be degenerate, unless ``--on_degenerate ignore``."""
+    rule = StopRule(ctx.search_config.threshold, result["dev"]["score"], _majority_score(ctx))
+    if rule.degenerate and ctx.search_config.on_degenerate != "ignore":
+        raise ValueError(
+            f"Seed {seed}'s fine-tuned model scores {rule.full_metric:.4f} ({ctx.metric.name}) on dev, a constant "
+            f"predictor's level for the stop rule ({rule.constant_baseline:.4f} >= --threshold {rule.threshold} x "
+            "score): every ticket would be degenerate, so the run stops after fine-tuning. Train it better (more "
+            "--max_train_samples or --num_train_epochs, another --learning_rate) or go on with --on_degenerate ignore."
+        )
+
+
+PER_SEED = {"finetune": stages.finetune, "search": stages.search, "evaluate": stages.evaluate_pruned,
+            "retrain": stages.retrain}  # fmt: skip
+_worker_context: RunContext | None = None
+
+
+def _run_unit(settings: RunSettings, tokenizer: Any, name: str, unit: tuple) -> None:
+    """One unit of a stage in this rank's `unit_worker`, with a context of its own (data tokenised once)."""
+    global _worker_context
+    _worker_context = _worker_context or RunContext(settings, tokenizer)
+    _stage(_worker_context, name, PER_SEED[name], *unit)
+
+
+def run_pipeline(settings: RunSettings, program: str = "hf-lottery run") -> Path | None:
     """Run the selected stages for every seed; return the report path (when the report stage ran).
 
     Args:
         settings: the run's `RunSettings` (e.g. ``RunSettings.from_kwargs(task_name="demo", output_dir=...)``).
-        command: the command line to record (secrets already redacted; default: this process's, redacted).
+        program: how the run was started; the recorded command is this plus the flags of `settings` (no secret).
 
     Example:
 
@@ -117,32 +154,49 @@ def run_pipeline(settings: RunSettings, command: str | None = None) -> Path | No
     _init_distributed()
     ctx = RunContext(settings)
     layout = ctx.layout
-    previous = json.loads(layout.run_config.read_text(encoding="utf-8")) if layout.run_config.is_file() else None
+    ctx.check_max_seq_length()  # before any file: the corrected command must not look like another run
+    previous = layout.done(layout.run_config, "fingerprint")
     check_resume(settings, previous, _finished_models(ctx))
+    layout.check_writable(settings.pipeline.overwrite_output_dir)
+    distributed.barrier()  # every process checked the folder before the main one writes into it
     layout.root.mkdir(parents=True, exist_ok=True)
-    _write_run_config(ctx, command, previous)
+    _write_run_config(ctx, program, previous)
     config = settings.pipeline
     wanted = set(config.stages)
     started = time.perf_counter()
-    per_seed = {"finetune": stages.finetune, "search": stages.search,
-                "evaluate": stages.evaluate_pruned, "retrain": stages.retrain}  # fmt: skip
+    worker = distributed.unit_worker() if config.distribute == "units" and distributed.is_distributed() else None
 
-    def each_seed(*names: str) -> None:
-        for seed in config.seeds:
-            for name in (n for n in names if n in wanted):
-                per_seed[name](ctx, seed)
+    def run(name: str, units: list[tuple]) -> None:
+        """A stage's units; under ``--distribute units`` each process runs its share in its worker, then all meet."""
+        if name not in wanted:
+            return
+        split = worker and ctx.settings.training_arguments(layout.root, 0).distributed_state.split_between_processes
+        with split(units) if worker else nullcontext(units) as mine:
+            for unit in mine:
+                if worker:
+                    worker.submit(_run_unit, settings, ctx.given_tokenizer, name, unit).result()
+                else:
+                    _stage(ctx, name, PER_SEED[name], *unit)
+        distributed.barrier()
 
-    each_seed("finetune", "search")
+    run("finetune", [(seed,) for seed in config.seeds])
+    for seed in config.seeds if "finetune" in wanted else ():
+        _stop_if_degenerate(ctx, seed, layout.done(layout.finetuned_dir(seed), "dev"))
+    run("search", [(seed, method) for seed in config.seeds for method in config.methods])
     if "sample" in wanted:
-        stages.sample(ctx)
-    each_seed("evaluate", "retrain")
+        _stage(ctx, "sample", stages.sample)
+    run("evaluate", [(seed,) for seed in config.seeds])
+    retrains = [(s, name) for s in config.seeds for name in stages.tickets_of(ctx, s)] if "retrain" in wanted else []
+    run("retrain", retrains)
+    if worker:
+        worker.shutdown()
     if "patterns" in wanted:
-        stages.patterns(ctx)
+        _stage(ctx, "patterns", stages.patterns)
     if distributed.is_main_process():
-        shutil.rmtree(layout.work_dir(), ignore_errors=True)  # Trainer scratch folders, all units done
+        layout.remove_work()  # Trainer scratch folders, all units done
     report = None
     if "report" in wanted and distributed.is_main_process():
-        report = build_report(layout.root)
+        report = _stage(ctx, "report", lambda ctx: build_report(ctx.layout.root))
     distributed.barrier()
     if "push" in wanted and settings.training.get("push_to_hub"):
         push_best(ctx)

@@ -4,7 +4,6 @@ redoes finished work. Paths come from `RunLayout`; tickets are read once per pro
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Any
 
@@ -43,33 +42,33 @@ def finetune(ctx: RunContext, seed: int) -> dict[str, Any]:
     """Fine-tune the pre-trained model with `seed`; save it (tokenizer and base model id recorded) and its metrics."""
     layout = ctx.layout
     folder = layout.finetuned_dir(seed)
-    if (done := layout.done(folder)) is not None:
+    if (done := layout.done(folder, "dev")) is not None:
         return done
     clock = _Clock()
     workdir = layout.work_dir("finetune", seed)
-    model, _ = _train(ctx, seed, workdir, ticket=None)
+    model, trainer = _train(ctx, seed, workdir, ticket=None)
     train_seconds = time.perf_counter() - clock.wall
     metrics = evaluate_model(ctx, model)
     if distributed.is_main_process():
         record_base_model(model, ctx.base_model_id)  # the pre-trained model, for `find`/rewind
         model.save_pretrained(folder)
         ctx.tokenizer.save_pretrained(folder)
-        shutil.rmtree(workdir, ignore_errors=True)
+        layout.remove_work(workdir)
     result = {
         "seed": seed, "dev": metrics, "base_model": ctx.base_model_id, "task": ctx.task.name,
-        "train_seconds": train_seconds, **clock.elapsed(),
+        "optimizer_steps": trainer.state.global_step, "train_seconds": train_seconds, **clock.elapsed(),
     }  # fmt: skip
     mark_done(folder, result)
     logger.info("Fine-tuned seed %d: %s", seed, metrics)
     return result
 
 
-def search(ctx: RunContext, seed: int) -> dict[str, LotteryTicket]:
-    """Find the good tickets of a seed's fine-tuned model, one per method (each resumable step by step)."""
+def search(ctx: RunContext, seed: int, *methods: str) -> dict[str, LotteryTicket]:
+    """Find a seed's good tickets, one per method of `methods` (default: the run's), each resumable step by step."""
     layout = ctx.layout
     found = {}
     model = None
-    for method in ctx.config.methods:
+    for method in methods or ctx.config.methods:
         folder = layout.ticket_dir(seed, method, "good")
         if layout.done(folder) is not None and layout.has_ticket(folder):
             found[method] = ctx.ticket(folder)
@@ -90,8 +89,9 @@ def sample(ctx: RunContext) -> None:
     config, layout = ctx.config, ctx.layout
     for seed in config.seeds:
         marker = layout.seed_dir(seed) / "tickets"
-        if layout.done(marker) is not None:
-            continue
+        folders = [layout.ticket_dir(seed, m, k) for m in config.methods for k in config.kinds if k != "good"]
+        if layout.done(marker) is not None and all(map(layout.has_ticket, folders)):
+            continue  # a ticket deleted (or a kind added) since is sampled again
         clock = _Clock()
         for method in config.methods:
             good = ctx.ticket(layout.ticket_dir(seed, method, "good"))
@@ -109,7 +109,8 @@ def sample(ctx: RunContext) -> None:
         mark_done(marker, {"seed": seed, **clock.elapsed()})
     if "structured" in config.methods and len(config.seeds) > 1:
         marker = layout.root / "super" / "tickets"
-        if layout.done(marker) is None:
+        supers = [layout.ticket_dir("super", "structured", kind) for kind in config.kinds]
+        if layout.done(marker) is None or not all(map(layout.has_ticket, supers)):
             clock = _Clock()
             goods = [ctx.ticket(layout.ticket_dir(s, "structured", "good")) for s in config.seeds]
             for kind, ticket in super_tickets(goods, seed=config.seeds[0]).items():
@@ -147,15 +148,15 @@ def evaluate_pruned(ctx: RunContext, seed: int) -> dict[str, Any]:
     return result
 
 
-def retrain(ctx: RunContext, seed: int) -> dict[str, Any]:
-    """Re-fine-tune every ticket from the pre-trained weights with the same hyper-parameters and seed; structured
-    and super tickets are trained physically compacted unless ``--compact_retrain false``."""
+def retrain(ctx: RunContext, seed: int, *names: str) -> dict[str, Any]:
+    """Re-fine-tune every ticket of `names` (default: all of `tickets_of`) from the pre-trained weights with the same
+    hyper-parameters and seed; structured and super tickets are trained compacted unless ``--compact_retrain false``."""
     layout = ctx.layout
     results = {}
     limit = ctx.config.super_retrain_seeds
     super_here = limit is None or seed in ctx.config.seeds[:limit]
     for name, ticket in tickets_of(ctx, seed).items():
-        if name.startswith("super/") and not super_here:
+        if (name.startswith("super/") and not super_here) or (names and name not in names):
             continue  # --super_retrain_seeds: super tickets of this seed are evaluated pruned only
         folder = layout.retrained_dir(seed, name)
         if (done := layout.done(folder)) is not None:
@@ -169,7 +170,7 @@ def retrain(ctx: RunContext, seed: int) -> dict[str, Any]:
         if distributed.is_main_process():
             if ctx.config.save_retrained_models:
                 save_retrained(ctx, model, ticket, folder / "model")
-            shutil.rmtree(workdir, ignore_errors=True)
+            layout.remove_work(workdir)
         results[name] = {
             "seed": seed, "ticket": name, "dev": metrics, "summary": ticket.summary(),
             "compacted": compacts(ctx, ticket), "train_seconds": train_seconds, **clock.elapsed(),

@@ -46,11 +46,8 @@ def train_model(ctx: RunContext, seed: int, workdir: Path, ticket: LotteryTicket
     """Fine-tune the pre-trained model (``ticket=None``) or re-fine-tune `ticket` rewound; returns (model, trainer)."""
     from transformers import Trainer
 
-    overrides: dict[str, Any] = {}
-    if "use_cpu" not in ctx.settings.training:
-        overrides["use_cpu"] = not torch.cuda.is_available()
-    if "disable_tqdm" not in ctx.settings.training or not distributed.is_main_process():
-        overrides["disable_tqdm"] = not distributed.is_main_process()  # a bar on the main process only
+    main = distributed.is_main_process()  # a progress bar on the main process only
+    overrides = {} if main and "disable_tqdm" in ctx.settings.training else {"disable_tqdm": not main}
     args = ctx.settings.training_arguments(workdir, seed, **overrides)
     callbacks = []
     if ticket is None:

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import distributed
 from ..structure import unwrap_model
+from ..tasks.dataset import check_present, find_label_column
 
 
 def shard_bounds(num_examples: int, num_shards: int, index: int) -> tuple[int, int]:
@@ -60,6 +61,8 @@ def search_dataloader(
     if len(dataset) == 0:
         raise ValueError("The search dataset is empty.")
     columns = getattr(dataset, "column_names", None)
+    if columns is not None and (labels := find_label_column(columns, "The search data")) is not None:
+        check_present(dataset.with_format(None)[labels], f"The search data's {labels!r} column")
     if columns is not None and model is not None:
         accepted = set(inspect.signature(unwrap_model(model).forward).parameters) | {"label", "labels", "label_ids"}
         unused = [c for c in columns if c not in accepted]

@@ -30,19 +30,11 @@ class ImportanceResult:
     """Importance scores and the metric of the same pass.
 
     Attributes:
-        head_importance: ``[L, H]`` scores after the chosen normalisations.
-        mlp_importance: ``[L]`` scores after the chosen normalisations.
+        head_importance / mlp_importance: ``[L, H]`` / ``[L]`` scores after the chosen normalisations.
         raw_head_importance / raw_mlp_importance: ``Σ |∂L/∂ξ|`` (or Fisher's sum) before any normalisation, summed
             over processes (float64 for a float64 model, else float32).
         metric: the task metric of the same forward pass (None without a metric).
         num_tokens: non-padding tokens seen (all processes).
-
-    ```python
-    >>> result = compute_importance(tiny_bert(), tiny_data()[2], progress=False)
-    >>> result.raw_head_importance.shape, result.num_tokens, result.predictions.shape
-    (torch.Size([2, 4]), 32, (8, 2))
-
-    ```
     """
 
     head_importance: torch.Tensor
@@ -113,8 +105,7 @@ def normalize_importance(
     return head, mlp
 
 
-@contextlib.contextmanager
-def frozen_parameters(model: nn.Module) -> Iterator[None]:
+def frozen_parameters(model: nn.Module) -> contextlib.AbstractContextManager[None]:
     """Set ``requires_grad=False`` on every parameter for the duration, so backward skips weight gradients.
 
     ```python
@@ -127,15 +118,20 @@ def frozen_parameters(model: nn.Module) -> Iterator[None]:
 
     ```
     """
-    params = list(model.parameters())
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
+    return _parameters_set(model, "requires_grad", False)
+
+
+@contextlib.contextmanager
+def _parameters_set(model: nn.Module, attr: str, value: Any) -> Iterator[None]:
+    """Set `attr` of every parameter to `value` for the duration, and put the old values back afterwards."""
+    saved = [(p, getattr(p, attr)) for p in model.parameters()]
+    for p, _ in saved:
+        setattr(p, attr, value)
     try:
         yield
     finally:
-        for p, flag in zip(params, flags):
-            p.requires_grad_(flag)
+        for p, old in saved:
+            setattr(p, attr, old)
 
 
 @contextlib.contextmanager
@@ -210,9 +206,8 @@ def compute_importance(
         metric: task name / metric object / callable for the metric of the same pass (optional).
         head_mask, mlp_mask, ticket: the mask to score at (pruned gates sit at 0, as in the paper). Without them, the
             tickets already applied to `model` with `apply_ticket` are respected, else everything is kept.
-        importance: ``"gradient"`` — Michel et al.'s ``Σ_batches |∂L/∂ξ|`` (the paper's); ``"fisher"`` — Kwon et al.
-            (2022), ``Σ_examples (∂L_example/∂ξ)²`` (an extension; assumes the model's loss is the batch mean of
-            per-example losses, as every transformers sequence-classification head computes it).
+        importance: ``"gradient"`` (the paper's) or ``"fisher"`` (an extension; assumes the model's loss is the
+            batch mean of per-example losses, as every transformers sequence-classification head computes it).
         normalize_heads_by_layer, normalize_mlps_by_tokens, normalize_globally: the paper's normalisations.
         paper_compat: sum |cumulative gradient| as the paper's code does, instead of the per-batch |gradient|.
         weight_gradients: also compute (and discard) every weight gradient, as a training backward does — only
@@ -222,8 +217,8 @@ def compute_importance(
 
     ```python
     >>> result = compute_importance(tiny_bert(), tiny_data()[2], metric="sst2", importance="fisher", progress=False)
-    >>> result.head_importance.shape, result.mlp_importance.shape, result.num_examples
-    (torch.Size([2, 4]), torch.Size([2]), 8)
+    >>> result.head_importance.shape, result.mlp_importance.shape, result.num_examples, result.num_tokens
+    (torch.Size([2, 4]), torch.Size([2]), 8, 32)
 
     ```
     """
@@ -232,14 +227,10 @@ def compute_importance(
     head, mlp, handles = current_masks(model, head_mask, mlp_mask, ticket)
     structure = EncoderStructure(model)
     sums = _Sums(head.shape, head.shape[0], importance, paper_compat)
-    with _neutralised(handles):
-        gates = TicketHandle(structure.model, None, differentiable=True, structure=structure)
+    with _neutralised(handles), TicketHandle(structure.model, None, differentiable=True, structure=structure) as gates:
         gates.set_masks(head, mlp)
-        try:
-            batches = progress_bar(dataloader, desc, progress)
-            tokens, collector = _accumulate(model, batches, gates, sums, weight_gradients)
-        finally:
-            gates.remove()
+        batches = progress_bar(dataloader, desc, progress)
+        tokens, collector = _accumulate(model, batches, gates, sums, weight_gradients)
     totals = distributed.all_reduce_sum(torch.cat([sums.head.flatten(), sums.mlp, torch.tensor([float(tokens)])]))
     num_heads = sums.head.numel()
     model_dtype = structure.layers[0].attention_output.weight.dtype
@@ -256,18 +247,8 @@ def compute_importance(
         normalize_mlps_by_tokens=normalize_mlps_by_tokens,
         normalize_globally=normalize_globally,
     )
-    return ImportanceResult(
-        head_importance=head_scores,
-        mlp_importance=mlp_scores,
-        raw_head_importance=raw_head,
-        raw_mlp_importance=raw_mlp,
-        metric=evaluated.metric,
-        loss=evaluated.loss,
-        num_tokens=tokens,
-        num_examples=evaluated.num_examples,
-        predictions=evaluated.predictions,
-        labels=evaluated.labels,
-    )
+    # the metric, loss, predictions, labels and number of examples of the same pass
+    return ImportanceResult(head_scores, mlp_scores, raw_head, raw_mlp, num_tokens=tokens, **vars(evaluated))
 
 
 def _gate_grads(loss: torch.Tensor, leaves: list[torch.Tensor], weight_gradients: bool) -> list[torch.Tensor]:
@@ -287,21 +268,18 @@ class _Sums:
         self.kind, self.paper_compat = kind, paper_compat
         self.head = torch.zeros(head_shape, dtype=torch.float64)
         self.mlp = torch.zeros(num_layers, dtype=torch.float64)
-        self.head_cum, self.mlp_cum = torch.zeros_like(self.head), torch.zeros_like(self.mlp)
+        self.cumulative = (torch.zeros_like(self.head), torch.zeros_like(self.mlp))
 
     def add(self, head_grad: torch.Tensor, mlp_grad: torch.Tensor, batch_size: int) -> None:
-        head_grad, mlp_grad = head_grad.detach().double().cpu(), mlp_grad.detach().double().cpu()
-        if self.kind == "fisher":  # per-example gradient of the example's own loss = B × that of the batch mean
-            self.head += (head_grad * batch_size).pow(2).sum(0)
-            self.mlp += (mlp_grad * batch_size).pow(2).sum(0)
-        elif self.paper_compat:
-            self.head_cum += head_grad
-            self.mlp_cum += mlp_grad
-            self.head += self.head_cum.abs()
-            self.mlp += self.mlp_cum.abs()
-        else:
-            self.head += head_grad.abs()
-            self.mlp += mlp_grad.abs()
+        for total, cumulative, grad in zip((self.head, self.mlp), self.cumulative, (head_grad, mlp_grad)):
+            grad = grad.detach().double().cpu()
+            if self.kind == "fisher":  # per-example gradient of the example's own loss = B × that of the batch mean
+                total += (grad * batch_size).pow(2).sum(0)
+            elif self.paper_compat:
+                cumulative += grad
+                total += cumulative.abs()
+            else:
+                total += grad.abs()
 
 
 def _accumulate(
@@ -310,7 +288,7 @@ def _accumulate(
     device = model_device(model)
     tokens = 0
     collector = PredictionCollector()
-    freeze = _gradients_set_aside(model) if weight_gradients else frozen_parameters(model)
+    freeze = _parameters_set(model, "grad", None) if weight_gradients else frozen_parameters(model)
     with eval_mode(model), freeze, torch.enable_grad():
         for batch in batches:
             batch = batch_to_device(batch, device)
@@ -326,16 +304,3 @@ def _accumulate(
             tokens += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
             collector.add(outputs.logits, batch["labels"], outputs.loss)
     return tokens, collector
-
-
-@contextlib.contextmanager
-def _gradients_set_aside(model: nn.Module) -> Iterator[None]:
-    """Detach the parameters' gradients for a pass that computes weight gradients; put them back afterwards."""
-    saved = [(p, p.grad) for p in model.parameters()]
-    for p, _ in saved:
-        p.grad = None
-    try:
-        yield
-    finally:
-        for p, grad in saved:
-            p.grad = grad

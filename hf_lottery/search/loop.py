@@ -14,7 +14,7 @@ from transformers.utils import logging
 
 from ..config import TicketSearchConfig
 from ..evaluation import progress_bar
-from ..tasks.metrics import constant_predictor_score, metric_name, resolve_metric
+from ..tasks.metrics import constant_predictor_score, metric_name, resolve_metric, task_of_metric
 from ..tickets.ticket import LotteryTicket
 from .state import history_entry, load_search_state, model_fingerprint, save_search_state
 from .stop_rule import StopRule
@@ -25,14 +25,7 @@ logger = logging.get_logger(__name__)
 
 @dataclass
 class Scored:
-    """The metric of one pass over the search data, and what else the method computed in it (e.g. importance).
-
-    ```python
-    >>> Scored(0.75).metric
-    0.75
-
-    ```
-    """
+    """The metric of one pass over the search data, and what else the method computed in it (e.g. importance)."""
 
     metric: float
     predictions: np.ndarray | None = None
@@ -42,16 +35,7 @@ class Scored:
 
 @dataclass
 class Proposal:
-    """A candidate ticket, the phase it belongs to and the history fields it adds.
-
-    ```python
-    >>> import torch
-    >>> candidate = LotteryTicket(head_mask=torch.ones(2, 4, dtype=torch.bool), mlp_mask=torch.tensor([True, False]))
-    >>> Proposal("mlp", candidate, {"masked_mlps": [1]}).record
-    {'masked_mlps': [1]}
-
-    ```
-    """
+    """A candidate ticket, the phase it belongs to and the history fields it adds (e.g. ``{"masked_mlps": [1]}``)."""
 
     phase: str
     ticket: LotteryTicket
@@ -59,17 +43,7 @@ class Proposal:
 
 
 class SearchMethod(Protocol):
-    """What a search supplies to `run_search` (`StructuredSearch` and `MagnitudeSearch` are the two).
-
-    ```python
-    >>> from hf_lottery.search.magnitude import MagnitudeSearch
-    >>> sorted(name for name in vars(SearchMethod) if not name.startswith("_"))
-    ['accept', 'describe', 'max_steps', 'propose', 'reject', 'score', 'start', 'total_steps']
-    >>> all(callable(getattr(MagnitudeSearch, name)) for name in ("start", "propose", "score", "accept", "reject"))
-    True
-
-    ```
-    """
+    """What a search supplies to `run_search` (`StructuredSearch` and `MagnitudeSearch` are the two)."""
 
     name: str  # "structured" | "magnitude": the ticket's method
 
@@ -106,14 +80,7 @@ def is_budget_search(config: TicketSearchConfig) -> bool:
 
 @dataclass
 class SearchMetadata:
-    """What the caller says about the model and data, recorded in the ticket (a path is recorded as a string).
-
-    ```python
-    >>> SearchMetadata(base_model="bert-base-uncased", task="sst2", seed=42).task
-    'sst2'
-
-    ```
-    """
+    """What the caller says about the model and data, recorded in the ticket (a path is recorded as a string)."""
 
     base_model: str | os.PathLike | None = None
     base_model_revision: str | None = None
@@ -137,8 +104,9 @@ def _start(
             "rewinding it will need one. Pass `base_model=` (`--base_model`: a Hub id or folder) to record it."
         )
     ticket = ticket.copy(
-        kind="good", base_model=base_model, base_model_revision=meta.base_model_revision, task=meta.task,
-        seed=meta.seed, threshold=config.threshold, search_data=config.search_data,
+        kind="good", base_model=base_model, base_model_revision=meta.base_model_revision,
+        task=meta.task or task_of_metric(metric), seed=meta.seed, threshold=config.threshold,
+        search_data=config.search_data,
     )  # fmt: skip
     ticket.metrics.update(
         full_metric=full.metric, metric=full.metric, constant_baseline=baseline, threshold_value=rule.threshold_value
@@ -193,11 +161,8 @@ def run_search(
     metadata: SearchMetadata | None = None,
     progress: bool = True,
 ) -> LotteryTicket:
-    """Run `method` to the end (stop rule, budget or step cap), resuming from and saving to `output_dir`.
-
-    Each step proposes a candidate, scores it with one pass, records it in the history and keeps it when it passes
-    the stop rule (always, in a budget search); the state is saved after every step, and a tqdm bar with a total and
-    an ETA shows progress on the main process.
+    """Run `method` to the end (stop rule, budget or step cap), resuming from and saving to `output_dir` after every
+    step. A candidate that fails the stop rule (never, in a budget search) is recorded in the history, not kept.
 
     ```python
     >>> import tempfile, torch

@@ -45,19 +45,12 @@ def find_magnitude_ticket(
     With ``target_sparsity`` (an extension) the stop rule and the step cap are ignored: steps continue until the
     sparsity reaches the target, the last one trimmed to hit it exactly, and the metric reached is recorded.
 
-    Args:
-        model: the fine-tuned classifier (its weights are restored after the search).
-        dataloader: the search data as dict batches with ``labels``; record its origin in ``search_data``.
-        metric: task name, `TaskMetric`, `glue_metric(task)` or callable ``(logits, labels) -> float``.
-        config: a `TicketSearchConfig`; ``settings`` (its field names) override it.
-        output_dir: the ticket-so-far is written there after every step; a search found there is resumed (with the
-            same settings only).
-        parameter_names: override the weight set (names relative to the encoder); default: the paper's.
+    The arguments are `find_structured_ticket`'s (the model's weights are restored after the search), and
+    ``parameter_names``, which overrides the weight set (names relative to the encoder; default: the paper's).
 
     Example:
 
     ```python
-    >>> import torch
     >>> model = tiny_bert().eval()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}] * 2
     >>> ticket = find_magnitude_ticket(model, batches, "sst2", target_sparsity=0.25, progress=False)
@@ -124,9 +117,7 @@ class MagnitudeSearch:
         if self.budget:
             total = sum(m.numel() for m in ticket.weight_masks.values())
             needed = math.ceil(self.config.target_sparsity * total - 1e-9) - (total - kept)
-            if needed <= 0:
-                return None
-            count = min(max(count, 1), needed)  # the last step is trimmed to land on the target
+            count = min(max(count, 1), needed)  # the last step is trimmed to land on the target (<= 0: reached)
         if count <= 0:
             return None
         masks = _prune_step(self.original, ticket.weight_masks, count)

@@ -47,9 +47,6 @@ def sample_ticket(
     >>> random_ticket = sample_ticket(good, "random", seed=42)
     >>> random_ticket.kind, int(random_ticket.head_mask.sum()), int(random_ticket.mlp_mask.sum())
     ('random', 4, 1)
-    >>> bad = sample_ticket(good, "bad", seed=42)
-    >>> bad.head_mask.tolist(), bad.mlp_mask.tolist()
-    ([[False, False, True, True], [False, False, True, True]], [False, True])
 
     ```
     """
@@ -61,7 +58,7 @@ def sample_ticket(
     seed_value = seed if isinstance(seed, int) else None
     if good.method == "magnitude" and good.weight_masks:
         masks = _magnitude_masks(good, kind, generator, model)
-        return _derived(good, kind, seed_value, weight_masks=masks, extra={"sampling": "global-exact"})
+        return _derived(good, kind, seed_value, "global-exact", weight_masks=masks)
     masks = (good.head_mask, good.mlp_mask)
     if kind == "bad" or mode == "exact":  # bad: start from the pruned components; random: from none
         head, mlp = (
@@ -69,7 +66,7 @@ def sample_ticket(
         )
     else:
         head, mlp = (torch.rand(mask.shape, generator=generator) < mask.float().mean() for mask in masks)
-    return _derived(good, kind, seed_value, head_mask=head, mlp_mask=mlp, extra={"sampling": mode})
+    return _derived(good, kind, seed_value, mode, head_mask=head, mlp_mask=mlp)
 
 
 def _magnitude_masks(
@@ -90,18 +87,15 @@ def _magnitude_masks(
     return select_global(magnitudes, eligible, keep)
 
 
-def _derived(good: LotteryTicket, kind: str, seed: int | None, **changes) -> LotteryTicket:
-    extra = dict(changes.pop("extra", {}))
-    extra["derived_from"] = {"kind": good.kind, "seed": good.seed, "sample_seed": seed}
-    return good.copy(
-        kind=kind if not good.kind.startswith("super") else f"super-{kind}",
-        history=[],
-        metrics={},
-        head_importance=None,
-        mlp_importance=None,
-        extra=extra,
-        **changes,
-    )
+def _derived(good: LotteryTicket, kind: str, seed: int | None, sampling: str, **masks) -> LotteryTicket:
+    derived_from = {"kind": good.kind, "seed": good.seed, "sample_seed": seed}
+    kind = f"super-{kind}" if good.kind.startswith("super") else kind
+    return _fresh(good, kind=kind, extra={"sampling": sampling, "derived_from": derived_from}, **masks)
+
+
+def _fresh(ticket: LotteryTicket, **changes) -> LotteryTicket:
+    """`ticket` with `changes` and without its search history, metrics and importance scores."""
+    return ticket.copy(history=[], metrics={}, head_importance=None, mlp_importance=None, **changes)
 
 
 def super_tickets(
@@ -142,8 +136,7 @@ def super_tickets(
     bad = [resize_selection(b, int(g.sum()), generator, prefer=~g & ~b) for g, b in zip(good, bad)]
     random = [resize_selection(~g & ~b, int(g.sum()), generator) for g, b in zip(good, bad)]
     seeds = [t.seed for t in tickets]
-    common = dict(history=[], metrics={}, head_importance=None, mlp_importance=None, seed=None)
     return {
-        kind: tickets[0].copy(head_mask=head, mlp_mask=mlp, kind=f"super-{kind}", extra={"seeds": seeds}, **common)
+        kind: _fresh(tickets[0], head_mask=head, mlp_mask=mlp, kind=f"super-{kind}", extra={"seeds": seeds}, seed=None)
         for kind, (head, mlp) in (("good", good), ("bad", bad), ("random", random))
     }

@@ -66,15 +66,7 @@ def least_important(importance: torch.Tensor, kept: torch.Tensor, count: int) ->
 
     ```
     """
-    if count <= 0 or not bool(kept.any()):
-        return torch.zeros_like(kept, dtype=torch.bool)
-    scores = importance.detach().double().flatten().clone()
-    scores[~kept.flatten()] = float("inf")
-    order = torch.sort(scores, stable=True).indices
-    chosen = order[: min(count, int(kept.sum()))]
-    selected = torch.zeros(kept.numel(), dtype=torch.bool)
-    selected[chosen] = True
-    return selected.view_as(kept)
+    return select_global({"": importance}, {"": kept}, count)[""]
 
 
 def select_global(

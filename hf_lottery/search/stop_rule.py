@@ -10,18 +10,7 @@ __all__ = ["DegenerateStopRuleWarning", "StopRule"]
 
 
 class DegenerateStopRuleWarning(UserWarning):
-    """The stop-rule threshold is at or below what a constant predictor scores.
-
-    ```python
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     StopRule(threshold=0.9, full_metric=0.5, constant_baseline=0.5).check("warn")
-    >>> caught[0].category.__name__
-    'DegenerateStopRuleWarning'
-
-    ```
-    """
+    """The stop-rule threshold is at or below what a constant predictor scores (`StopRule.check`)."""
 
 
 @dataclass(frozen=True)

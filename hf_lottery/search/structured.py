@@ -59,7 +59,6 @@ def find_structured_ticket(
     Example:
 
     ```python
-    >>> import torch
     >>> model = tiny_bert().eval()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}] * 2
     >>> ticket = find_structured_ticket(model, batches, "sst2", target_heads=5, target_mlps=1, progress=False)

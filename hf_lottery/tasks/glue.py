@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dataset import text_classification_dataset
+from .dataset import check_present, find_label_column, text_classification_dataset
 from .demo import load_demo_task
 
 
@@ -44,6 +44,7 @@ class GlueTask:
     column_names: tuple[str, ...] | None = None  # for header-less files
     metric: str = "accuracy"  # the stop-rule metric (`hf_lottery.tasks.metrics.TaskMetric`)
     reports_f1: bool = False
+    score_range: tuple[float, float] = (-math.inf, math.inf)  # regression: the scores a file may hold
 
     @property
     def is_regression(self) -> bool:
@@ -66,7 +67,7 @@ GLUE_TASKS: dict[str, GlueTask] = {
     ),
     "stsb": GlueTask(
         "stsb", "STS-B", ("sentence1", "sentence2"), None, {"sentence1": "sentence1", "sentence2": "sentence2"}, "score",
-        metric="pearson_spearman_mean",
+        metric="pearson_spearman_mean", score_range=(0.0, 5.0),
     ),
     "qqp": GlueTask(
         "qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"),
@@ -92,14 +93,8 @@ GLUE_TASKS: dict[str, GlueTask] = {
     "demo": GlueTask("demo", "demo", ("sentence",), ("negative", "positive"), {"sentence": "sentence"}, "label"),
 }  # fmt: skip
 
-_ALIASES = {
-    "sst": "sst2",
-    "sts": "stsb",
-    "mnli-m": "mnli",
-    "mnli-matched": "mnli",
-    "mnli-mm": "mnli",
-    "mnli-mismatched": "mnli",
-}
+_MISMATCHED = ("mnli-mm", "mnli-mismatched")
+_ALIASES = {"sst": "sst2", "sts": "stsb"} | dict.fromkeys(("mnli-m", "mnli-matched", *_MISMATCHED), "mnli")
 
 
 def canonical_task_name(name: str) -> str:
@@ -125,20 +120,28 @@ def dev_split_name(name: str) -> str:
     ```
     """
     key = canonical_task_name(name)
-    mismatched = name.strip().lower().replace("_", "-") in ("mnli-mm", "mnli-mismatched")
+    mismatched = name.strip().lower().replace("_", "-") in _MISMATCHED
     return "validation_mismatched" if key == "mnli" and mismatched else "validation"
 
 
 # ---------------------------------------------------------------------------------------------- local TSV files
 def _read_tsv(
-    path: str | os.PathLike, header: bool = True, column_names: Sequence[str] | None = None
+    path: str | os.PathLike, header: bool = True, column_names: Sequence[str] | None = None, **csv_format: Any
 ) -> tuple[dict[str, list], list[int]]:
-    """Read a GLUE TSV literally (no quoting, no NA conversion, BOM removed): columns as lists of strings, and the
-    file line number of every row (for error messages)."""
+    """Read a GLUE TSV literally (no quoting, no NA conversion, BOM removed; `csv_format` for users' CSV): columns
+    as lists of strings, and the file line number of every row (for error messages)."""
     path = Path(path)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        numbered = [(n, row) for n, row in enumerate(rows, 1) if row]  # a trailing blank line is not an example
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(handle, **{"delimiter": "\t", "quoting": csv.QUOTE_NONE, **csv_format})
+            numbered = [(rows.line_num, row) for row in rows if row]  # a trailing blank line is not an example
+    except UnicodeDecodeError as err:  # `err` counts from a chunk of the file: find the line in the whole file
+        lines = enumerate(path.read_bytes().splitlines(), 1)
+        line = next((n for n, raw in lines if raw.decode("utf-8", "replace") != raw.decode("utf-8", "ignore")), "?")
+        raise ValueError(
+            f"{path}, line {line}: byte {err.object[err.start]:#04x} is not UTF-8 text. Re-save the file as UTF-8 "
+            f"(e.g. `iconv -f latin1 -t utf-8 {path.name}`)."
+        ) from None
     if header:
         if not numbered:
             raise ValueError(f"{path} is empty (expected a header line).")
@@ -162,8 +165,9 @@ def _convert_labels(task: GlueTask, values: list[str], source: Path, lines: Sequ
                 label = float(value)
             except ValueError:
                 label = math.nan
-            if not math.isfinite(label):
-                raise ValueError(f"{source}, line {line}: score {value!r} is not a finite number ({task.name}).")
+            low, high = task.score_range
+            if not math.isfinite(label) or not low <= label <= high:
+                raise ValueError(f"{source}, line {line}: score {value!r} is not a finite number in [{low}, {high}].")
         elif value in names:
             label = names.index(value)
         elif value.strip().lstrip("-").isdigit() and 0 <= int(value) < len(names):
@@ -285,14 +289,17 @@ def load_text_classification(
             raise ValueError(f"Split {split!r} lacks column(s) {missing}; found {data.column_names}.")
         if len(data) == 0:
             raise ValueError(f"Split {split!r} is empty.")
-        labels = [str(v) for v in data[label_column]]
+        raw = {column: data[column] for column in (*text_columns, label_column)}
+        for column, values in raw.items():
+            check_present(values, f"Split {split!r}, column {column!r}")
+        labels = [str(v) for v in raw[label_column]]
         if not regression:
             names = sorted(set(labels), key=_label_order) if names is None else names
             unknown = sorted(set(labels) - set(names))
             if unknown:
                 raise ValueError(f"Split {split!r} has labels {unknown[:5]} not in label_names {names}.")
-        converted = [float(v) for v in data[label_column]] if regression else [names.index(v) for v in labels]
-        texts = {c: [str(t) for t in data[c]] for c in text_columns}
+        converted = [float(v) for v in raw[label_column]] if regression else [names.index(v) for v in labels]
+        texts = {c: [str(t) for t in raw[c]] for c in text_columns}
         result[split] = text_classification_dataset(texts, converted, None if regression else names)
     return datasets.DatasetDict(result)
 
@@ -310,11 +317,8 @@ def _read_file(path: Path) -> datasets.Dataset:
         raise FileNotFoundError(f"No data file at {path}.")
     suffix = path.suffix.lower()
     if suffix in (".tsv", ".csv"):
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
-        if not rows:
-            raise ValueError(f"{path} holds no rows.")
-        return datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in rows[0]})
+        table, _ = _read_tsv(path, delimiter="\t" if suffix == ".tsv" else ",", quoting=csv.QUOTE_MINIMAL)
+        return datasets.Dataset.from_dict(table)
     if suffix in (".json", ".jsonl"):
         return datasets.Dataset.from_json(str(path))
     raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv, .tsv, .json or .jsonl.")
@@ -325,21 +329,25 @@ def tokenize_for_classification(
     dataset: Any, tokenizer: Any, text_columns: Sequence[str], max_length: int = 128
 ) -> Any:
     """Tokenise one or two text columns (truncated to `max_length`, not padded: pad per batch with
-    `DataCollatorWithPadding`); keeps ``label`` and drops the text."""
+    `DataCollatorWithPadding`); keeps the label column and drops the text. Missing values are refused."""
     import datasets
 
     text_columns = list(text_columns)
     if not 1 <= len(text_columns) <= 2:
         raise ValueError(f"Give one or two text columns (a sentence or a pair); got {text_columns}.")
-    first = dataset if isinstance(dataset, datasets.Dataset) else next(iter(dataset.values()))
-    missing = [c for c in text_columns if c not in first.column_names]
+    splits = [dataset] if isinstance(dataset, datasets.Dataset) else list(dataset.values())
+    missing = [c for c in text_columns if c not in splits[0].column_names]
     if missing:
-        raise ValueError(f"The dataset lacks text column(s) {missing}; found {first.column_names}.")
+        raise ValueError(f"The dataset lacks text column(s) {missing}; found {splits[0].column_names}.")
+    labels = find_label_column(splits[0].column_names, "The dataset")
+    for split in splits:
+        for column in text_columns if labels is None else [*text_columns, labels]:
+            check_present(split[column], f"Column {column!r}")
 
     def encode(batch):
         return tokenizer(*[batch[c] for c in text_columns], truncation=True, max_length=max_length)
 
-    drop = [c for c in first.column_names if c != "label"]
+    drop = [c for c in splits[0].column_names if c != labels]
     return dataset.map(encode, batched=True, remove_columns=drop, desc="tokenising")
 
 

@@ -85,6 +85,18 @@ class TaskMetric:
         from sklearn.metrics import f1_score, matthews_corrcoef
 
         labels, predicted = np.asarray(labels), np.asarray(predictions)
+        scores = predicted.ndim == 1 and predicted.dtype.kind == "f" or predicted.ndim == 2 and predicted.shape[1] == 1
+        logits = predicted.ndim == 2 and predicted.shape[1] > 1
+        if labels.ndim > 1 or (logits if self.is_regression else scores):
+            given = f"logits of {predicted.shape[-1]} classes" if logits else "one score per example (num_labels=1)"
+            if labels.ndim > 1:
+                given = f"labels of shape {labels.shape} (problem_type='multi_label_classification')"
+            raise ValueError(
+                f"The metric {self.name!r} of task {self.task!r} scores "
+                f"{'regression' if self.is_regression else 'single-label classification'} (one label per example), "
+                f"but it was given {given}. Use a metric of the model's kind ('stsb' scores regression), or load the "
+                "model with the task's num_labels and problem_type."
+            )
         if self.is_regression:
             predicted = predicted.reshape(len(predicted), -1)[:, 0].astype(np.float64)
         else:
@@ -109,17 +121,6 @@ class TaskMetric:
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
         """The stop-rule metric alone."""
         return self.compute(predictions, labels)["score"]
-
-    def __call__(self, predictions: np.ndarray, labels: np.ndarray) -> float:
-        return self.score(predictions, labels)
-
-    def constant_baseline(self, labels: np.ndarray) -> float:
-        """Best stop-rule score of a constant predictor: majority-class accuracy; 0 for MCC and correlations."""
-        labels = np.asarray(labels)
-        if self.name != "accuracy" or len(labels) == 0:
-            return 0.0
-        _, counts = np.unique(labels, return_counts=True)
-        return float(counts.max() / len(labels))
 
 
 def get_task_metric(task: str) -> TaskMetric:

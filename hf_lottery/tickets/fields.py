@@ -1,22 +1,12 @@
 """The fields of a `LotteryTicket`: their names, and the checks that make a bad value fail at construction.
 
 Each check raises a `ValueError` / `TypeError` naming the field and what is expected. It imports nothing of the ticket.
-
-Example:
-
-```python
->>> check_dims({"num_layers": 2, "num_heads": 4, "head_size": 8, "hidden_size": 32, "intermediate_size": 37}, (2, 4))
-{'num_layers': 2, 'num_heads': 4, 'head_size': 8, 'hidden_size': 32, 'intermediate_size': 37}
->>> check_dims([2, 4], (2, 4))
-Traceback (most recent call last):
-ValueError: `model_dims` must be a dict with the keys [...] (see `EncoderStructure.dims()`); got list [2, 4].
-
-```
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 import re
@@ -25,30 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..structure import DIM_KEYS
+
 
 METHODS = ("structured", "magnitude")
 KINDS = ("good", "random", "bad", "super-good", "super-random", "super-bad", "full", "custom")
 
 # bert-base dimensions, used for tickets imported from the paper's legacy .npy masks.
 BERT_BASE_DIMS = {"num_layers": 12, "num_heads": 12, "head_size": 64, "hidden_size": 768, "intermediate_size": 3072}
-DIM_KEYS = ("num_layers", "num_heads", "head_size", "hidden_size", "intermediate_size")
 LAYER_NAME = re.compile(r"^layer\.(\d+)\.(.+)\.(weight|bias)$")
-# The metadata fields of a ticket, as they appear in ticket_config.json and in a model config's ticket entry.
-METADATA_FIELDS = (
-    "method",
-    "kind",
-    "base_model",
-    "base_model_revision",
-    "task",
-    "seed",
-    "threshold",
-    "search_data",
-    "model_dims",
-    "history",
-    "metrics",
-    "extra",
-    "library_versions",
-)
 
 
 def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor:
@@ -61,7 +36,7 @@ def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor
     tensor([ True, False,  True])
     >>> as_bool_mask("mlp_mask", [1, 0.5])
     Traceback (most recent call last):
-    ValueError: `mlp_mask` must contain only 0 and 1 (or be bool); found values such as [0.5].
+    ValueError: `mlp_mask` must contain only 0 and 1 (or be bool); found torch.float32 values such as [0.5].
 
     ```
     """
@@ -73,12 +48,17 @@ def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor
         raise ValueError(f"`{name}` must have {ndim} dimension(s); got shape {tuple(tensor.shape)}.")
     if tensor.dtype == torch.bool:
         return tensor.clone()
+    dtype = tensor.dtype
+    if tensor.is_complex():
+        raise ValueError(f"`{name}` has dtype {dtype}; a mask is bool, or integers or real floats of 0 and 1.")
+    if tensor.is_floating_point() and tensor.element_size() < 4:
+        tensor = tensor.float()  # float8 / float16 / bfloat16 (isfinite is not implemented for every float8)
     if tensor.is_floating_point() and not torch.isfinite(tensor).all():
         raise ValueError(f"`{name}` must contain only 0 and 1; it contains NaN or infinite values.")
     bad = (tensor != 0) & (tensor != 1)
     if bad.any():
         examples = sorted({float(v) for v in tensor[bad].flatten()[:5].tolist()})
-        raise ValueError(f"`{name}` must contain only 0 and 1 (or be bool); found values such as {examples}.")
+        raise ValueError(f"`{name}` must contain only 0 and 1 (or be bool); found {dtype} values such as {examples}.")
     return tensor != 0
 
 
@@ -130,28 +110,24 @@ def check_metadata(self: Any) -> None:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise TypeError(f"`{name}` must be a dict with string keys; got {value!r:.80}.")
         setattr(self, name, json_value(value, name))
+    check_metrics(self.metrics)
     if not all(isinstance(v, str) for v in self.library_versions.values()):
         raise TypeError(f"`library_versions` must map library names to version strings; got {self.library_versions}.")
     if self.model_dims is not None:
         self.model_dims = check_dims(self.model_dims, tuple(self.head_mask.shape))
 
 
-def metadata_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The constructor's metadata keywords from a ticket config or entry (an old ``importance_source`` included).
-
-    Example:
-
-    ```python
-    >>> metadata_from_config({"importance_source": "held-out", "seed": 3})["search_data"]
-    'held-out'
-
-    ```
-    """
-    defaults = dict(method="structured", kind="good", history=[], metrics={}, extra={}, library_versions={})
-    metadata = {name: defaults.get(name) if config.get(name) is None else config[name] for name in METADATA_FIELDS}
-    if metadata["search_data"] is None:
-        metadata["search_data"] = config.get("importance_source")
-    return metadata
+def check_metrics(metrics: dict[str, Any], where: str = "metrics") -> dict[str, Any]:
+    """`metrics` if each score is a finite number or None (``metric_name`` a str, ``passes_stop_rule`` a bool)."""
+    for key, value in metrics.items():
+        kind = {"metric_name": str, "passes_stop_rule": bool}.get(key)
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        if value is not None and not (isinstance(value, kind) if kind else number):
+            raise ValueError(
+                f"`{where}[{key!r}]` must be {kind.__name__ if kind else 'a finite number'} or None; got "
+                f"{type(value).__name__} {value!r:.40}. Record the score measured, or leave it out."
+            )
+    return metrics
 
 
 def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
@@ -182,7 +158,7 @@ def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor 
     return value
 
 
-def json_value(value: Any, where: str) -> Any:
+def json_value(value: Any, where: str, depth: int = 0) -> Any:
     """`value` with numpy / 0-d torch scalars and dataclasses made plain JSON, or a `TypeError` naming `where`.
 
     Example:
@@ -196,18 +172,20 @@ def json_value(value: Any, where: str) -> Any:
     """
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
+    if depth > 100:
+        raise ValueError(f"`{where.partition('[')[0]}` is nested over 100 levels deep; metadata is JSON of a few.")
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise TypeError(f"`{where}` must have string keys; got {list(value)[:5]}.")
-        return {k: json_value(v, f"{where}[{k!r}]") for k, v in value.items()}
+        return {k: json_value(v, f"{where}[{k!r}]", depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [json_value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
         return value.item()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return json_value(dataclasses.asdict(value), where)
+        return json_value(dataclasses.asdict(value), where, depth + 1)
     raise TypeError(
         f"`{where}` must hold JSON values (str, number, bool, None, list, dict); got {type(value).__name__}."
     )

@@ -56,9 +56,10 @@ def load_legacy_ticket(
 
     def load(name: str) -> np.ndarray:
         try:
-            return np.load(folder / name, allow_pickle=False)
+            array = np.load(folder / name, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
             raise ValueError(f"{folder / name} is not a readable .npy array: {err}") from err
+        return array.astype(array.dtype.newbyteorder("="))  # e.g. big-endian '>f4' arrays, in native byte order
 
     head_mask = load("head_mask.npy")
     mlp_mask = load("mlp_mask.npy") if (folder / "mlp_mask.npy").is_file() else np.ones(head_mask.shape[0])

@@ -8,19 +8,6 @@ Saving keeps the current masks under their content address (``.ticket_masks.<sha
 renames the new masks over the masks file, then renames the config naming their sha256 over the config file: the
 commit. A failure before it puts the previous masks back; after a kill between the renames the previous config still
 loads the kept masks (with a warning). The next save removes what is stale; other files are never touched.
-
-Example:
-
-```python
->>> import tempfile, torch
->>> folder = tempfile.mkdtemp()
->>> tensors = {"head_mask": torch.ones(2, 2, dtype=torch.bool), "mlp_mask": torch.ones(2, dtype=torch.bool)}
->>> _ = write_ticket_files(folder, {"format_version": 1, "num_layers": 2, "num_heads": 2}, tensors)
->>> config, loaded = read_ticket_files(folder)
->>> config["masks_sha256"] == hashlib.sha256(masks_file_bytes(tensors)).hexdigest(), sorted(loaded)
-(True, ['head_mask', 'mlp_mask'])
-
-```
 """
 
 from __future__ import annotations
@@ -31,6 +18,7 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +104,20 @@ def _remove_stale(folder: Path) -> None:
                 path.unlink()
 
 
+@contextlib.contextmanager
+def _locked(folder: Path, exclusive: bool) -> Iterator[None]:
+    """Run concurrent saves and loads of one ticket folder one at a time, by an flock of the folder (no lock file;
+    none where flock is unavailable: Windows, some network file systems)."""
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError, ImportError):
+            import fcntl  # not on Windows
+
+            descriptor = os.open(folder, os.O_RDONLY)
+            stack.callback(os.close, descriptor)  # closing releases the lock
+            fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
 def write_ticket_files(folder: str | os.PathLike, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
     """Write ``ticket_config.json`` (`config`, `mask_counts`, ``masks_sha256``) and the masks file as one commit.
 
@@ -145,29 +147,30 @@ def write_ticket_files(folder: str | os.PathLike, config: dict[str, Any], tensor
     config = {**mask_counts(tensors), **config, "masks_sha256": digest}
     text = json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     folder.mkdir(parents=True, exist_ok=True)
-    masks_path = folder / TICKET_MASKS_NAME
-    current = sha256_file(masks_path) if masks_path.is_file() else None
-    kept = None if current in (None, digest) else _kept_masks_path(folder, current)
-    if kept is not None and not kept.exists():  # keep the current masks under their content address
+    with _locked(folder, exclusive=True):
+        masks_path = folder / TICKET_MASKS_NAME
+        current = sha256_file(masks_path) if masks_path.is_file() else None
+        kept = None if current in (None, digest) else _kept_masks_path(folder, current)
+        if kept is not None and not kept.exists():  # keep the current masks under their content address
+            try:
+                os.link(masks_path, kept)
+            except OSError:  # no hard links on this file system
+                shutil.copy2(masks_path, kept)
+        replaced = False
         try:
-            os.link(masks_path, kept)
-        except OSError:  # no hard links on this file system
-            shutil.copy2(masks_path, kept)
-    replaced = False
-    try:
-        if current != digest:
-            write_bytes(masks_path, data)
-            replaced = True
-        write_text(folder / TICKET_CONFIG_NAME, text)  # the commit point
-    except BaseException:
-        if replaced:  # put the previous masks back (or remove masks no config names)
-            with contextlib.suppress(OSError):
-                if kept is not None:
-                    os.replace(kept, masks_path)
-                elif not (folder / TICKET_CONFIG_NAME).is_file():
-                    masks_path.unlink()
-        raise
-    _remove_stale(folder)
+            if current != digest:
+                write_bytes(masks_path, data)
+                replaced = True
+            write_text(folder / TICKET_CONFIG_NAME, text)  # the commit point
+        except BaseException:
+            if replaced:  # put the previous masks back (or remove masks no config names)
+                with contextlib.suppress(OSError):
+                    if kept is not None:
+                        os.replace(kept, masks_path)
+                    elif not (folder / TICKET_CONFIG_NAME).is_file():
+                        masks_path.unlink()
+            raise
+        _remove_stale(folder)
     return folder
 
 
@@ -176,7 +179,7 @@ def _checked_masks_file(config: dict[str, Any], config_file: Path, masks_file: P
     expected = config.get("masks_sha256")
     if expected is None:
         return masks_file
-    if not isinstance(expected, str) or len(expected) != 64:
+    if not isinstance(expected, str) or len(expected) != 64 or expected.strip("0123456789abcdef"):  # names a file
         raise ValueError(f"{config_file} has `masks_sha256` {expected!r}; expected a sha256 hex digest.")
     if sha256_file(masks_file) == expected:
         return masks_file
@@ -292,30 +295,31 @@ def read_ticket_files(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[s
     ```
     """
     folder = Path(folder)
-    config_file, masks_file = folder / TICKET_CONFIG_NAME, folder / TICKET_MASKS_NAME
-    missing = [p.name for p in (config_file, masks_file) if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{folder} is not a ticket folder: missing {', '.join(missing)} "
-            f"(a ticket folder holds {TICKET_CONFIG_NAME} and {TICKET_MASKS_NAME})."
-        )
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config_file} is not valid JSON ({err}); the ticket is damaged.") from err
-    if not isinstance(config, dict):
-        raise ValueError(f"{config_file} must hold a JSON object; got {type(config).__name__}.")
-    check_format_version(config.get("format_version"), str(config_file))
-    masks_file = _checked_masks_file(config, config_file, masks_file)
-    try:
-        tensors = load_file(str(masks_file))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{masks_file} is corrupted or truncated and cannot be read as safetensors: {err}") from err
-    for required in ("head_mask", "mlp_mask"):
-        if required not in tensors:
-            raise ValueError(f"{masks_file} has no `{required}` tensor; found {sorted(tensors)}.")
-    check_counts(config, tensors, config_file)
-    return config, tensors
+    with _locked(folder, exclusive=False):
+        config_file, masks_file = folder / TICKET_CONFIG_NAME, folder / TICKET_MASKS_NAME
+        missing = [p.name for p in (config_file, masks_file) if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{folder} is not a ticket folder: missing {', '.join(missing)} "
+                f"(a ticket folder holds {TICKET_CONFIG_NAME} and {TICKET_MASKS_NAME})."
+            )
+        try:
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+            raise ValueError(f"{config_file} is not valid JSON ({err}); the ticket is damaged.") from err
+        if not isinstance(config, dict):
+            raise ValueError(f"{config_file} must hold a JSON object; got {type(config).__name__}.")
+        check_format_version(config.get("format_version"), str(config_file))
+        masks_file = _checked_masks_file(config, config_file, masks_file)
+        try:
+            tensors = load_file(str(masks_file))
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{masks_file} is corrupted or truncated, unreadable as safetensors: {err}") from err
+        for required in ("head_mask", "mlp_mask"):
+            if required not in tensors:
+                raise ValueError(f"{masks_file} has no `{required}` tensor; found {sorted(tensors)}.")
+        check_counts(config, tensors, config_file)
+        return config, tensors
 
 
 # ---------------------------------------------------------------- weight masks in a model config's ticket entry

@@ -8,14 +8,14 @@ from __future__ import annotations
 import math
 import os
 from copy import deepcopy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from .._version import __version__
-from ..downloads import download_files
+from ..downloads import check_subfolder, download_files
 from ..files import CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_FILES, TICKET_MASKS_NAME
 from ..provenance import base_model_of, is_hub_id, library_versions, same_hub_model
 from ..structure import (
@@ -31,12 +31,10 @@ from ..structure import (
 from .fields import (
     KINDS,
     LAYER_NAME,
-    METADATA_FIELDS,
     METHODS,
     as_bool_mask,
     check_metadata,
     check_scores,
-    metadata_from_config,
 )
 from .serialization import (
     FORMAT_VERSION,
@@ -145,13 +143,11 @@ class LotteryTicket:
         ```
         """
         structure = _structure(model_or_structure)
-        metadata.setdefault("kind", "full")
-        metadata.setdefault("model_dims", structure.dims())
-        metadata.setdefault("base_model", base_model_of(structure.model))
+        defaults = {"kind": "full", "model_dims": structure.dims(), "base_model": base_model_of(structure.model)}
         return cls(
             head_mask=torch.ones(structure.num_layers, structure.num_heads, dtype=torch.bool),
             mlp_mask=torch.ones(structure.num_layers, dtype=torch.bool),
-            **metadata,
+            **(defaults | metadata),
         )
 
     def to_config_entry(self, model: nn.Module | None = None) -> dict[str, Any]:
@@ -213,16 +209,6 @@ class LotteryTicket:
             ValueError: a field is missing or malformed (the message names it), the entry has weight masks and no
                 `model` was given, or the model's weights no longer match the recorded ticket (shape, kept count or
                 sha256 of the recovered masks differ).
-
-        Example:
-
-        ```python
-        >>> import torch
-        >>> ticket = LotteryTicket(head_mask=torch.ones(2, 2), mlp_mask=torch.ones(2), seed=3)
-        >>> LotteryTicket.from_config_entry(ticket.to_config_entry()).seed
-        3
-
-        ```
         """
         where = f"The model config's `{CONFIG_TICKET_KEY}` entry"
         if not isinstance(entry, dict):
@@ -304,10 +290,6 @@ class LotteryTicket:
         Example:
 
         ```python
-        >>> import tempfile, torch
-        >>> folder = LotteryTicket(head_mask=torch.ones(1, 2), mlp_mask=torch.ones(1)).save_pretrained(tempfile.mkdtemp())
-        >>> LotteryTicket.from_pretrained(folder).summary()["kept_heads"]
-        2
         >>> from huggingface_hub import constants
         >>> online, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True  # as with HF_HUB_OFFLINE=1
         >>> LotteryTicket.from_pretrained("user/never-downloaded")
@@ -317,6 +299,7 @@ class LotteryTicket:
 
         ```
         """
+        subfolder = check_subfolder(subfolder)
         folder = Path(path) / subfolder if subfolder else Path(path)
         if not folder.is_dir():
             if Path(path).exists():
@@ -402,11 +385,6 @@ class LotteryTicket:
         structure = _structure(model)
         found = structure.dims()
         problems = []
-        if (structure.num_layers, structure.num_heads) != tuple(self.head_mask.shape):
-            problems.append(
-                f"The ticket's head mask is {self.num_layers} layers × {self.num_heads} heads but the model has "
-                f"{structure.num_layers} × {structure.num_heads}."
-            )
         if self.model_dims is None:
             problems.append(
                 "The ticket records no `model_dims`, so it cannot be checked that it was found on a model of this "
@@ -569,17 +547,9 @@ class LotteryTicket:
         """
         structure = _structure(model)
         self.validate(structure)
-        head_size = structure.head_size
-        for layer in structure.layers:
-            for head in torch.nonzero(~self.head_mask[layer.index]).flatten().tolist():
-                layer.attention_output.weight[:, head * head_size : (head + 1) * head_size] = 0
-            if not bool(self.mlp_mask[layer.index]):
-                layer.mlp_output.weight.zero_()
-                if layer.mlp_output.bias is not None:
-                    layer.mlp_output.bias.zero_()
         params = structure.named_encoder_parameters()
-        for name, mask in self.weight_masks.items():
-            params[name].masked_fill_(~mask.to(params[name].device), 0)
+        for name, keep in kept_entries(structure, self.head_mask, self.mlp_mask, self.weight_masks).items():
+            params[name].masked_fill_(~keep.to(params[name].device), 0)
         return model
 
     def copy(self, **changes: Any) -> LotteryTicket:
@@ -600,6 +570,30 @@ class LotteryTicket:
         return replace(self, **changes)  # __post_init__ copies every tensor and JSON container
 
 
+# The metadata fields, as ticket_config.json and a model config's ticket entry record them: all but masks and scores.
+METADATA_FIELDS = tuple(
+    f.name for f in fields(LotteryTicket) if f.name not in ("head_mask", "mlp_mask", "weight_masks", *SCORE_NAMES)
+)
+
+
+def metadata_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The constructor's metadata keywords from a ticket config or entry (an old ``importance_source`` included).
+
+    Example:
+
+    ```python
+    >>> metadata_from_config({"importance_source": "held-out", "seed": 3})["search_data"]
+    'held-out'
+
+    ```
+    """
+    defaults = dict(method="structured", kind="good", history=[], metrics={}, extra={}, library_versions={})
+    metadata = {name: defaults.get(name) if config.get(name) is None else config[name] for name in METADATA_FIELDS}
+    if metadata["search_data"] is None:
+        metadata["search_data"] = config.get("importance_source")
+    return metadata
+
+
 def _param_sort_key(name: str) -> tuple[int, int, str]:
     match = LAYER_NAME.match(name)
     order = {f"{p}.{k}": i for i, (p, k) in enumerate(MAGNITUDE_WEIGHT_SET)}
@@ -612,6 +606,31 @@ def _weight_shape(path: str, kind: str, dims: dict[str, int]) -> tuple[int, ...]
     out_in.update({ATTENTION_OUTPUT: (hidden, heads), INTERMEDIATE: (inter, hidden), MLP_OUTPUT: (hidden, inter)})
     shape = out_in[path]
     return shape if kind == "weight" else (shape[0],)
+
+
+def kept_entries(
+    structure: EncoderStructure, head_mask: torch.Tensor, mlp_mask: torch.Tensor, weight_masks: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Kept-entry bool masks (CPU) of the encoder parameters of which these masks prune entries (see `bake`)."""
+    params = structure.named_encoder_parameters()
+    keep: dict[str, torch.Tensor] = {}
+
+    def add(name: str, mask: torch.Tensor) -> None:
+        mask = mask.expand(params[name].shape).cpu()
+        keep[name] = keep[name] & mask if name in keep else mask.clone()
+
+    for layer in structure.layers:
+        prefix = f"layer.{layer.index}."
+        heads = head_mask[layer.index].cpu()
+        if not bool(heads.all()):
+            add(f"{prefix}{ATTENTION_OUTPUT}.weight", heads.repeat_interleave(structure.head_size)[None, :])
+        if not bool(mlp_mask[layer.index]):
+            add(f"{prefix}{MLP_OUTPUT}.weight", torch.zeros(1, 1, dtype=torch.bool))
+            if layer.mlp_output.bias is not None:
+                add(f"{prefix}{MLP_OUTPUT}.bias", torch.zeros(1, dtype=torch.bool))
+    for name, mask in weight_masks.items():
+        add(name, mask)
+    return {name: mask for name, mask in keep.items() if not bool(mask.all())}
 
 
 def _structure(model: nn.Module | EncoderStructure) -> EncoderStructure:

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 from hf_lottery.config import TicketSearchConfig, resolve_search_config
+from hf_lottery.pipeline.config import make_parser, parse_run_args
 
 from . import BadInput
 
 
+TOKEN = "hf_FileTokenNeverShown0123456789"
+
+
 def _config(**kwargs):
     return lambda tmp_path: TicketSearchConfig(**kwargs)
+
+
+def _file(text: str | None):
+    """Exit status and last stderr line of a run parsed with ``--config run.yaml`` holding `text` (None: no file)."""
+
+    def call(tmp_path):
+        path, err = tmp_path / "run.yaml", io.StringIO()
+        if text is not None:
+            path.write_text(text)
+        try:
+            with contextlib.redirect_stderr(err):
+                parse_run_args(["--config", str(path), "--task_name", "demo", "--output_dir", str(tmp_path / "o")])
+        except SystemExit as exit_info:
+            assert TOKEN not in err.getvalue()
+            raise SystemExit(f"{exit_info.code}: {err.getvalue().strip().splitlines()[-1]}") from None
+
+    return call
 
 
 CASES = [
@@ -62,4 +86,20 @@ CASES = [
         TypeError,
         r"thresold",
     ),
-]
+    BadInput(
+        "config-parser-default-not-a-flag",  # a setting a newer transformers renamed must not vanish silently
+        "search",
+        lambda tmp_path: make_parser(defaults={"group_by_length": True}),
+        TypeError,
+        r"\['group_by_length'\].*does not offer",
+    ),
+    BadInput("config-file-misspelt-key", "search", _file("learning_rte: 1e-4\nthreshold: 0.8\n"), SystemExit,
+             r"^2: .*--config .*run\.yaml: unknown setting\(s\) learning_rte; keys are flag names \(--help\)"),
+    BadInput("config-file-misspelt-secret-not-echoed", "search", _file(f"hub_tokn: {TOKEN}\n"), SystemExit,
+             r"^2: .*unknown setting\(s\) hub_tokn;"),
+    BadInput("config-file-not-a-mapping", "search", _file("- learning_rate\n"), SystemExit,
+             r"^2: .*unknown setting\(s\) \(no mapping\)"),
+    BadInput("config-file-missing", "search", _file(None), SystemExit,
+             r"^2: .*run\.yaml: cannot read it as YAML \(FileNotFoundError\)"),
+    BadInput("config-file-bad-value", "search", _file("threshold: 1.5\n"), SystemExit, r"^2: .*--threshold"),
+]  # fmt: skip

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from hf_lottery.downloads import HubFileNotFoundError
 from hf_lottery.files import TICKET_CONFIG_NAME, TICKET_MASKS_NAME
+from hf_lottery.gates import apply_ticket
 from hf_lottery.structure import EncoderStructure
 from hf_lottery.tickets.legacy import load_legacy_ticket
 from hf_lottery.tickets.ticket import LotteryTicket
@@ -114,10 +115,10 @@ def _hub_invalid_id(tmp_path):
         return LotteryTicket.from_pretrained("user/name/with/too/many/parts")
 
 
-def _tiny_model():
+def _tiny_model(**overrides):
     from tests.conftest import tiny_bert
 
-    return tiny_bert()
+    return tiny_bert(**overrides)
 
 
 def _magnitude_entry_then(change_weights: bool, pass_model: bool = True):
@@ -175,6 +176,120 @@ def _legal_numpy_metrics(tmp_path):
     assert ticket.seed == 42 and LotteryTicket.from_pretrained(ticket.save_pretrained(tmp_path)) == ticket
 
 
+def _legacy_folder(root: Path, dtype: str = "<f4") -> Path:
+    folder = root / "CoLA" / "seed_1"
+    folder.mkdir(parents=True)
+    np.save(folder / "head_mask.npy", np.array([[1, 0], [1, 1]], dtype=dtype))
+    np.save(folder / "mlp_mask.npy", np.array([1, 0], dtype=dtype))
+    np.save(folder / "head_importance.npy", np.array([[0.25, 0.125], [3.5, -2.0]], dtype=dtype.replace("4", "8")))
+    return folder
+
+
+def _legal_big_endian_legacy(tmp_path):
+    big, little = (load_legacy_ticket(_legacy_folder(tmp_path / order, order)) for order in (">f4", "<f4"))
+    assert big == little and big.head_mask.tolist() == [[True, False], [True, True]]
+    assert big.head_importance.tolist() == [[0.25, 0.125], [3.5, -2.0]]
+
+
+def _import_legacy(folders, output_dir):
+    from hf_lottery.commands.tickets import main
+
+    return main("import-legacy", [*map(str, folders), "--output_dir", str(output_dir)])
+
+
+def _legacy_same_name(tmp_path):
+    try:
+        _import_legacy([_legacy_folder(tmp_path / run) for run in ("run1", "run2")], tmp_path / "out")
+    finally:
+        assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def _legacy_over_another_ticket(tmp_path):
+    _import_legacy([_legacy_folder(tmp_path / "run1")], tmp_path / "out")
+    _import_legacy([_legacy_folder(tmp_path / "run1-big-endian", ">f4")], tmp_path / "out")  # the same ticket
+    other = _legacy_folder(tmp_path / "run2")
+    np.save(other / "mlp_mask.npy", np.array([1.0, 1.0]))
+    _import_legacy([other], tmp_path / "out")
+
+
+def _legacy_cli_same_name(tmp_path):
+    from hf_lottery.cli import main
+
+    folders = [str(_legacy_folder(tmp_path / run)) for run in ("a", "b")]
+    assert main(["import-legacy", *folders, "--output_dir", str(tmp_path / "out")]) != 0
+    assert not (tmp_path / "out").exists()
+
+
+def _deep_config(depth: int):
+    """Save a ticket, make its config's `extra` a list nested `depth` levels deep, load it."""
+
+    def call(tmp_path):
+        folder = _saved(tmp_path)
+        config = json.loads((folder / TICKET_CONFIG_NAME).read_text())
+        config.pop("extra")
+        text = json.dumps(config)[:-1] + ', "extra": {"x": ' + "[" * depth + "]" * depth + "}}"
+        (folder / TICKET_CONFIG_NAME).write_text(text)
+        return LotteryTicket.from_pretrained(folder)
+
+    return call
+
+
+def _deep_extra(tmp_path):
+    extra: dict = {}
+    for _ in range(2000):
+        extra = {"x": extra}
+    return _ticket(extra=extra)
+
+
+def _masks_as(dtype, values=None):
+    """Save a ticket, store every mask (and score) as `dtype` with `values` for the head mask, load it."""
+
+    def change(tensors):
+        for name in tensors:
+            tensors[name] = tensors[name].to(dtype)
+        if values is not None:
+            tensors["head_mask"] = torch.tensor(values, dtype=dtype)
+
+    def call(tmp_path):
+        loaded = _edit_masks(change)(tmp_path)
+        assert loaded.masks_equal(_ticket()) and loaded.head_mask.dtype == torch.bool
+
+    return call
+
+
+def _legal_concurrent_saves(tmp_path):
+    import threading
+
+    folder = tmp_path / "ticket"
+    tickets = [_ticket(seed=seed, head_mask=torch.rand(2, 2) > 0.5, mlp_mask=torch.rand(2) > 0.5) for seed in range(4)]
+    tickets[0].save_pretrained(folder)
+    loads, errors = [], []
+
+    def run(job):
+        try:
+            for _ in range(15):
+                job()
+        except BaseException as err:  # noqa: BLE001 - collected, re-raised below
+            errors.append(err)
+
+    jobs = [lambda t=t: t.save_pretrained(folder) for t in tickets]
+    jobs += [lambda: loads.append(LotteryTicket.from_pretrained(folder))] * 4
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]
+    assert len(loads) == 60 and all(any(t == loaded for t in tickets) for loaded in loads)  # whole tickets only
+    assert sorted(p.name for p in folder.iterdir()) == [TICKET_CONFIG_NAME, TICKET_MASKS_NAME]
+
+
+def _shared_layers_model():
+    model = _tiny_model()
+    model.bert.encoder.layer[1] = model.bert.encoder.layer[0]
+    return model
+
+
 CASES = [
     # ---- fields, refused at construction
     BadInput("ticket-model-dims-list", "tickets", _new(model_dims=[2, 2, 4, 8, 6]), ValueError, r"`model_dims` must be a dict with the keys"),
@@ -222,6 +337,27 @@ CASES = [
     # ---- the paper's .npy masks
     BadInput("legacy-mask-values", "tickets", _legacy(np.full((2, 2), 3.0)), ValueError, r"head_mask.npy` must contain only 0 and 1"),
     BadInput("legacy-pickled-npy", "tickets", _legacy(np.array([{"a": 1}], dtype=object), allow_pickle=True), ValueError, r"head_mask.npy is not a readable .npy array: .*allow_pickle=False"),
+    BadInput("legacy-big-endian-masks-load-exactly", "tickets", _legal_big_endian_legacy, None),
+    BadInput("legacy-two-folders-one-name", "tickets", _legacy_same_name, ValueError, r"run1/CoLA/seed_1 and .*run2/CoLA/seed_1 would both be .*out/CoLA_seed_1; import them one at a time"),
+    BadInput("legacy-over-another-ticket", "tickets", _legacy_over_another_ticket, ValueError, r"out/CoLA_seed_1 already holds another ticket; choose another --output_dir or delete it"),
+    BadInput("legacy-cli-two-folders-one-name", "tickets", _legacy_cli_same_name, None),
+    # ---- deeply nested or non-standard-dtype ticket files
+    BadInput("ticket-file-config-nested-10000-deep", "tickets", _deep_config(10_000), ValueError, r"ticket_config.json is not valid JSON \(maximum recursion depth exceeded"),
+    BadInput("ticket-file-extra-nested-500-deep", "tickets", _deep_config(500), ValueError, r"ticket_config.json: `extra` is nested over 100 levels deep"),
+    BadInput("ticket-extra-nested-2000-deep", "tickets", _deep_extra, ValueError, r"`extra` is nested over 100 levels deep"),
+    BadInput("ticket-file-masks-float64", "tickets", _masks_as(torch.float64), None),
+    BadInput("ticket-file-masks-int8", "tickets", _masks_as(torch.int8), None),
+    BadInput("ticket-file-masks-bool", "tickets", _masks_as(torch.bool), None),
+    BadInput("ticket-file-masks-bfloat16", "tickets", _masks_as(torch.bfloat16), None),
+    BadInput("ticket-file-masks-float8", "tickets", _masks_as(torch.float8_e4m3fn), None),
+    BadInput("ticket-file-masks-uint64", "tickets", _masks_as(torch.uint64), None),
+    BadInput("ticket-file-masks-float16-halves", "tickets", _masks_as(torch.float16, [[1, 0], [1, 0.5]]), ValueError, r"`head_mask` must contain only 0 and 1 \(or be bool\); found torch.float16 values such as \[0\.5\]"),
+    BadInput("ticket-file-masks-complex", "tickets", _masks_as(torch.complex64), ValueError, r"`head_mask` has dtype torch.complex64; a mask is bool, or integers or real floats of 0 and 1"),
+    # ---- concurrent saves and loads of one folder
+    BadInput("ticket-concurrent-saves-and-loads", "tickets", _legal_concurrent_saves, None),
+    # ---- models a ticket cannot mean what the user thinks on
+    BadInput("ticket-multi-label-model", "tickets", lambda tmp_path: LotteryTicket.full(_tiny_model(problem_type="multi_label_classification")), ValueError, r"problem_type='multi_label_classification'"),
+    BadInput("ticket-apply-to-layers-sharing-a-module", "tickets", lambda tmp_path: apply_ticket(_shared_layers_model(), LotteryTicket.full(_tiny_model())), ValueError, r"`layer\.0\..*` and `layer\.1\..*` are one parameter \(layers share a module"),
     # ---- legal inputs: exact behaviour
     BadInput("ticket-path-base-model-is-legal", "tickets", _legal_path_base_model, None),
     BadInput("ticket-old-importance-source-loads", "tickets", _legal_old_importance_source, None),
