@@ -76,6 +76,11 @@ def test_claims_inconclusive_with_one_seed_wide_intervals_or_no_data():
     retrained = _table({1: {"magnitude/good": 0.7}, 2: {"magnitude/good": 0.9}})
     wide = check_claims(full, {}, retrained, 0.5, {"num_raters": 2, "heads_kept": [4, 0], "mean_pairwise_jaccard": 0})
     assert [c["verdict"] for c in wide] == ["inconclusive"] * 4  # a seed keeping no head is no evidence either
+    seeds = [1, 2, 3]
+    trained = check_claims(*_synthetic(seeds, **PAPER_LIKE), 0.51, None)  # full models well above the constant level
+    at_constant = {seed: {"score": 0.52} for seed in seeds}  # full models within δ of the constant predictor
+    stalled = check_claims(at_constant, *_synthetic(seeds, **PAPER_LIKE)[1:3], 0.51, None)
+    assert [c["verdict"] for c in stalled] == ["inconclusive"] * 4 != [c["verdict"] for c in trained]
     mean, low, high = paired_interval([0.2, -0.2])
     assert mean == 0 and high == pytest.approx(0.2 * stats.t.ppf(0.975, 1)) and low == -high
 
@@ -126,7 +131,9 @@ def _check_verdicts_follow_from_numbers(results):
             assert c["verdict"] == _expected_verdict(c["test"], [ours[s] for s in seeds], [other[s] for s in seeds])
         verdicts = {c["verdict"] for c in claim["comparisons"]}
         expected = "supported" if verdicts == {"supported"} else "inconclusive"
-        assert claim["verdict"] == ("not supported" if "not supported" in verdicts else expected)
+        expected = "not supported" if "not supported" in verdicts else expected
+        untrained = any(score - baseline <= MARGIN for score in full.values())  # nothing to preserve: no test
+        assert claim["verdict"] == ("inconclusive" if untrained else expected)
     agreement = results["seed_statistics"]
     jaccard = agreement["mean_pairwise_jaccard"] if agreement and min(agreement["heads_kept"]) else None
     fourth = results["claims"][3]["verdict"]
@@ -191,7 +198,8 @@ def test_report_sets_the_paper_beside_a_glue_run_and_checks_its_claims(tiny_pret
             marker.write_text(json.dumps(done))
     results = json.loads((build_report(root).parent / "results.json").read_text())
     assert results["claims"][0]["comparisons"][0]["seeds"] == 3 and results["claims"][0]["comparisons"][0]["interval"]
-    copied = "not supported" if min(results["seed_statistics"]["heads_kept"]) else "inconclusive"
+    untrained = any(r["score"] - results["meta"]["constant_baseline"] <= MARGIN for r in results["full"].values())
+    copied = "not supported" if min(results["seed_statistics"]["heads_kept"]) and not untrained else "inconclusive"
     assert results["claims"][3]["verdict"] == copied  # the same heads in every seed (or none: no evidence)
     _check_verdicts_follow_from_numbers(results)
 

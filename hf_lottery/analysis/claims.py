@@ -16,7 +16,8 @@ RULE = (
     "'collapsed' (pruned minus the constant predictor, 0 for regression): below +δ / above +δ; 'varied': mean "
     f"pairwise Jaccard of the seeds' kept heads ≤ {JACCARD_VARIED} / ≥ {JACCARD_SAME}. Otherwise, and under two seeds "
     "(or with a seed keeping no head), inconclusive. A claim is supported when all its comparisons are, not when one "
-    "is not."
+    "is not. Every claim is inconclusive when a seed's full model scores within δ of the constant predictor (nothing "
+    "to preserve: the run cannot test the paper)."
 )
 _TESTS = {  # test -> (supported, not supported), given the interval (low, high)
     "≈": (lambda low, high: -MARGIN <= low and high <= MARGIN, lambda low, high: low > MARGIN or high < -MARGIN),
@@ -79,11 +80,11 @@ def check_claims(full: dict, pruned: dict, retrained: dict, baseline: float | No
             _comparison("kept heads, mean pairwise Jaccard", "varied", raters, vary)
         ],
     }
-    results = []
+    results, untrained = [], [s for s, value in full.items() if value is None or value - (baseline or 0.0) <= MARGIN]
     for text, comparisons in claims.items():
         verdicts = {c["verdict"] for c in comparisons}
         verdict = "not supported" if "not supported" in verdicts else "inconclusive"
-        verdict = "supported" if verdicts == {"supported"} else verdict
+        verdict = "inconclusive" if untrained else "supported" if verdicts == {"supported"} else verdict
         results.append({"claim": text, "verdict": verdict, "comparisons": comparisons})
     return results
 
