@@ -78,9 +78,13 @@ def batch():
 @pytest.fixture(scope="session")
 def tiny_pretrained(tmp_path_factory):
     """A tiny random 'pre-trained' BertModel folder with the packaged MiniLM tokenizer (for pipeline runs)."""
+    return save_tiny_pretrained(tmp_path_factory.mktemp("tiny_pretrained"))
+
+
+def save_tiny_pretrained(folder) -> str:
+    """Save a tiny random BertModel (64 positions, seed 0) and the packaged MiniLM tokenizer into `folder`."""
     from transformers import AutoTokenizer, BertModel
 
-    folder = tmp_path_factory.mktemp("tiny_pretrained")
     torch.manual_seed(0)
     config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
                         max_position_embeddings=64)  # fmt: skip

@@ -18,7 +18,7 @@ from hf_lottery import LotteryTicket, apply_ticket
 from hf_lottery.pipeline import PipelineConfig, RunSettings, build_report, run_pipeline
 from hf_lottery.pipeline.config import check_resume, parse_run_args
 
-from ..conftest import minilm_path, tiny_bert
+from ..conftest import tiny_bert
 from ..science_helpers import accuracy
 from ..trainer_helpers import collate, to_dataset, training_args
 from . import BadInput
@@ -27,16 +27,10 @@ from . import BadInput
 # ------------------------------------------------------------------------------------------------------ helpers
 def _tiny_model(tmp_path: Path) -> str:
     """A tiny random 'pre-trained' BERT folder (64 positions) with the packaged MiniLM tokenizer."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from ..conftest import save_tiny_pretrained
 
     folder = tmp_path / "tiny_pretrained"
-    if not folder.is_dir():
-        torch.manual_seed(0)
-        config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-                            max_position_embeddings=64)  # fmt: skip
-        BertModel(config).save_pretrained(folder)
-        AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
-    return str(folder)
+    return str(folder) if folder.is_dir() else save_tiny_pretrained(folder)
 
 
 def _settings(tmp_path: Path, **overrides) -> RunSettings:
