@@ -21,7 +21,8 @@ magnitude search min(10, steps to the kept share) + 1 ranking + evaluation steps
 
 Schedules: ``units`` on N devices runs each task's stages one after another with a barrier between them; within a
 stage `split_between_processes` hands each process a contiguous slice of the units, and the stage lasts as long as
-its slowest slice. ``data`` runs every unit over all N devices: the per-device batch is 32 / N, evaluation and
+its slowest slice. With all 9 tasks in one launch (``--task_name cola sst2 ...``) a stage's units of every task are
+split together. ``data`` runs every unit over all N devices: the per-device batch is 32 / N, evaluation and
 search passes are sharded, and each training step adds a ring all-reduce of the gradients (2 (N-1) / N x 4 bytes per
 parameter over the bandwidth; no overlap with the backward pass is assumed).
 
@@ -206,14 +207,25 @@ def _split(units: list[float], processes: int) -> float:
     return slowest
 
 
-def predict_grid(costs: dict[str, Any], devices: int, distribute: str) -> float:
-    """Hours of the full grid (one launch per task, tasks one after another) on `devices` devices."""
+def predict_grid(costs: dict[str, Any], devices: int, distribute: str, one_launch: bool = False) -> float:
+    """Hours of the full grid on `devices` devices: one launch per task, tasks one after another, or (`one_launch`,
+    ``--task_name`` with all 9 tasks) each stage's units of every task split over the processes together. Under
+    ``units`` the pipeline deals a stage's units largest first (`hf_lottery.distributed.deal`, by the examples each
+    trains or scores) before accelerate's contiguous split; the prediction does the same."""
+    from hf_lottery.distributed import deal
+
+    launches = [list(GLUE)] if one_launch else [[task] for task in GLUE]
     total = 0.0
-    for task in GLUE:
-        per_seed = [unit_costs(costs, task, devices, distribute == "data") for _ in range(SEEDS)]
+    for tasks in launches:
         for stage in ("finetune", "search", "evaluate", "retrain"):
-            units = [cost for seed in per_seed for cost in seed[stage]]
-            total += sum(units) if distribute == "data" or devices == 1 else _split(units, devices)
+            units, sizes = [], []
+            for task in tasks:
+                costs_of_stage = unit_costs(costs, task, devices, distribute == "data")[stage] * SEEDS
+                units += costs_of_stage
+                sizes += [GLUE[task][0 if stage in ("finetune", "retrain") else 1]] * len(costs_of_stage)
+            total += (
+                sum(units) if distribute == "data" or devices == 1 else _split(deal(units, sizes, devices), devices)
+            )
     return total / 3600
 
 
@@ -267,6 +279,7 @@ def bench_grid_cost(device: torch.device, small_grid: bool = True) -> dict[str, 
         for devices in (1, 8)
         for distribute in ("units", "data")
     }
+    predicted["units_8_one_launch"] = predict_grid(costs, 8, "units", one_launch=True)
     result = {"costs": costs, "predicted_hours": predicted, "device": str(device)}
     if small_grid:
         result["small_grid"] = measure_small_grid()
@@ -278,11 +291,14 @@ def grid_markdown(result: dict[str, Any]) -> str:
     hours = result["predicted_hours"]
     lines = [
         f"Paper grid: 9 GLUE tasks x 5 seeds, {result['costs']['model']}, seq {SEQ}, on {result['device']}",
-        "| devices | --distribute units | --distribute data |",
-        "|---|---|---|",
+        "| devices | --distribute units | --distribute data | units, all tasks in one launch |",
+        "|---|---|---|---|",
     ]
     for devices in (1, 8):
-        lines.append(f"| {devices} | {hours[f'units_{devices}']:.0f} h | {hours[f'data_{devices}']:.0f} h |")
+        one_launch = hours.get(f"units_{devices}_one_launch", hours[f"units_{devices}"])
+        lines.append(
+            f"| {devices} | {hours[f'units_{devices}']:.0f} h | {hours[f'data_{devices}']:.0f} h | {one_launch:.0f} h |"
+        )
     c = result["costs"]
     steps = ", ".join(f"{s:.3g} s at batch {b}" for b, s in c["train_step_per_example_s"].items())
     lines.append(
@@ -297,3 +313,14 @@ def grid_markdown(result: dict[str, Any]) -> str:
             f"units {small['speedup']:.2f}x faster."
         )
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # the predictions again from the costs stored by an earlier run (no measuring)
+    import json
+
+    stored = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).with_name("results_grid_cost.json"))
+                        .read_text())["grid_cost"]  # fmt: skip
+    costs = stored["costs"]
+    hours = {f"{d}_{n}": predict_grid(costs, n, d) for n in (1, 8) for d in ("units", "data")}
+    hours["units_8_one_launch"] = predict_grid(costs, 8, "units", one_launch=True)
+    print(grid_markdown({**stored, "predicted_hours": hours}))

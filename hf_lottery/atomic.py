@@ -45,6 +45,14 @@ def inside(folder: str | os.PathLike, *parts: str | int) -> Path:
     return path
 
 
+def no_links_out(folder: str | os.PathLike) -> Path:
+    """`folder`, once no entry in it is a symlink leading out of it (a library's ``save_pretrained`` writes through
+    links); a `ValueError` as `inside` raises otherwise."""
+    for entry in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        inside(folder, entry.name)
+    return Path(folder)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `target`; on success it is renamed to `target`, on error it is deleted.

@@ -145,17 +145,16 @@ class TicketTraining:
 def log_search(ticket: LotteryTicket, trainer: Any = None, state: Any = None) -> None:
     """Log a finished search's scalars through ``trainer.log`` (``log_history`` and ``report_to``: TensorBoard, W&B,
     ...), or append them to ``state.log_history`` when there is no Trainer."""
-    prefix = f"lottery/{ticket.method}"
     summary = ticket.summary()
     values = {
-        f"{prefix}_metric": ticket.metrics.get("metric"),
-        f"{prefix}_full_metric": ticket.metrics.get("full_metric"),
-        f"{prefix}_sparsity": ticket.sparsity,
-        f"{prefix}_heads_kept": summary["kept_heads"],
-        f"{prefix}_mlps_kept": summary["kept_mlps"],
-        f"{prefix}_steps": max(len(ticket.history) - 1, 0),
+        "metric": ticket.metrics.get("metric"),
+        "full_metric": ticket.metrics.get("full_metric"),
+        "sparsity": ticket.sparsity,
+        "heads_kept": summary["kept_heads"],
+        "mlps_kept": summary["kept_mlps"],
+        "steps": max(len(ticket.history) - 1, 0),
     }
-    logs = {key: float(value) for key, value in values.items() if value is not None}
+    logs = {f"lottery/{ticket.method}_{key}": float(value) for key, value in values.items() if value is not None}
     if trainer is not None:
         trainer.log(logs)
     elif state is not None:
@@ -227,24 +226,16 @@ class TicketSearch:
             )
         model = unwrap_model(model)
         self.refuse_ticketed(model)
-        loader = search_dataloader(
-            _capped(self.dataset, self.config.max_search_samples), batch_size=self.config.search_batch_size,
-            collate_fn=collator, model=model,
-        )  # fmt: skip
-        output_dir = self.output_dir or (
-            os.path.join(default_output_dir, f"{self.method}_ticket") if default_output_dir else None
-        )
+        dataset, cap = self.dataset, self.config.max_search_samples
+        if cap is not None and not _is_batched(dataset) and hasattr(dataset, "__len__") and len(dataset) > cap:
+            dataset = dataset.select(range(cap)) if hasattr(dataset, "select") else Subset(dataset, range(cap))
+        loader = search_dataloader(dataset, batch_size=self.config.search_batch_size, collate_fn=collator, model=model)
+        default = os.path.join(default_output_dir, f"{self.method}_ticket") if default_output_dir else None
         return SEARCHES[self.method](
-            model, loader, self.metric, config=self.config, output_dir=output_dir,
+            model, loader, self.metric, config=self.config, output_dir=self.output_dir or default,
             base_model=base_model_of(model, self.base_model), task=self.task,
             seed=self.seed if self.seed is not None else seed, progress=progress,
         )  # fmt: skip
-
-
-def _capped(dataset: Any, cap: int | None) -> Any:
-    if cap is None or _is_batched(dataset) or not hasattr(dataset, "__len__") or len(dataset) <= cap:
-        return dataset
-    return dataset.select(range(cap)) if hasattr(dataset, "select") else Subset(dataset, range(cap))
 
 
 def _is_batched(dataset: Any) -> bool:
@@ -256,13 +247,10 @@ def _is_batched(dataset: Any) -> bool:
 class TicketCallback(TrainerCallback):
     r"""Train (and evaluate) with a ticket applied: pruned heads and MLPs stay off, pruned weights stay exactly zero.
 
-    The ticket is applied when the Trainer is created (or when training starts) and baked into the weights: pruned
-    heads' attention-output columns, pruned MLPs' output weight and bias and magnitude-pruned weights are held at
-    exactly zero after every optimizer step (their gradients are zeroed too), and the ticket is recorded in
-    ``model.config.hf_lottery_ticket``. So every checkpoint, ``trainer.save_model()`` and ``model.save_pretrained()``
-    hold the pruned model: a plain ``from_pretrained`` of them gives the pruned outputs. A copy of the ticket is also
-    written into every checkpoint folder (``checkpoint-N/hf_lottery_ticket``) and into ``output_dir`` at the end, and
-    it is restored on ``trainer.train(resume_from_checkpoint=...)`` without `restore_callback_states_from_checkpoint`.
+    The ticket is applied when the Trainer is created (or when training starts) and baked into the weights (see
+    `hf_lottery.gates`), re-zeroed after every optimizer step: every checkpoint, ``trainer.save_model()`` and
+    ``model.save_pretrained()`` hold the pruned model. A copy of the ticket is written into every checkpoint folder
+    (``checkpoint-N/hf_lottery_ticket``) and ``output_dir``, and restored on resume (no callback state needed).
 
     Args:
         ticket: a `LotteryTicket`, a ticket folder / Hub id, or None to take the ticket from the checkpoint resumed.
@@ -377,9 +365,8 @@ class _SearchCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
         self.ticket = self.search.run(
-            model, processing_class, default_output_dir=args.output_dir, seed=args.seed,
-            progress=not args.disable_tqdm,
-        )  # fmt: skip
+            model, processing_class, default_output_dir=args.output_dir, seed=args.seed, progress=not args.disable_tqdm
+        )
         self.ticket_dir = str(self.search.output_dir or os.path.join(args.output_dir, f"{self.method}_ticket"))
         logger.info("%s ticket saved in %s: %r", self.method.capitalize(), self.ticket_dir, self.ticket)
         log_search(self.ticket, self.trainer, state)
@@ -388,13 +375,10 @@ class _SearchCallback(TrainerCallback):
 class StructuredPruningCallback(_SearchCallback):
     r"""Find a structured ticket (heads + MLPs, importance pruning, 90 % stop rule) when training ends.
 
-    The Trainer does not hand its `eval_dataset` or `compute_metrics` to callbacks, so give them here: the same
-    tokenised dev set (as in the paper) or a held-out slice of train (``search_data="held-out"``), and either a
-    GLUE task name (``metric="sst2"``) or ``compute_metrics=your_fn, metric_key="accuracy"``. Search settings are
-    `TicketSearchConfig` fields, given as ``config=`` and/or by name (``threshold=0.8``); they are validated here, at
-    construction. The ticket is saved in ``output_dir/structured_ticket`` (resumable), exposed as
-    ``callback.ticket``, records the Trainer's seed, the task and the metric, and its figures reach the Trainer's
-    ``log_history`` and ``report_to`` integrations (``lottery/structured_metric``, ...).
+    Callbacks get no `eval_dataset` or `compute_metrics` from the Trainer, so give them here (see `TicketSearch`).
+    Search settings are `TicketSearchConfig` fields, given as ``config=`` and/or by name (``threshold=0.8``), validated
+    here. The ticket (with the Trainer's seed, the task and the metric) is saved in ``output_dir/structured_ticket``
+    (resumable) and exposed as ``callback.ticket``; its figures reach ``log_history`` and ``report_to``.
 
     Example:
 
@@ -507,16 +491,13 @@ class PushToHubCallback(TrainerCallback):
         return f"PushToHubCallback(repo_id={self.repo_id!r}, push_model={self.push_model})"
 
     def _ticket(self) -> LotteryTicket:
-        source = self.source
-        if isinstance(source, (TicketCallback, _SearchCallback)):
-            source = source.ticket
+        source = self.source.ticket if isinstance(self.source, (TicketCallback, _SearchCallback)) else self.source
         if source is None:
             raise ValueError("PushToHubCallback has no ticket to push: the pruning callback has not produced one yet.")
         return _as_ticket(source)
 
     def hub_settings(self, args: Any) -> dict[str, Any]:
-        """repo id, privacy and token: this callback's, else the Trainer's ``hub_model_id`` / ``hub_private_repo`` /
-        ``hub_token``."""
+        """repo id, privacy and token: this callback's, else the Trainer's ``hub_*`` arguments."""
         repo_id = self.repo_id or getattr(args, "hub_model_id", None)
         if not repo_id:
             raise ValueError("PushToHubCallback needs a repo: pass `repo_id=` or set the Trainer's `hub_model_id`.")

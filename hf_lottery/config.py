@@ -18,23 +18,20 @@ __all__ = ["TicketSearchConfig", "resolve_search_config"]
 
 # Fields whose change alters what a search finds: a resumed search must agree on them.
 _COMMON_RESULT_FIELDS = ("threshold", "search_data", "held_out_size", "max_search_samples", "search_batch_size")
+_NORMALIZE_FIELDS = ("normalize_heads_by_layer", "normalize_mlps_by_tokens", "normalize_globally")
+_TARGET_FIELDS = ("target_sparsity", "target_heads", "target_mlps")
 RESULT_FIELDS: dict[str, tuple[str, ...]] = {
     "structured": _COMMON_RESULT_FIELDS
-    + (
-        "head_fraction",
-        "structured_max_steps",
-        "paper_compat",
-        "passes_per_step",
-        "importance",
-        "normalize_heads_by_layer",
-        "normalize_mlps_by_tokens",
-        "normalize_globally",
-        "target_sparsity",
-        "target_heads",
-        "target_mlps",
-    ),
+    + ("head_fraction", "structured_max_steps", "paper_compat", "passes_per_step", "importance")
+    + _NORMALIZE_FIELDS
+    + _TARGET_FIELDS,
     "magnitude": _COMMON_RESULT_FIELDS + ("magnitude_prune_fraction", "magnitude_max_steps", "target_sparsity"),
 }
+
+
+def _setting(default: Any, help: str) -> Any:
+    """A dataclass field with its `--help` text (read by `HfArgumentParser`)."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -43,8 +40,6 @@ class TicketSearchConfig:
 
     Defaults are the paper's. Every field is validated in `__post_init__`: a bad value raises a `ValueError` naming
     the field and its allowed range before any work starts.
-
-    Example:
 
     ```python
     >>> from hf_lottery import TicketSearchConfig
@@ -60,90 +55,60 @@ class TicketSearchConfig:
     """
 
     # --- stop rule ---------------------------------------------------------------------------------------------
-    threshold: float = field(
-        default=0.9,
-        metadata={"help": "Stop rule: keep pruning while metric >= threshold x full-model metric; in (0, 1]."},
+    threshold: float = _setting(
+        0.9, "Stop rule: keep pruning while metric >= threshold x full-model metric; in (0, 1]."
     )
-    on_degenerate: Literal["warn", "raise", "ignore"] = field(
-        default="warn",
-        metadata={
-            "help": "When threshold x full metric is at or below a constant predictor's score: warn, raise or ignore."
-        },
+    on_degenerate: Literal["warn", "raise", "ignore"] = _setting(
+        "warn", "When threshold x full metric is at or below a constant predictor's score: warn, raise or ignore."
     )
     # --- search data -------------------------------------------------------------------------------------------
-    search_data: Literal["dev", "held-out"] = field(
-        default="dev",
-        metadata={
-            "help": "Data for importance and the stop rule: 'dev' (the paper) or 'held-out' (a slice of train); "
-            "recorded in the ticket."
-        },
+    search_data: Literal["dev", "held-out"] = _setting(
+        "dev",
+        "Data for importance and the stop rule: 'dev' (the paper) or 'held-out' (a slice of train); "
+        "recorded in the ticket.",
     )
-    held_out_size: float = field(
-        default=0.1,
-        metadata={"help": "Held-out slice of train for search_data=held-out: a fraction in (0, 1), or a count >= 1."},
+    held_out_size: float = _setting(
+        0.1, "Held-out slice of train for search_data=held-out: a fraction in (0, 1), or a count >= 1."
     )
-    max_search_samples: int | None = field(
-        default=None, metadata={"help": "Cap the search data at this many examples (>= 1; default: all)."}
-    )
-    search_batch_size: int = field(default=32, metadata={"help": "Batch size of importance / evaluation passes."})
+    max_search_samples: int | None = _setting(None, "Cap the search data at this many examples (>= 1; default: all).")
+    search_batch_size: int = _setting(32, "Batch size of importance / evaluation passes.")
     # --- structured search -------------------------------------------------------------------------------------
-    head_fraction: float = field(
-        default=0.1,
-        metadata={"help": "Heads masked per structured step, as a fraction of all heads, in (0, 1] (the paper: 0.1)."},
+    head_fraction: float = _setting(
+        0.1, "Heads masked per structured step, as a fraction of all heads, in (0, 1] (the paper: 0.1)."
     )
-    structured_max_steps: int | None = field(
-        default=None, metadata={"help": "Stop the structured search after this many masking steps (default: no cap)."}
+    structured_max_steps: int | None = _setting(
+        None, "Stop the structured search after this many masking steps (default: no cap)."
     )
-    importance: Literal["gradient", "fisher"] = field(
-        default="gradient",
-        metadata={
-            "help": "Head/MLP importance: 'gradient' = sum of |dL/d gate| (Michel et al., the paper); 'fisher' = sum "
-            "of squared per-example gate gradients (Kwon et al. 2022, an extension)."
-        },
+    importance: Literal["gradient", "fisher"] = _setting(
+        "gradient",
+        "Head/MLP importance: 'gradient' = sum of |dL/d gate| (Michel et al., the paper); 'fisher' = sum "
+        "of squared per-example gate gradients (Kwon et al. 2022, an extension).",
     )
-    paper_compat: bool = field(
-        default=False,
-        metadata={"help": "Reproduce the paper code's quirks (cumulative gate gradient, failed-mask importance)."},
+    paper_compat: bool = _setting(
+        False, "Reproduce the paper code's quirks (cumulative gate gradient, failed-mask importance)."
     )
-    passes_per_step: int = field(
-        default=1,
-        metadata={"help": "1: one forward+backward per step; 2: the paper's costlier evaluation + importance passes."},
+    passes_per_step: int = _setting(
+        1, "1: one forward+backward per step; 2: the paper's costlier evaluation + importance passes."
     )
-    normalize_heads_by_layer: bool = field(
-        default=True, metadata={"help": "Divide head importance by its layer's L2 norm (Michel et al.)."}
-    )
-    normalize_mlps_by_tokens: bool = field(
-        default=True, metadata={"help": "Divide MLP importance by the number of tokens seen."}
-    )
-    normalize_globally: bool = field(
-        default=True, metadata={"help": "Min-max rescale head and MLP importance to [0, 1]."}
-    )
+    normalize_heads_by_layer: bool = _setting(True, "Divide head importance by its layer's L2 norm (Michel et al.).")
+    normalize_mlps_by_tokens: bool = _setting(True, "Divide MLP importance by the number of tokens seen.")
+    normalize_globally: bool = _setting(True, "Min-max rescale head and MLP importance to [0, 1].")
     # --- budgets (an extension: stop at a size instead of the 90 % rule) ---------------------------------------
-    target_sparsity: float | None = field(
-        default=None,
-        metadata={
-            "help": "Prune until this share of encoder weights is pruned, in (0, 1), whatever the metric "
-            "(an extension; default: the paper's stop rule)."
-        },
+    target_sparsity: float | None = _setting(
+        None,
+        "Prune until this share of encoder weights is pruned, in (0, 1), whatever the metric "
+        "(an extension; default: the paper's stop rule).",
     )
-    target_heads: int | None = field(
-        default=None, metadata={"help": "Structured: prune until this many heads are kept (>= 0; an extension)."}
-    )
-    target_mlps: int | None = field(
-        default=None, metadata={"help": "Structured: prune until this many MLPs are kept (>= 0; an extension)."}
-    )
+    target_heads: int | None = _setting(None, "Structured: prune until this many heads are kept (>= 0; an extension).")
+    target_mlps: int | None = _setting(None, "Structured: prune until this many MLPs are kept (>= 0; an extension).")
     # --- magnitude search --------------------------------------------------------------------------------------
-    magnitude_prune_fraction: float = field(
-        default=0.1,
-        metadata={"help": "Share of the remaining weights pruned per magnitude step, in (0, 1) (the paper: 0.1)."},
+    magnitude_prune_fraction: float = _setting(
+        0.1, "Share of the remaining weights pruned per magnitude step, in (0, 1) (the paper: 0.1)."
     )
-    magnitude_max_steps: int = field(
-        default=10, metadata={"help": "Maximum magnitude pruning steps, >= 1 (the paper: 10)."}
-    )
+    magnitude_max_steps: int = _setting(10, "Maximum magnitude pruning steps, >= 1 (the paper: 10).")
     # --- subnetworks -------------------------------------------------------------------------------------------
-    random_mode: Literal["exact", "bernoulli"] = field(
-        default="exact",
-        metadata={"help": "Structured random tickets: 'exact' size, or the paper's 'bernoulli' sampling."},
+    random_mode: Literal["exact", "bernoulli"] = _setting(
+        "exact", "Structured random tickets: 'exact' size, or the paper's 'bernoulli' sampling."
     )
 
     def __post_init__(self) -> None:
@@ -194,12 +159,9 @@ def validate_search_fields(config: Any) -> None:
     for name, allowed in _CHOICES.items():
         if getattr(c, name) not in allowed:
             _fail(name, f"one of {list(allowed)}", getattr(c, name))
-    if (
-        not _is_number(c.held_out_size)
-        or c.held_out_size <= 0
-        or (c.held_out_size >= 1 and c.held_out_size != int(c.held_out_size))
-    ):
-        _fail("held_out_size", "a fraction in (0, 1) or a whole count >= 1", c.held_out_size)
+    size = c.held_out_size
+    if not _is_number(size) or size <= 0 or (size >= 1 and size != int(size)):
+        _fail("held_out_size", "a fraction in (0, 1) or a whole count >= 1", size)
     if c.max_search_samples is not None and (not _is_count(c.max_search_samples) or c.max_search_samples < 1):
         _fail("max_search_samples", "an integer >= 1, or None for all", c.max_search_samples)
     if not _is_count(c.search_batch_size) or c.search_batch_size < 1:
@@ -210,7 +172,7 @@ def validate_search_fields(config: Any) -> None:
         _fail("structured_max_steps", "an integer >= 1, or None for no cap", c.structured_max_steps)
     if c.passes_per_step not in (1, 2) or isinstance(c.passes_per_step, bool):
         _fail("passes_per_step", "1 (one forward+backward) or 2 (the paper's scheme)", c.passes_per_step)
-    for name in ("paper_compat", "normalize_heads_by_layer", "normalize_mlps_by_tokens", "normalize_globally"):
+    for name in ("paper_compat", *_NORMALIZE_FIELDS):
         if not isinstance(getattr(c, name), bool):
             _fail(name, "True or False", getattr(c, name))
     if c.importance == "fisher" and c.paper_compat:

@@ -124,6 +124,20 @@ def _start_unit_worker(gpu: dict[str, str], levels: tuple[int, int]) -> None:
     set_verbosity(levels[1])
 
 
+def deal(units: list, weights: list[float], processes: int) -> list:
+    """`units` reordered so that accelerate's `split_between_processes` (contiguous slices, the first ``len % N`` one
+    longer) hands process r the r-th, (r + N)-th, ... heaviest unit: an even share of the work in a one-pass deal.
+
+    ```python
+    >>> deal(["a", "b", "c", "d", "e"], [1, 5, 2, 4, 3], 2)  # process 0: b, e, a; process 1: d, c
+    ['b', 'e', 'a', 'd', 'c']
+
+    ```
+    """
+    order = sorted(range(len(units)), key=lambda i: -weights[i])
+    return [units[i] for rank in range(processes) for i in order[rank::processes]]
+
+
 def launched_processes() -> int:
     """How many processes the launcher meant to start (WORLD_SIZE of accelerate / torchrun), 1 when not launched."""
     return int(os.environ.get("WORLD_SIZE", "1") or 1)

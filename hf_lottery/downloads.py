@@ -186,9 +186,8 @@ def snapshot(
             local_files_only=bool(constants.HF_HUB_OFFLINE),
         )
     except hub_errors.LocalEntryNotFoundError as err:  # a Hub that answered with an error: name it, not "offline"
-        _raise_clear(
-            err.__cause__ if isinstance(err.__cause__, hub_errors.HfHubHTTPError) else err, repo_id, **context
-        )
+        answered = isinstance(err.__cause__, hub_errors.HfHubHTTPError)
+        _raise_clear(err.__cause__ if answered else err, repo_id, **context)
     except Exception as err:
         _raise_clear(err, repo_id, **context)
     folder = Path(root) / subfolder if subfolder else Path(root)

@@ -72,6 +72,11 @@ def check_labels(labels: torch.Tensor, model: nn.Module) -> None:
     problem = getattr(config, "problem_type", None)
     if not isinstance(num_labels, int) or num_labels < 2 or problem not in (None, "single_label_classification"):
         return
+    if labels.is_floating_point() and labels.ndim == 1 and problem is None:  # transformers would pick multi-label
+        raise ValueError(
+            f"A search batch has float labels (e.g. {float(labels.flatten()[0]):g}) for a model of num_labels="
+            f"{num_labels} classes: class labels are integers 0..{num_labels - 1}; scores (STS-B) need num_labels=1."
+        )
     if labels.is_floating_point() or labels.dtype == torch.bool or labels.numel() == 0:
         return
     bad = labels[(labels < 0) | (labels >= num_labels)]

@@ -7,14 +7,12 @@ transformers 5 ignores `head_mask`, so gates are hooks:
   ``h*D:(h+1)*D`` of ``attention.output.dense.weight``; it works with every attention implementation.
 * MLP gate: a forward hook that scales the output of ``output.dense`` (projection + bias), before the residual and
   LayerNorm, so a pruned MLP leaves ``LayerNorm(attention_output)``.
-* baked zeros: while a ticket is applied, every weight it prunes is held at exactly zero in the parameters
-  themselves — the attention-output columns ``h*D:(h+1)*D`` of pruned heads, ``output.dense`` weight and bias of
-  pruned MLPs, and magnitude-pruned entries — and the ticket is recorded in ``model.config.hf_lottery_ticket``, so
-  any ``save_pretrained`` of the model writes the pruned model (zero columns are exactly a closed gate, so the hooks
-  above stay idle while a 0 / 1 ticket is applied). Original values are kept to restore on `remove()`; a state dict
-  loaded into the model is re-zeroed where the ticket prunes. Gradients of pruned entries are zeroed as they
-  accumulate, and `TicketHandle.enforce_weight_masks()` re-zeroes the weights after an optimizer step in one fused
-  ``torch._foreach_mul_`` over all masked parameters.
+* baked zeros: every weight the ticket prunes (pruned heads' columns, pruned MLPs' ``output.dense`` weight and bias,
+  magnitude-pruned entries) is held at exactly zero in the parameters, and the ticket is recorded in
+  ``model.config.hf_lottery_ticket``, so any ``save_pretrained`` writes the pruned model (the hooks above stay idle
+  while a 0 / 1 ticket is applied). `remove()` restores the original values; a state dict loaded is re-zeroed;
+  gradients of pruned entries are zeroed as they accumulate, and `TicketHandle.enforce_weight_masks()` re-zeroes the
+  weights after an optimizer step (one fused ``torch._foreach_mul_``).
 """
 
 from __future__ import annotations
@@ -72,15 +70,20 @@ class TicketHandle:
             if problems := ticket.compatibility_problems(self.structure.model):
                 logger.warning("The ticket may not belong to this model: %s", "; ".join(problems))
             ticket.validate(self.structure)
-            _refuse_stacking(self.structure.model, ticket)
+            if stacked := [h for h in active_handles(self.structure.model) if h.ticket is not None]:
+                raise ValueError(
+                    f"A ticket is already applied to this model ({stacked[0]!r}); applying a second one would stack "
+                    "baked zeros whose removal cannot restore the weights in every order. Call `.remove()` on the "
+                    "first handle, or merge the masks into one ticket."
+                )
         self.model = self.structure.model
         self.ticket = ticket
         self.differentiable = differentiable
         layers, self.head_size = self.structure.num_layers, self.structure.head_size
         ones = torch.ones(layers, self.structure.num_heads), torch.ones(layers)
         head, mlp = ones if ticket is None else (ticket.head_mask, ticket.mlp_mask)
-        self.head_gates = head.to(self.structure.device(), torch.float32)
-        self.mlp_gates = mlp.to(self.structure.device(), torch.float32)
+        self.head_gates = head.to(self.structure.device(), torch.float32).requires_grad_(differentiable)
+        self.mlp_gates = mlp.to(self.structure.device(), torch.float32).requires_grad_(differentiable)
         self._hooks: list[Any] = []
         self._saved_weights: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._weight_masks: dict[str, torch.Tensor] = {}
@@ -96,13 +99,12 @@ class TicketHandle:
         self._config_previous: Any = _MISSING
         self._removed = False
         self._refresh_layer_flags()
-        if differentiable:
-            self.head_gates.requires_grad_(True)
-            self.mlp_gates.requires_grad_(True)
         self._install_gate_hooks()
         if ticket is not None:
             self._bake(kept_entries(self.structure, ticket.head_mask, ticket.mlp_mask, ticket.weight_masks))
-            self._record_in_config(ticket)
+            if (config := getattr(self.model, "config", None)) is not None:  # `remove()` puts the previous entry back
+                self._config_previous = getattr(config, CONFIG_TICKET_KEY, _MISSING)
+                setattr(config, CONFIG_TICKET_KEY, ticket.to_config_entry(self.structure.model))
         _ACTIVE.setdefault(self.model, []).append(weakref.ref(self))
 
     def _install_gate_hooks(self) -> None:
@@ -150,8 +152,7 @@ class TicketHandle:
             baked = (
                 self.ticket is not None
                 and not self._removed
-                and bool(((self.head_gates == 0) | (self.head_gates == 1)).all())
-                and bool(((self.mlp_gates == 0) | (self.mlp_gates == 1)).all())
+                and all(bool(((gates == 0) | (gates == 1)).all()) for gates in (self.head_gates, self.mlp_gates))
             )
             self._head_active = [active and not baked for active in (self.head_gates != 1).any(dim=1).tolist()]
             self._mlp_active = [active and not baked for active in (self.mlp_gates != 1).tolist()]
@@ -167,11 +168,9 @@ class TicketHandle:
 
     @torch.no_grad()
     def set_masks(self, head_mask: torch.Tensor | None = None, mlp_mask: torch.Tensor | None = None) -> None:
-        """Change the head / MLP gates in place (e.g. between search steps) without reinstalling hooks.
-
-        On a handle of a ticket, the baked zeros follow the gates: a head or MLP opened again gets the values it had
-        before the ticket was applied, a newly closed one is zeroed (magnitude weight masks stay as they are).
-        """
+        """Change the head / MLP gates in place (e.g. between search steps) without reinstalling hooks. On a handle of
+        a ticket, the baked zeros follow the gates: a head or MLP opened again gets the values it had before the ticket
+        was applied, a newly closed one is zeroed (magnitude weight masks stay as they are)."""
         for name, mask, gates in (("head_mask", head_mask, self.head_gates), ("mlp_mask", mlp_mask, self.mlp_gates)):
             if mask is not None:
                 if tuple(mask.shape) != tuple(gates.shape):
@@ -196,8 +195,7 @@ class TicketHandle:
 
     def zero_grad(self) -> None:
         """Reset the gates' accumulated gradients (differentiable mode)."""
-        self.head_gates.grad = None
-        self.mlp_gates.grad = None
+        self.head_gates.grad = self.mlp_gates.grad = None
 
     # ------------------------------------------------------------------ hooks
     def _head_hook(self, index: int):
@@ -303,10 +301,8 @@ class TicketHandle:
     @torch.no_grad()
     def _on_grad_accumulated(self, param: torch.Tensor) -> None:
         # Fires once a masked parameter's gradient is accumulated in a backward pass: zero its pruned entries.
-        if self._removed or param.grad is None:
-            return
         index = self._mask_index.get(id(param))
-        if index is not None:
+        if not self._removed and param.grad is not None and index is not None:
             param.grad.mul_(self._keeps_matching()[index].to(param.grad.dtype))
 
     def pruned_weights_are_zero(self) -> bool:
@@ -314,31 +310,11 @@ class TicketHandle:
         params = self.structure.named_encoder_parameters()
         return all(bool((params[name].detach()[~mask] == 0).all()) for name, mask in self._weight_masks.items())
 
-    # ------------------------------------------------------------------ the ticket in the model's config
-    def _record_in_config(self, ticket: LotteryTicket) -> None:
-        config = getattr(self.model, "config", None)
-        if config is None:
-            return
-        self._config_previous = getattr(config, CONFIG_TICKET_KEY, _MISSING)
-        setattr(config, CONFIG_TICKET_KEY, ticket.to_config_entry(self.structure.model))
-
-    def _forget_in_config(self) -> None:
-        config = getattr(self.model, "config", None)
-        if config is None or not hasattr(self, "_config_previous") or self.ticket is None:
-            return
-        if self._config_previous is _MISSING:
-            if hasattr(config, CONFIG_TICKET_KEY):
-                delattr(config, CONFIG_TICKET_KEY)
-        else:
-            setattr(config, CONFIG_TICKET_KEY, self._config_previous)
-
     # ------------------------------------------------------------------ removal
     @torch.no_grad()
     def remove(self, restore_weights: bool = True) -> None:
-        """Remove every hook and the config entry; with `restore_weights`, put back the values the ticket zeroed.
-
-        Use ``restore_weights=False`` after training with the ticket: the trained model keeps its (baked) zeros.
-        """
+        """Remove every hook and the config entry; with `restore_weights`, put back the values the ticket zeroed
+        (``restore_weights=False`` after training with the ticket: the trained model keeps its baked zeros)."""
         if self._removed:
             return
         for hook in self._hooks:
@@ -351,7 +327,11 @@ class TicketHandle:
         self._saved_weights.clear()
         self._masked_params.clear()
         self._keep_list.clear()
-        self._forget_in_config()
+        if self.ticket is not None and (config := getattr(self.model, "config", None)) is not None:
+            if self._config_previous is not _MISSING:
+                setattr(config, CONFIG_TICKET_KEY, self._config_previous)
+            elif hasattr(config, CONFIG_TICKET_KEY):
+                delattr(config, CONFIG_TICKET_KEY)
         refs = _ACTIVE.get(self.model, [])
         refs[:] = [ref for ref in refs if ref() is not None and ref() is not self]
         self._removed = True
@@ -375,22 +355,10 @@ class TicketHandle:
         )
 
 
-def _refuse_stacking(model: nn.Module, ticket: LotteryTicket) -> None:
-    for handle in active_handles(model):
-        if handle.ticket is not None:
-            raise ValueError(
-                f"A ticket is already applied to this model ({handle!r}); applying a second one would stack baked "
-                "zeros whose removal cannot restore the weights in every order. Call `.remove()` on the first "
-                "handle, or merge the masks into one ticket."
-            )
-
-
 def _compiled(model: nn.Module) -> str | None:
-    """How `model` was compiled by torch.compile, or None: hooks added now would be ignored by the compiled code.
-
-    A compile wrapper made earlier around the *original* module is not detected (that would need a heap scan), and
-    needs not be: the ticket is baked into the weights, which the compiled code reads, so its outputs are pruned.
-    """
+    """How `model` was compiled by torch.compile, or None: hooks added now would be ignored by the compiled code. A
+    compile wrapper made earlier around the *original* module is not detected (that would need a heap scan), and needs
+    not be: the ticket is baked into the weights, which the compiled code reads, so its outputs are pruned."""
     if is_compiled_module(model) or has_compiled_regions(model):
         return "it is, or holds, a torch.compile wrapper (OptimizedModule)"
     # `module.compile()` compiles in place; torch 2.13 offers no public check, and accelerate 1.16 checks wrappers only
@@ -413,8 +381,7 @@ def apply_ticket(
 
     Raises:
         ValueError: the ticket does not fit the model (see `LotteryTicket.validate`); another ticket that changes
-            weights is already applied (remove it first); the model was compiled (apply the ticket before
-            ``torch.compile``).
+            weights is already applied (remove it first); the model was compiled (apply the ticket before compiling).
         TypeError: the model is not a supported BERT-style encoder.
 
     Example:

@@ -2,15 +2,12 @@
 BERT, Chen et al. (2020) find them.
 
 Round 0 fine-tunes the dense model. Each later round prunes `magnitude_prune_fraction` of the weights still kept
-(one global L1 ranking of the *trained* weights over the paper's magnitude weight set, `select_global`), rewinds the
-survivors to the pre-trained weights (or to the weights after `rewind_step` training steps of round 0) and fine-tunes
-again with the ticket applied (pruned weights exactly zero throughout, `TicketCallback`). It stops after `rounds`
-rounds or at the first round whose metric fails the stop rule (``metric >= threshold × round-0 metric``); the ticket
-of the last passing round is returned. Sparsity after k rounds is ``1 − 0.9^k`` (counted exactly).
-
-This differs from the paper's magnitude search (`find_magnitude_ticket`), which prunes the fine-tuned weights step
-by step *without any training between steps*: IMP re-trains the subnetwork after every pruning round, which costs one
-fine-tune per round.
+(one global L1 ranking of the *trained* weights, `select_global`), rewinds the survivors to the pre-trained weights
+(or those after `rewind_step` steps of round 0) and fine-tunes again with the ticket applied (`TicketCallback`),
+until `rounds` rounds or the first round failing the stop rule (``metric >= threshold × round-0 metric``); the last
+passing round's ticket is returned. Sparsity after k rounds is ``1 − 0.9^k`` (counted exactly). Unlike the paper's
+magnitude search (`find_magnitude_ticket`), which prunes step by step *without training between steps*, IMP costs
+one fine-tune per round.
 
 Each round writes ``output_dir/round_k/`` (the ticket trained in that round, ``result.json`` with its metric and the
 mask for the next round); a re-run with the same arguments skips finished rounds.
@@ -121,23 +118,19 @@ def find_imp_ticket(
     if train_dataset is None or eval_dataset is None:
         raise ValueError("find_imp_ticket needs `train_dataset` (the fine-tunes) and `eval_dataset` (the stop rule).")
     metric = resolve_search_metric(metric, compute_metrics, metric_key)
-    model = _load(model, num_labels, args.seed)
+    if isinstance(model, nn.Module):
+        model = unwrap_model(model)
+    else:
+        torch.manual_seed(args.seed)  # the classifier head is initialised from the global RNG
+        kwargs = {} if num_labels is None else {"num_labels": num_labels}
+        source, model = model, AutoModelForSequenceClassification.from_pretrained(model, **kwargs)
+        record_base_model(model, source)
     return _ImpRun(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, metric=metric,
         config=config, rewind_step=rewind_step, data_collator=data_collator, processing_class=processing_class,
         output_dir=Path(output_dir or os.path.join(args.output_dir, "imp_ticket")), callbacks=list(callbacks or []),
         base_model=base_model_of(model, base_model), task=task or task_of_metric(metric),
     ).run(rounds)  # fmt: skip
-
-
-def _load(model: nn.Module | str | os.PathLike, num_labels: int | None, seed: int) -> nn.Module:
-    if isinstance(model, nn.Module):
-        return unwrap_model(model)
-    torch.manual_seed(seed)  # the classifier head is initialised from the global RNG
-    kwargs = {} if num_labels is None else {"num_labels": num_labels}
-    loaded = AutoModelForSequenceClassification.from_pretrained(model, **kwargs)
-    record_base_model(loaded, model)
-    return loaded
 
 
 class _WeightsAtStep(TrainerCallback):
@@ -171,6 +164,7 @@ class _ImpRun:
     def __post_init__(self):
         self.initial = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.structure = EncoderStructure(self.model)
+        self.rewind_point = self.output_dir / "round_0" / "rewind_point.safetensors"
         self.settings = dict(
             rewind_step=self.rewind_step, magnitude_prune_fraction=self.config.magnitude_prune_fraction
         )
@@ -196,7 +190,10 @@ class _ImpRun:
                 raise ValueError(
                     f"`rewind_step`={self.rewind_step} is beyond round 0's {trainer.state.global_step} training steps."
                 )
-            self._save_rewind_point(snapshot.weights)
+            if distributed.is_main_process():
+                with atomic_path(self.rewind_point) as tmp:
+                    save_file({k: v.contiguous().cpu() for k, v in snapshot.weights.items()}, str(tmp))
+            distributed.barrier()
         return result, trainer
 
     def _loader(self):
@@ -206,17 +203,6 @@ class _ImpRun:
         return search_dataloader(
             self.eval_dataset, batch_size=self.config.search_batch_size, collate_fn=collator, model=self.model
         )
-
-    def _rewind_weights(self) -> dict[str, torch.Tensor]:
-        if not self.rewind_step:
-            return self.initial
-        return load_file(str(self.output_dir / "round_0" / "rewind_point.safetensors"))
-
-    def _save_rewind_point(self, weights: dict[str, torch.Tensor]) -> None:
-        if distributed.is_main_process():
-            with atomic_path(self.output_dir / "round_0" / "rewind_point.safetensors") as tmp:
-                save_file({k: v.contiguous().cpu() for k, v in weights.items()}, str(tmp))
-        distributed.barrier()
 
     @torch.no_grad()
     def _next_masks(self, kept: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -228,14 +214,14 @@ class _ImpRun:
         return {name: mask & ~pruned[name] for name, mask in kept.items()}
 
     def run(self, rounds: int) -> LotteryTicket:
-        full = LotteryTicket.full(self.structure, kind="good", method="magnitude", base_model=self.base_model)
         ones = {n: torch.ones(p.shape, dtype=torch.bool) for n, p in self.structure.magnitude_parameters().items()}
+        dense = LotteryTicket.full(
+            self.structure, kind="good", method="magnitude", base_model=self.base_model, weight_masks=ones
+        )
         history: list[dict[str, Any]] = []
-        best: LotteryTicket | None = None
-        rule: StopRule | None = None
-        ticket: LotteryTicket | None = None
+        best = rule = ticket = None
         for index in range(rounds + 1):
-            result, next_ticket = self._load_round(index) or self._run_round(index, ticket, full, ones)
+            result, next_ticket = self._load_round(index) or self._run_round(index, ticket, dense)
             if index == 0:
                 rule = StopRule(self.config.threshold, result["metric"], result["constant_baseline"])
                 rule.check(self.config.on_degenerate)
@@ -244,24 +230,22 @@ class _ImpRun:
                 "step": index, "phase": "imp", "sparsity": result["sparsity"], "metric": result["metric"],
                 "weights_kept": result["weights_kept"], "accepted": passed,
             })  # fmt: skip
-            if passed:
-                best = self._round_ticket(index, full, ones)
+            if passed:  # the ticket trained in this round
+                previous = self.output_dir / f"round_{index - 1}" / NEXT_TICKET_DIR
+                best = LotteryTicket.from_pretrained(previous) if index else dense
             if not passed or index == rounds:
                 break
             ticket = next_ticket
         return self._finish(best, history, rule, rounds)
 
-    def _round_ticket(self, index: int, full: LotteryTicket, ones: dict[str, torch.Tensor]) -> LotteryTicket:
-        if index == 0:
-            return full.copy(weight_masks=ones)
-        return LotteryTicket.from_pretrained(self.output_dir / f"round_{index - 1}" / NEXT_TICKET_DIR)
-
-    def _run_round(self, index, ticket, full, ones):
-        with torch.no_grad():
-            self.model.load_state_dict(self.initial if index == 0 else self._rewind_weights())
+    def _run_round(self, index, ticket, dense):
+        with torch.no_grad():  # round 0 trains the initial weights, later rounds the rewind point
+            self.model.load_state_dict(
+                load_file(str(self.rewind_point)) if index and self.rewind_step else self.initial
+            )
         result, trainer = self._train(index, ticket)
-        current = ticket if ticket is not None else full.copy(weight_masks=ones)
-        next_ticket = full.copy(weight_masks=self._next_masks(current.weight_masks), kind="good")
+        current = ticket if ticket is not None else dense
+        next_ticket = dense.copy(weight_masks=self._next_masks(current.weight_masks))
         counts = current.kept_weight_counts()
         metric_fn = resolve_metric(self.metric)
         record = {

@@ -184,13 +184,9 @@ def base_model_of(
     if recorded:
         return base_model_id(recorded)
     name = getattr(config, "_name_or_path", None) or None
-    if (
-        name is not None
-        and type(model).__name__ not in (getattr(config, "architectures", None) or [])
-        and (searched is None or not _same_model(name, searched))
-    ):
-        return base_model_id(name)
-    return None
+    if name is None or type(model).__name__ in (getattr(config, "architectures", None) or []):
+        return None  # nothing recorded, or a fine-tuned checkpoint loaded back: it names only itself
+    return None if searched is not None and _same_model(name, searched) else base_model_id(name)
 
 
 def record_base_model(model: Any, base_model: str | os.PathLike | None = None) -> str | None:

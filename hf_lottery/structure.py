@@ -39,8 +39,6 @@ DIM_KEYS = ("num_layers", "num_heads", "head_size", "hidden_size", "intermediate
 class LayerModules:
     """The linear maps of one encoder layer that tickets act on (see `EncoderStructure.layers`).
 
-    Example:
-
     ```python
     >>> model = tiny_bert()
     >>> layer = EncoderStructure(model).layers[1]
@@ -68,10 +66,7 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     """The module inside `DistributedDataParallel` / `DataParallel` / FSDP / DeepSpeed / `torch.compile` wrappers
     (accelerate's `extract_model_from_parallel`).
 
-    Example:
-
     ```python
-    >>> import torch
     >>> model = torch.nn.Linear(2, 2)
     >>> unwrap_model(torch.nn.DataParallel(model)) is model, unwrap_model(torch.compile(model)) is model
     (True, True)
@@ -96,15 +91,8 @@ def check_materialized(model: nn.Module) -> nn.Module:
 
 
 class EncoderStructure:
-    """Adapter that finds the encoder layers, heads, head size and MLPs of a BERT-style model.
-
-    Args:
-        model: a supported model (see the module docstring); DDP / DataParallel wrappers are unwrapped.
-
-    Raises:
-        TypeError: the model does not have the BERT encoder layer structure.
-
-    Example:
+    """Adapter that finds the encoder layers, heads, head size and MLPs of a supported `model` (see the module
+    docstring; wrappers are unwrapped); a `TypeError` when it does not have the BERT encoder layer structure.
 
     ```python
     >>> model = tiny_bert()
@@ -206,8 +194,6 @@ class EncoderStructure:
     def dims(self) -> dict[str, int]:
         """The dense dimensions a ticket for this model records.
 
-        Example:
-
         ```python
         >>> model = tiny_bert()
         >>> EncoderStructure(model).dims()
@@ -224,8 +210,6 @@ class EncoderStructure:
 
     def magnitude_parameter_names(self) -> list[str]:
         """Names (relative to the encoder) of the paper's magnitude-pruning weight set, in layer order.
-
-        Example:
 
         ```python
         >>> model = tiny_bert()
@@ -251,11 +235,8 @@ def prunable_parameter_counts(dims: dict[str, int]) -> dict[str, int]:
     A head owns its rows of Q/K/V (weights and biases) and its columns of the attention output projection; an MLP
     owns the intermediate projection (weight and bias) and the output projection's weight.
 
-    Example:
-
     ```python
-    >>> prunable_parameter_counts({"num_layers": 2, "num_heads": 4, "head_size": 8, "hidden_size": 32,
-    ...     "intermediate_size": 37})
+    >>> prunable_parameter_counts(EncoderStructure(tiny_bert()).dims())
     {'per_head': 1048, 'per_mlp': 2405, 'total': 13258}
 
     ```

@@ -81,16 +81,13 @@ class LotteryTrainer(Trainer):
     a ticket.
 
     Args:
-        ticket: train with this ticket applied (a `TicketCallback` is added: pruned heads/MLPs off, pruned weights
-            baked as exact zeros after every optimizer step — so checkpoints and ``save_model()`` hold the pruned
-            model — and the ticket saved in every checkpoint and restored on resume).
+        ticket: train with this ticket applied (a `TicketCallback` is added: checkpoints hold the pruned model).
         search_dataset: data for the searches (default: `eval_dataset`); with ``search_data="held-out"`` pass
             a held-out slice of train here.
         Other arguments are the `Trainer`'s; `args` must be `LotteryArguments`.
 
-    When training starts the pre-trained model is recorded in ``model.config.hf_lottery_base_model``
-    (``args.base_model_name_or_path``, else the folder the model was loaded from), and searches record it as the
-    ticket's base model. Search results go through `Trainer.log` (``log_history``, ``report_to``).
+    When training starts the pre-trained model (``args.base_model_name_or_path``, else the model's folder) is recorded
+    in ``model.config.hf_lottery_base_model`` and the tickets. Search results go through `Trainer.log`.
 
     Example:
 
@@ -185,10 +182,9 @@ class LotteryTrainer(Trainer):
         return data if data is not None else self.eval_dataset
 
     def _metric(self) -> dict[str, Any]:
-        args: LotteryArguments = self.args
-        if args.lottery_metric:
-            return {"metric": args.lottery_metric}
-        return {"compute_metrics": self.compute_metrics, "metric_key": args.lottery_metric_key}
+        if self.args.lottery_metric:
+            return {"metric": self.args.lottery_metric}
+        return {"compute_metrics": self.compute_metrics, "metric_key": self.args.lottery_metric_key}
 
     def _search(self, method: str, dataset: Any, output_dir: str | None, **settings: Any) -> LotteryTicket:
         args: LotteryArguments = self.args

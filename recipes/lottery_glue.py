@@ -19,6 +19,11 @@ Several GPUs:
     accelerate launch --config_file recipes/accelerate_configs/multi_gpu.yaml recipes/lottery_glue.py \
         --model_name_or_path bert-base-uncased --task_name rte --output_dir runs/rte
 
+Several tasks × seeds in one launch (one run folder per task, units of all of them spread over the processes):
+
+    accelerate launch --config_file recipes/accelerate_configs/multi_gpu.yaml recipes/lottery_glue.py \
+        --model_name_or_path bert-base-uncased --task_name cola sst2 mrpc rte --data_dir glue --output_dir runs/grid
+
 Two CPU processes (gloo; the environment variable is required, see recipes/README.md):
 
     ACCELERATE_USE_CPU=true accelerate launch --config_file recipes/accelerate_configs/cpu_2proc.yaml \

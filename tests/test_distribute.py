@@ -1,6 +1,7 @@
 """`--distribute units | data` on 2 CPU processes (gloo): units give the one-process results, data keeps the paper's
 global batch, and a resume on another number of processes is refused only where it would change results."""
 
+import itertools
 import json
 import math
 import os
@@ -16,15 +17,16 @@ from safetensors.torch import load_file
 from hf_lottery import LotteryTicket
 
 from .test_distributed import launch
+from .test_pipeline import write_sst2
 
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "lottery_glue.py"
 STAGES = ["finetune", "search", "sample", "evaluate", "retrain", "report"]
 
 
-def recipe_args(model: str, out: Path, *extra: str) -> list[str]:
+def recipe_args(model: str, out: Path, *extra: str, tasks: tuple[str, ...] = ("demo",)) -> list[str]:
     return [
-        "--task_name", "demo", "--model_name_or_path", model, "--output_dir", str(out), "--seeds", "3", "4",
+        "--task_name", *tasks, "--model_name_or_path", model, "--output_dir", str(out), "--seeds", "3", "4",
         "--kinds", "good", "random", "--max_train_samples", "96", "--max_eval_samples", "32", "--num_train_epochs",
         "1", "--learning_rate", "1e-3", "--max_seq_length", "32", "--magnitude_max_steps", "2",
         "--search_batch_size", "8", "--on_degenerate", "ignore", *extra,
@@ -97,18 +99,24 @@ def single(tmp_path_factory, tiny_pretrained):
 
 
 def test_units_on_two_processes_give_the_one_process_results(single, tiny_pretrained, tmp_path):
-    root = tmp_path / "run"
-    proc = launch(tmp_path, True, *recipe_args(tiny_pretrained, root, "--distribute", "units", "--stages", *STAGES),
-                  script=RECIPE)  # fmt: skip
+    # two tasks in one launch: the units of both are spread over the processes; demo's equal a one-process run's
+    root, glue = tmp_path / "run", write_sst2(tmp_path / "glue")
+    args = recipe_args(tiny_pretrained, root, "--data_dir", str(glue), "--distribute", "units", "--stages", *STAGES,
+                       tasks=("demo", "sst2"))  # fmt: skip
+    proc = launch(tmp_path, True, *args, script=RECIPE)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    config = run_config(root)
+    config = run_config(root / "demo")
     assert (config["world_size"], config["effective_train_batch_size"]) == (2, 32)
-    assert "batch 32 (global)" in (root / "report" / "report.md").read_text()
-    assert_same_results(results(root), results(single))
-    assert_same_weights(root, single)
-    assert finetune_steps(root) == finetune_steps(single) == {3: 3, 4: 3}  # 96 examples / 32 per step
-    for seed in (3, 4):  # each unit logged once, by the process that ran it
-        assert proc.stderr.count(f"Fine-tuned seed {seed}:") == 1, proc.stderr[-4000:]
+    assert "batch 32 (global)" in (root / "demo" / "report" / "report.md").read_text()
+    assert_same_results(results(root / "demo"), results(single))
+    assert_same_weights(root / "demo", single)
+    assert finetune_steps(root / "demo") == finetune_steps(single) == {3: 3, 4: 3}  # 96 examples / 32 per step
+    assert "## sst2" in (root / "report" / "report.md").read_text() and results(root / "sst2")
+    for task, seed in itertools.product(("demo", "sst2"), (3, 4)):  # each unit logged once, by the process that ran it
+        assert proc.stderr.count(f"Fine-tuned {task}, seed {seed}:") == 1, proc.stderr[-4000:]
+        retrained = json.loads((root / task / "report" / "results.json").read_text())["retrained"][str(seed)]
+        for name in retrained:
+            assert proc.stderr.count(f"Re-fine-tuned {task} {name} (seed {seed}):") == 1, proc.stderr[-4000:]
 
 
 def test_data_keeps_the_global_batch_and_the_number_of_steps(single, tiny_pretrained, tmp_path):

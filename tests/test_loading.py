@@ -186,6 +186,30 @@ def test_dense_folder_with_ticket_files(tmp_path):
     torch.testing.assert_close(first_output(load_pruned_model(tmp_path, compact=True)), expected, atol=1e-5, rtol=0)
 
 
+def test_subfolder_is_read_whole_model_ticket_and_config(tmp_path):
+    # the folder's root holds another model and ticket: everything comes from the subfolder, dense or compact
+    model, other = tiny_bert(), tiny_bert(seed=1)
+    ticket = structured_ticket(model)
+    other.save_pretrained(tmp_path)
+    LotteryTicket.full(other).save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path / "pruned")
+    ticket.save_pretrained(tmp_path / "pruned")
+    compact_model(model, ticket).save_pretrained(tmp_path / "small")
+    expected = gated_output(model, ticket)
+    loaded = load_pruned_model(tmp_path, subfolder="pruned")
+    assert loaded.hf_lottery_ticket.masks_equal(ticket)
+    torch.testing.assert_close(first_output(loaded), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        first_output(load_pruned_model(tmp_path, subfolder="small")), expected, atol=1e-5, rtol=0
+    )
+    register_auto_classes()
+    small = AutoModelForSequenceClassification.from_pretrained(tmp_path, subfolder="small")
+    torch.testing.assert_close(first_output(small), expected, atol=1e-5, rtol=0)
+    (tmp_path / "outside").symlink_to(tmp_path.parent)
+    with pytest.raises(ValueError, match="leads out of"):
+        load_pruned_model(tmp_path, subfolder="outside")
+
+
 def test_sharded_dense_folder_loads_its_own_shards(tmp_path):
     model = tiny_bert()
     ticket = structured_ticket(model)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from hf_lottery.pipeline import PipelineConfig, RunSettings, build_report, run_pipeline
 from hf_lottery.pipeline import stages as stage_module
@@ -343,3 +344,53 @@ def test_compacted_retrained_model_is_saved_dense_with_the_ticket_baked_in(full_
     saved = json.loads((tmp_path / "saved" / "config.json").read_text())
     assert saved["hf_lottery_base_model"] == str(Path(tiny_pretrained).resolve())
     assert LotteryTicket.from_pretrained(tmp_path / "saved").masks_equal(ticket)
+
+
+def write_sst2(folder: Path, rows: int = 64) -> Path:
+    """A small SST-2 folder of TSVs (two-word sentiment sentences), under a GLUE root."""
+    words = (["bad", "dull", "awful", "poor"], ["good", "great", "fine", "lovely"])
+    (folder / "SST-2").mkdir(parents=True)
+    for name, count in (("train.tsv", rows), ("dev.tsv", rows // 2)):
+        lines = [f"a {words[i % 2][i % 4]} {words[i % 2][i // 2 % 4]} film\t{i % 2}" for i in range(count)]
+        (folder / "SST-2" / name).write_text("sentence\tlabel\n" + "\n".join(lines) + "\n")
+    return folder
+
+
+def test_several_tasks_run_as_one_grid_with_a_cross_task_report(full_run, tiny_pretrained, tmp_path):
+    from hf_lottery import LotteryTicket
+
+    glue, grid = write_sst2(tmp_path / "glue"), tmp_path / "grid"
+    stages = ["finetune", "search", "sample", "evaluate", "report"]
+    settings = config(tiny_pretrained, grid, task_name=["demo", "SST-2"], data_dir=str(glue), stages=stages)
+    assert run_pipeline(settings) == grid / "report" / "report.md"
+    assert json.loads((grid / "run_config.json").read_text())["tasks"] == ["demo", "sst2"]
+    # each task is an ordinary run folder: demo gives what a run of demo alone gives, sst2 read the GLUE root
+    got, alone = results(grid / "demo"), results(full_run[0])
+    assert (got["full"], got["pruned"]) == (alone["full"], alone["pruned"])
+    sst2 = json.loads((grid / "sst2" / "run_config.json").read_text())
+    assert (sst2["config"]["pipeline"]["data_dir"], sst2["data"]["train"], sst2["data"]["dev"]) == (str(glue), 48, 32)
+    # the cross-task report, on structured tickets written by hand: survivors demo {1-1, 1-2, 2-1}, sst2 {1-1, 2-1, 2-3}
+    masks = {"demo": ([[1, 1, 0, 0], [1, 0, 1, 0], [0] * 4], [[1, 1, 1, 0], [1, 0, 0, 0], [1] * 4]),
+             "sst2": ([[1, 0, 0, 0], [1, 1, 1, 1], [0] * 4], [[1, 1, 0, 1], [1, 0, 1, 0], [0] * 4])}  # fmt: skip
+    for task, per_seed in masks.items():
+        for seed, (head_mask, mlp_mask) in zip((1, 2), zip(per_seed, ([1, 1, 0], [1, 0, 0]))):
+            ticket = LotteryTicket(head_mask=torch.tensor(head_mask), mlp_mask=torch.tensor(mlp_mask))
+            ticket.save_pretrained(grid / task / f"seed_{seed}" / "tickets" / "structured" / "good")
+    report = build_report(grid).read_text()
+    data = json.loads((grid / "report" / "results.json").read_text())
+    assert data["share_of_tasks"]["heads"] == [[1.0, 0.5, 0.0, 0.0], [1.0, 0.0, 0.5, 0.0], [0.0] * 4]
+    assert (data["stable_heads"], data["stable_mlps"], data["overlap"]) == (
+        [[1, 1], [2, 1]], [1], {"demo/sst2": {"shared": 2, "jaccard": 0.5}}
+    )  # fmt: skip
+    assert set(data["tables"]) == {"demo", "sst2"} and data["agreement"]["demo"]["heads_kept"] == [4, 8]
+    for text in ("## demo", "## sst2", "(layer-head, from 1): 1-1, 2-1; MLPs (layer): 1.", "| demo/sst2 | 2 | 0.50 |"):
+        assert text in report
+    assert (grid / "report" / "plots" / "stable_heads.png").is_file()
+    assert (grid / "sst2" / "report" / "plots" / "head_survival.png").is_file()  # linked from the grid report
+    # resumed: nothing is trained again; another list of tasks in the folder is refused
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stage_module, "_train", counter := CountingTrain())
+        run_pipeline(settings)
+    assert counter.calls == 0
+    with pytest.raises(ValueError, match=r"--task_name \['demo', 'sst2'\] -> \['demo', 'rte'\]"):
+        run_pipeline(config(tiny_pretrained, grid, task_name=["demo", "rte"], data_dir=str(glue), stages=stages))

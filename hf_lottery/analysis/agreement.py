@@ -21,9 +21,9 @@ from ..tickets.ticket import LotteryTicket
 MaskLike = LotteryTicket | tuple[Any, Any] | Any
 
 
-def _as_masks(tickets: Sequence[MaskLike]) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
-    """Stack raters' head masks ``[R, L*H]`` and MLP masks ``[R, L]`` (None when only head masks were given), and
-    give the ``[L, H]`` shape."""
+def _as_masks(tickets: Sequence[MaskLike], least: int = 2) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
+    """Stack `least` or more raters' head masks ``[R, L*H]`` and MLP masks ``[R, L]`` (None when only head masks were
+    given), and give the ``[L, H]`` shape."""
     heads, mlps, shapes2d = [], [], []
     for item in tickets:
         if isinstance(item, LotteryTicket):
@@ -38,8 +38,8 @@ def _as_masks(tickets: Sequence[MaskLike]) -> tuple[np.ndarray, np.ndarray | Non
         shapes2d.append(tuple(head.shape))
         heads.append(head.bool().numpy().reshape(-1))
         mlps.append(None if mlp is None else torch.as_tensor(mlp).bool().numpy().reshape(-1))
-    if len(heads) < 2:
-        raise ValueError(f"Agreement needs masks from at least 2 seeds (raters); got {len(heads)}.")
+    if len(heads) < least:
+        raise ValueError(f"Agreement needs masks from at least {least} seeds (raters); got {len(heads)}.")
     if len(set(shapes2d)) != 1:
         raise ValueError(f"All head masks must have the same shape; got {sorted(set(shapes2d))}.")
     if any(m is None for m in mlps):
@@ -152,12 +152,12 @@ def mask_agreement(tickets: Sequence[MaskLike]) -> Agreement:
 
 
 def task_overlap(tickets_by_task: Mapping[str, Sequence[MaskLike]]) -> dict[str, dict[str, float | int]]:
-    """Overlap across tasks of the heads kept in all seeds of each task.
+    """Overlap across tasks of the heads kept in all seeds (one or more) of each task.
 
     For each pair of tasks ``"A/B"``: ``shared`` = heads surviving in every seed of both tasks, ``jaccard`` =
     shared / heads surviving in all seeds of either task (0 when neither has survivors).
     """
-    survivors = {task: _as_masks(tickets)[0].all(0) for task, tickets in tickets_by_task.items()}
+    survivors = {task: _as_masks(tickets, 1)[0].all(0) for task, tickets in tickets_by_task.items()}
     result = {}
     for a, b in itertools.combinations(sorted(survivors), 2):
         if survivors[a].shape != survivors[b].shape:

@@ -2,10 +2,7 @@
 survival as the share of surviving weights per head and per tensor, and importance heatmaps.
 
 Each function writes the file atomically and returns its path; the plotted numbers come from the ``*_matrix`` /
-``*_vector`` helpers. Titles name the task, the model and the number of tickets (seeds) when the tickets record them
-(or `task=` / `model=` are given). matplotlib is optional: ``pip install "hf-lottery[plots]"``.
-
-Example:
+``*_vector`` helpers, titles from `describe`. matplotlib is optional: ``pip install "hf-lottery[plots]"``.
 
 ```python
 >>> import tempfile, torch
@@ -144,9 +141,7 @@ def _heatmap(matrix: np.ndarray, path: str | os.PathLike, title: str, label: str
         image = ax.imshow(matrix, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto")
         ax.set_xticks(range(cols), list(xlabels) if xlabels else [str(c + 1) for c in range(cols)])
         ax.set_yticks(range(rows), [str(r + 1) for r in range(rows)])
-        ax.set_ylabel("layer")
-        ax.set_xlabel(xlabel)
-        ax.set_title(title)
+        ax.set(xlabel=xlabel, ylabel="layer", title=title)
         if label is None:
             _legend(ax)
             return save_figure(fig, path)
@@ -159,13 +154,9 @@ def _heatmap(matrix: np.ndarray, path: str | os.PathLike, title: str, label: str
 
 
 def plot_head_survival(
-    head_masks: torch.Tensor | Sequence[torch.Tensor] | Sequence[LotteryTicket],
-    path: str | os.PathLike,
-    title: str | None = None,
-    *,
-    task: str | None = None,
-    model: str | None = None,
-) -> Path:
+    head_masks: torch.Tensor | Sequence[torch.Tensor] | Sequence[LotteryTicket], path: str | os.PathLike,
+    title: str | None = None, *, task: str | None = None, model: str | None = None,
+) -> Path:  # fmt: skip
     """One ticket: its kept / pruned heads (layers × heads); several: the share of tickets keeping each head."""
     matrix = head_survival_matrix(head_masks, "mean")
     what = describe(head_masks, task, model)
@@ -193,17 +184,13 @@ def plot_mlp_survival(
     items: Sequence[Any], path: str | os.PathLike, title: str | None = None, *, task: str | None = None,
     model: str | None = None,
 ) -> Path:  # fmt: skip
-    """Bars per layer: one ticket: kept / pruned; several: the share of tickets keeping the layer's MLP.
-
-    A chart with nothing to draw says so ("all MLPs pruned") instead of staying blank.
-    """
+    """Bars per layer: one ticket: kept / pruned; several: the share of tickets keeping the layer's MLP."""
     values = mlp_survival_vector(items)
-    count = len(_tickets(items))
     what = describe(items, task, model)
     with plot_style() as plt:
         fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(values) + 2), 2.8), dpi=120)
         x = np.arange(1, len(values) + 1)
-        if count == 1:
+        if len(_tickets(items)) == 1:
             ax.bar(x, np.ones_like(values), color=[KEPT if v else PRUNED for v in values], edgecolor="#555555")
             ax.set_yticks([])
             _legend(ax)
@@ -218,9 +205,7 @@ def plot_mlp_survival(
         if not values.any():
             ax.text(0.5, 0.5, "all MLPs pruned", transform=ax.transAxes, ha="center", va="center", fontsize=12,
                     bbox={"facecolor": "white", "edgecolor": "#555555"})  # fmt: skip
-        ax.set_xticks(x)
-        ax.set_xlabel("layer")
-        ax.set_title(title or default)
+        ax.set(xticks=x, xlabel="layer", title=title or default)
         return save_figure(fig, path)
 
 
@@ -230,10 +215,10 @@ def _dims(ticket: LotteryTicket) -> dict[str, int]:
     return ticket.model_dims
 
 
-def _kept_weights(ticket: LotteryTicket, name: str) -> torch.Tensor:
-    mask = ticket.weight_masks.get(name)
-    structural = ticket.structural_mask(name)
-    return structural if mask is None else (mask & structural)
+def _kept_weights(ticket: LotteryTicket, layer: int, path: str, shape: tuple[int, int]) -> torch.Tensor:
+    name = f"layer.{layer}.{path}.weight"
+    mask, structural = ticket.weight_masks.get(name), ticket.structural_mask(name)
+    return (structural if mask is None else (mask & structural)).expand(shape).double()
 
 
 def qkv_survival_matrices(tickets: Sequence[LotteryTicket]) -> dict[str, np.ndarray]:
@@ -254,12 +239,9 @@ def qkv_survival_matrices(tickets: Sequence[LotteryTicket]) -> dict[str, np.ndar
         shares = {}
         for part, path in {"query": QUERY, "key": KEY, "value": VALUE, "output": ATTENTION_OUTPUT}.items():
             shape = (hidden, rows) if part == "output" else (rows, hidden)
-            layers = []
-            for layer in range(ticket.num_layers):
-                kept = _kept_weights(ticket, f"layer.{layer}.{path}.weight").expand(shape).double()
-                kept = kept.T if part == "output" else kept  # a head's columns become its rows
-                layers.append(kept.reshape(heads, -1).mean(1).numpy())
-            shares[part] = np.stack(layers)
+            kept = [_kept_weights(ticket, layer, path, shape) for layer in range(ticket.num_layers)]
+            kept = [k.T for k in kept] if part == "output" else kept  # a head's columns become its rows
+            shares[part] = np.stack([k.reshape(heads, -1).mean(1).numpy() for k in kept])
         shares["head"] = np.mean(list(shares.values()), axis=0)
         per_ticket.append(shares)
     return {part: np.mean([shares[part] for shares in per_ticket], axis=0) for part in per_ticket[0]}
@@ -275,7 +257,7 @@ def tensor_survival_matrix(tickets: Sequence[LotteryTicket] | LotteryTicket) -> 
         dims = _dims(ticket)
         heads, hidden, inter = dims["num_heads"] * dims["head_size"], dims["hidden_size"], dims["intermediate_size"]
         shapes = [(heads, hidden)] * 3 + [(hidden, heads), (inter, hidden), (hidden, inter)]
-        rows.append([[float(_kept_weights(ticket, f"layer.{layer}.{path}.weight").expand(shape).double().mean())
+        rows.append([[float(_kept_weights(ticket, layer, path, shape).mean())
                       for (_, path), shape in zip(TENSORS, shapes)] for layer in range(ticket.num_layers)])  # fmt: skip
     return np.asarray(rows).mean(0)
 
@@ -295,10 +277,9 @@ def plot_magnitude_qkv_survival(
         step = 1 if heads <= 12 else 2
         for ax, (part, label) in zip(axes.flat, names.items()):
             image = ax.imshow(matrices[part], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-            ax.set_title(label)
             ax.set_xticks(range(0, heads, step), [str(h + 1) for h in range(0, heads, step)])
             ax.set_yticks(range(layers), [str(layer + 1) for layer in range(layers)])
-            ax.set(xlabel="head", ylabel="layer")
+            ax.set(title=label, xlabel="head", ylabel="layer")
             ax.label_outer()  # axis labels on the bottom row and the left column only
         fig.colorbar(image, ax=axes, label="share of the head's weights kept", fraction=0.04, pad=0.02)
         fig.suptitle(title or f"Weights kept per head — {describe(tickets, task, model)}")
@@ -328,8 +309,7 @@ def plot_importance(
 
 
 def plot_ticket(ticket: LotteryTicket, folder: str | os.PathLike) -> list[Path]:
-    """The plots a model card shows for one ticket: structured: heads and MLPs kept; magnitude: weights kept per
-    tensor and per head. Returns the written paths."""
+    """A model card's plots of one ticket: heads and MLPs kept; magnitude: weights kept per tensor and per head."""
     folder = Path(folder)
     if ticket.method == "magnitude" and ticket.weight_masks and ticket.model_dims is not None:
         return [plot_tensor_survival(ticket, folder / "tensor_survival.png"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import no_links_out
 from ..tickets.fields import check_metrics
 from . import echo, parse_dataclasses
 from .table import COMMANDS
@@ -87,7 +88,7 @@ def _download(args: DownloadArguments) -> int:
     from ..models.loading import load_pruned_model
 
     model = load_pruned_model(args.repo_id_or_path, revision=args.revision, compact=args.compact, token=args.token)
-    output = Path(args.output_dir)
+    output = no_links_out(args.output_dir)
     if args.compact:
         model.save_pretrained(output)
     else:
@@ -101,9 +102,8 @@ def _download(args: DownloadArguments) -> int:
     try:
         from transformers import AutoTokenizer
 
-        AutoTokenizer.from_pretrained(args.repo_id_or_path, revision=args.revision, token=args.token).save_pretrained(
-            output
-        )
+        tokenizer = AutoTokenizer.from_pretrained(args.repo_id_or_path, revision=args.revision, token=args.token)
+        tokenizer.save_pretrained(output)
     except (OSError, ValueError):
         pass  # a ticket-only or tokenizer-less repo
     echo(f"Saved {'compact ' if args.compact else ''}model in {output}")

@@ -113,6 +113,10 @@ def main(name: str, argv: list[str]) -> int:
     return run[name](argv)
 
 
+def _parse(name: str, types: list[type], argv: list[str], **options: Any) -> tuple[Any, ...]:
+    return parse_dataclasses(f"hf-lottery {name}", COMMANDS[name][1], types, argv, **options)
+
+
 def _run_pipeline(name: str, argv: list[str]) -> int:
     from ..pipeline.config import parse_run_args
     from ..pipeline.runner import run_pipeline
@@ -136,9 +140,7 @@ def _run_pipeline(name: str, argv: list[str]) -> int:
 def _report(argv: list[str]) -> int:
     from ..pipeline.report import build_report
 
-    (args,) = parse_dataclasses(
-        "hf-lottery report", COMMANDS["report"][1], [ReportArguments], argv, positionals=["output_dir"]
-    )
+    (args,) = _parse("report", [ReportArguments], argv, positionals=["output_dir"])
     if not args.output_dir:
         raise ValueError("give the run folder: hf-lottery report OUTPUT_DIR")
     report = build_report(args.output_dir)
@@ -155,9 +157,7 @@ def _find(argv: list[str]) -> int:
     from ..provenance import base_model_id, base_model_of
     from ..tickets.ticket import LotteryTicket
 
-    data, find, search = parse_dataclasses(
-        "hf-lottery find", COMMANDS["find"][1], [ModelDataArguments, FindArguments, TicketSearchConfig], argv
-    )
+    data, find, search = _parse("find", [ModelDataArguments, FindArguments, TicketSearchConfig], argv)
     like = LotteryTicket.from_pretrained(find.like) if find.like else None
     if like is not None:
         recorded = like.extra.get("search_config") or {}
@@ -183,25 +183,15 @@ def _find(argv: list[str]) -> int:
         max_eval_samples=max_eval, max_seq_length=max_len,
     )  # fmt: skip
     ticket = search_unit(ctx, method, None, model, Path(find.output_dir), base)
-    ticket = _record_search(ticket, ctx, method, find.output_dir)
+    if not (ticket.extra.get("search_config") and ticket.extra.get("data")):  # record them once, for --like
+        sizes = {"max_eval_samples": ctx.config.max_eval_samples, "max_seq_length": ctx.config.max_seq_length}
+        extra = dict(ticket.extra)
+        extra.setdefault("search_config", ctx.search_config.to_dict())
+        extra.setdefault("data", {**ctx.data_description, **sizes, "method": method})
+        ticket = ticket.copy(extra=extra)
+        ticket.save_pretrained(find.output_dir)
     echo(f"{ticket!r}\nSaved in {find.output_dir}")
     return 0
-
-
-def _record_search(ticket: Any, ctx: Any, method: str, folder: str) -> Any:
-    """Record the search settings and data description in the ticket (for `find --like`), once."""
-    if ticket.extra.get("search_config") and ticket.extra.get("data"):
-        return ticket
-    extra = dict(ticket.extra)
-    extra.setdefault("search_config", ctx.search_config.to_dict())
-    extra.setdefault(
-        "data",
-        {**ctx.data_description, "max_eval_samples": ctx.config.max_eval_samples,
-         "max_seq_length": ctx.config.max_seq_length, "method": method},
-    )  # fmt: skip
-    ticket = ticket.copy(extra=extra)
-    ticket.save_pretrained(folder)
-    return ticket
 
 
 def _train(argv: list[str]) -> int:
@@ -212,9 +202,9 @@ def _train(argv: list[str]) -> int:
     from ..pipeline.units import evaluate_model, save_retrained, train_model
     from ..tickets.ticket import LotteryTicket
 
-    args, training = parse_dataclasses(
-        "hf-lottery train", COMMANDS["train"][1], [TrainTicketArguments, TrainingArguments], argv,
-        positionals=["ticket"], defaults=PAPER_TRAINING_DEFAULTS, keep=PAPER_TRAINING_DEFAULTS,
+    args, training = _parse(
+        "train", [TrainTicketArguments, TrainingArguments], argv, positionals=["ticket"],
+        defaults=PAPER_TRAINING_DEFAULTS, keep=PAPER_TRAINING_DEFAULTS,
     )  # fmt: skip
     if not training.get("output_dir"):
         raise ValueError("--output_dir is required (where the re-fine-tuned model is saved).")
@@ -245,9 +235,7 @@ def _evaluate(argv: list[str]) -> int:
     from ..pipeline.units import evaluate_model
     from ..tickets.ticket import LotteryTicket
 
-    data, args = parse_dataclasses(
-        "hf-lottery evaluate", COMMANDS["evaluate"][1], [ModelDataArguments, EvaluateArguments], argv
-    )
+    data, args = _parse("evaluate", [ModelDataArguments, EvaluateArguments], argv)
     if not data.task_name:
         raise ValueError("--task_name is required.")
     model, tokenizer = load_model(data.model)
@@ -262,7 +250,7 @@ def _evaluate(argv: list[str]) -> int:
 
 
 def _export(argv: list[str]) -> int:
-    (args,) = parse_dataclasses("hf-lottery export", COMMANDS["export"][1], [ExportArguments], argv)
+    (args,) = _parse("export", [ExportArguments], argv)
     from ..models.onnx_export import export_onnx
 
     try:

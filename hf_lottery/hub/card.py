@@ -1,14 +1,10 @@
 """Model cards for pushed tickets and masked models: Hub metadata a user can trust, and method-specific content.
 
 A card names models by Hub id only (a local path becomes "a local model"), takes the license from the base model's
-own card (on the Hub, or in the local cache; else the card says the base model's license applies), labels every figure
-for what it measured (the pushed weights, or the fine-tuned model during the search), uses real metric types and GLUE
-split names in ``model-index`` and ``.eval_results/``, and omits what is unknown rather than printing ``None``.
-Structured tickets get a head / MLP table (and the measured latency of the compacted model next to the dense one when
-given); magnitude tickets get the share of weights kept per layer and tensor, and a note that unstructured zeros
-neither shrink nor speed up the model.
-
-Example:
+own card (`base_model_license`), labels every figure for what it measured (the pushed weights, or the fine-tuned model
+during the search), uses real metric types and GLUE split names in ``model-index`` and ``.eval_results/``, and omits
+what is unknown rather than printing ``None``. Structured tickets get a head / MLP table (and latency when given),
+magnitude tickets the share of weights kept per layer and tensor.
 
 ```python
 >>> import tempfile, torch
@@ -70,13 +66,11 @@ def escape(value: Any) -> str:
 
 def hub_id(name: Any) -> str | None:
     """`name` when it is a Hub model id (`is_hub_id`), None for local paths and None."""
-    name = None if name is None else str(name)
-    return name if is_hub_id(name) else None
+    return str(name) if name is not None and is_hub_id(str(name)) else None
 
 
 def base_model_license(base: str | None, local_only: bool = False) -> dict[str, str]:
-    """The license fields (`LICENSE_FIELDS`) of Hub model `base`'s own card, from the Hub or the local cache (only that
-    with `local_only`); {} when unknown (a local model, offline and not cached, no such repo or card, no license)."""
+    """License fields of Hub model `base`'s own card (Hub, or only the cache with `local_only`); {} if unknown."""
     if base is None:
         return {}
     try:
@@ -128,8 +122,7 @@ def _eval_results(ticket: LotteryTicket, metrics: dict[str, float] | None, split
         return [EvalResult(metric_type=k, metric_name=k, metric_value=float(v), **common)
                 for k, v in metrics.items() if k in METRIC_TYPES] or None  # fmt: skip
     kind = search_metric_type(ticket)
-    searched_on_dev = (ticket.search_data or "dev") == "dev"
-    if with_model or kind is None or ticket.metrics.get("metric") is None or not searched_on_dev:
+    if with_model or kind is None or ticket.metrics.get("metric") is None or (ticket.search_data or "dev") != "dev":
         return None  # the search scores describe the fine-tuned model, not necessarily the pushed weights
     name = metric_name or kind
     return [EvalResult(metric_type=kind, metric_name=f"{name} (fine-tuned model with this ticket, no retraining)",
@@ -137,8 +130,7 @@ def _eval_results(ticket: LotteryTicket, metrics: dict[str, float] | None, split
 
 
 def write_eval_results(folder: Path, ticket: LotteryTicket, metrics: dict | None, split: str | None = None) -> None:
-    """Write the pushed weights' own GLUE scores (`metrics` among `METRIC_TYPES`) into `folder` as the Hub's current
-    results format, ``.eval_results/glue-<task>-<metric>.yaml`` files (`huggingface_hub.EvalResultEntry`)."""
+    """Write the pushed weights' GLUE scores (`metrics`) as the Hub's ``.eval_results/glue-<task>-<metric>.yaml``."""
     for r in _eval_results(ticket, metrics, split, True, None) or []:
         entry = EvalResultEntry(r.dataset_type, r.dataset_config, r.metric_value,
                                 notes=f"{r.metric_type}, {r.dataset_split} split")  # fmt: skip
@@ -251,23 +243,20 @@ class _Body:
         rows, split = [], escape(split or where)
         for key, value in (metrics or {}).items():
             rows.append(f"| **this model (the pushed weights)** | {escape(key)} | {split} | {value:.4f} |")
-        labelled = (("full_metric", "fine-tuned model, unpruned (search reference)"),
-                    ("metric", "fine-tuned model with this ticket applied, no retraining (end of search)"))  # fmt: skip
+        labelled = [("full_metric", "fine-tuned model, unpruned (search reference)"),
+                    ("metric", "fine-tuned model with this ticket applied, no retraining (end of search)")]  # fmt: skip
+        if self.glue and self.glue[0] != "stsb":
+            labelled.append(("constant_baseline", "constant predictor (majority class)"))
         for key, label in labelled:
             if t.metrics.get(key) is not None:
                 rows.append(f"| {label} | {self.metric} | {search_where} | {t.metrics[key]:.4f} |")
-        if t.metrics.get("constant_baseline") is not None and self.glue and self.glue[0] != "stsb":
-            rows.append(f"| constant predictor (majority class) | {self.metric} | {search_where} | "
-                        f"{t.metrics['constant_baseline']:.4f} |")  # fmt: skip
         if not rows:
             return ""
         lines = ["## Results", "", "| what was measured | metric | split | value |", "|---|---|---|---|", *rows]
         if self.with_model and not metrics and t.metrics:
-            lines += [
-                "",
-                "The search figures were measured on the fine-tuned model with this ticket applied; they "
-                "are this repository's scores only when the pushed weights are that model (not re-fine-tuned).",
-            ]
+            lines += ["", "The search figures were measured on the fine-tuned model with this ticket applied; they "
+                      "are this repository's scores only when the pushed weights are that model "
+                      "(not re-fine-tuned)."]  # fmt: skip
         elif metrics and t.metrics:
             lines += ["", "Only the rows in bold score these weights; the others belong to the fine-tuned model the "
                       "ticket was found in, before any re-fine-tuning."]  # fmt: skip
@@ -284,8 +273,7 @@ class _Body:
         if t.method == "magnitude" and t.model_dims is not None:
             matrix = tensor_survival_matrix(t)
             header = "| layer | " + " | ".join(name for name, _ in TENSORS) + " |"
-            rows = [f"| {layer + 1} | " + " | ".join(f"{1 - v:.1%}" for v in matrix[layer]) + " |"
-                    for layer in range(t.num_layers)]  # fmt: skip
+            rows = [f"| {i + 1} | " + " | ".join(f"{1 - v:.1%}" for v in row) + " |" for i, row in enumerate(matrix)]
             return "\n".join([
                 "## Sparsity per layer and weight matrix", "", "Share of each weight matrix pruned (set to zero):",
                 "", header, "|---" * (len(TENSORS) + 1) + "|", *rows, "",
@@ -300,10 +288,8 @@ class _Body:
             rows.append(f"| {layer + 1} | {len(kept)}/{t.num_heads} | {', '.join(kept) or '—'} | "
                         f"{'yes' if t.mlp_mask[layer] else 'no'} |")  # fmt: skip
         s = t.summary()
-        rows.append(
-            f"| **all** | **{s['kept_heads']}/{s['total_heads']}** | | **{s['kept_mlps']}/{s['total_mlps']}** |"
-        )
-        return "\n".join(["## Heads and MLPs kept", "", *rows])
+        total = f"| **all** | **{s['kept_heads']}/{s['total_heads']}** | | **{s['kept_mlps']}/{s['total_mlps']}** |"
+        return "\n".join(["## Heads and MLPs kept", "", *rows, total])
 
     def latency(self, latency: dict[str, Any] | None) -> str:
         if not latency or self.ticket.method != "structured":
@@ -351,21 +337,17 @@ class _Body:
             data = {"dev": "the dev set (the task's validation split, as in the paper)",
                     "held-out": "a held-out part of the training data"}.get(t.search_data, t.search_data)  # fmt: skip
             facts.append(f"- Importance and stop-rule data: {escape(data)}")
-        description = t.extra.get("search_data_description")
-        if description:
+        if description := t.extra.get("search_data_description"):
             facts.append(f"- Data: {escape(description)}")
-        config = t.extra.get("search_config")
-        if isinstance(config, dict) and config:
+        if isinstance(config := t.extra.get("search_config"), dict) and config:
             spans = (f"`{f'{k}={v!r}'.translate(CODE)}`" for k, v in sorted(config.items()) if v is not None)
             facts.append("- Search config: " + ", ".join(spans))
         return "\n".join(["## How the ticket was found", "", *facts]) if facts else ""
 
     def training(self, hyper: dict[str, Any]) -> str:
-        if not hyper:
-            return ""
         rows = [f"| {k} | {escape(v)} |" for k, v in hyper.items()]
-        return "\n".join(["## Training hyper-parameters (of the pushed weights)", "", "| setting | value |",
-                          "|---|---|", *rows])  # fmt: skip
+        header = ["## Training hyper-parameters (of the pushed weights)", "", "| setting | value |", "|---|---|"]
+        return "\n".join([*header, *rows]) if rows else ""
 
     def versions(self) -> str:
         return "\n".join(["## Framework versions", "", *(f"- {k} {v}" for k, v in library_versions().items())])

@@ -5,19 +5,17 @@ by you) registers the compact model type, after which ``AutoModelForSequenceClas
 (and ``AutoModel`` / ``AutoModelForMaskedLM`` / ``AutoModelForTokenClassification``) load a compact folder with the
 architecture recorded in it. Registering imports neither torch-pruning nor the Hub code.
 
-Example:
-
 ```python
 >>> import tempfile, torch
 >>> from transformers import AutoModelForSequenceClassification
 >>> from hf_lottery import LotteryTicket, compact_model
 >>> model = tiny_bert(vocab_size=50)
 >>> folder = tempfile.mkdtemp()
->>> compact_model(model, LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
-...               ).save_pretrained(folder)
+>>> ticket = LotteryTicket.full(model).copy(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]))
+>>> compact_model(model, ticket).save_pretrained(folder)
 >>> register_auto_classes()
->>> [l.attention.self.num_attention_heads for l in AutoModelForSequenceClassification.from_pretrained(folder
-...                                                                                          ).bert.encoder.layer]
+>>> loaded = AutoModelForSequenceClassification.from_pretrained(folder)
+>>> [layer.attention.self.num_attention_heads for layer in loaded.bert.encoder.layer]
 [2, 1]
 
 ```
@@ -40,6 +38,8 @@ from transformers import (
 )
 from transformers.utils import logging
 
+from ..atomic import inside
+from ..downloads import check_subfolder
 from ..files import COMPACT_MODEL_TYPE, COMPACT_WEIGHTS_NAME
 from .compaction import SAVED_MODEL_TYPE, load_compact_folder
 
@@ -61,16 +61,17 @@ class CompactAutoModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any) -> nn.Module:
-        folder = Path(pretrained_model_name_or_path)
-        if not folder.is_dir():
-            # The Auto class already fetched config.json through transformers' own Hub cache; fetch the weights
-            # the same way, into the same snapshot folder.
-            from transformers.utils import cached_file
+        folder, subfolder = Path(pretrained_model_name_or_path), check_subfolder(kwargs.get("subfolder"))
+        if folder.is_dir():
+            return load_compact_folder(inside(folder, subfolder) if subfolder else folder)
+        # The Auto class already fetched config.json through transformers' own Hub cache; fetch the weights the same
+        # way, into the same snapshot folder.
+        from transformers.utils import cached_file
 
-            keys = ("revision", "token", "cache_dir", "local_files_only", "subfolder")
-            options = {k: kwargs[k] for k in keys if kwargs.get(k) is not None}
-            cached_file(str(pretrained_model_name_or_path), "config.json", **options)
-            folder = Path(cached_file(str(pretrained_model_name_or_path), COMPACT_WEIGHTS_NAME, **options)).parent
+        keys = ("revision", "token", "cache_dir", "local_files_only", "subfolder")
+        options = {k: kwargs[k] for k in keys if kwargs.get(k) is not None}
+        cached_file(str(pretrained_model_name_or_path), "config.json", **options)
+        folder = Path(cached_file(str(pretrained_model_name_or_path), COMPACT_WEIGHTS_NAME, **options)).parent
         return load_compact_folder(folder)
 
 

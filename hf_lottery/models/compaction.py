@@ -21,8 +21,7 @@ BERT's head size is ``hidden_size / num_attention_heads``, so a per-layer head c
 `save_pretrained` of a compacted model writes ``config.json`` with the model type `SAVED_MODEL_TYPE` and the weights
 as ``hf_lottery_compact.safetensors``, deliberately no ``model.safetensors``: a plain ``from_pretrained`` fails loudly
 (naming that type, which says how to load it) instead of silently re-initialising mismatched weights. Load it with
-``hf_lottery.load_pruned_model(path, compact=True)``, or with the Auto classes after ``register_auto_classes()``.
-"""
+``hf_lottery.load_pruned_model(path, compact=True)``, or with the Auto classes after ``register_auto_classes()``."""
 
 from __future__ import annotations
 
@@ -55,8 +54,6 @@ SAVED_MODEL_TYPE = (
 def pruning_spec(ticket: LotteryTicket, model_type: str, architecture: str) -> dict[str, Any]:
     """The per-layer record a compacted model carries: which heads and MLPs it kept, and what it was before.
 
-    Example:
-
     ```python
     >>> import torch
     >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [0, 0]]), mlp_mask=torch.tensor([1, 0]))
@@ -81,8 +78,6 @@ def _int(value: Any) -> bool:
 
 def ticket_from_spec(spec: Any, num_layers: int | None = None, source: str = "config.json") -> LotteryTicket:
     """The structured ticket a compact spec describes; `ValueError` naming the field for a malformed spec.
-
-    Example:
 
     ```python
     >>> ticket_from_spec({"heads_kept": [[0], []], "mlps_kept": [True, False], "num_attention_heads": 2}).head_mask
@@ -175,8 +170,6 @@ class CompactModelMixin:
 def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = False) -> nn.Module:
     """A physically smaller copy of `model` without the heads and MLPs `ticket` prunes (see the module docstring).
 
-    Example:
-
     ```python
     >>> import tempfile, torch
     >>> model = tiny_bert(vocab_size=50)
@@ -230,21 +223,17 @@ def model_class_for(architecture: Any, field_name: str, default: type | None = N
     return cls
 
 
-def _read_safetensors(paths: list[Path]) -> dict[str, torch.Tensor]:
+def _load_weights(model: nn.Module, files: list[Path]) -> None:
+    """Load safetensors `files` into `model` strictly, except for tied parameters (e.g. an MLM decoder) they omit."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     state: dict[str, torch.Tensor] = {}
-    for path in paths:
+    for path in files:
         try:
             state.update(load_file(str(path)))
         except (SafetensorError, OSError, ValueError) as err:
             raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt?): {err}") from err
-    return state
-
-
-def _load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load `state` into `model` strictly, except for tied parameters (e.g. an MLM decoder) the file omits."""
     aliases: dict[int, list[str]] = {}
     for name, param in model.named_parameters(remove_duplicate=False):
         aliases.setdefault(id(param), []).append(name)
@@ -261,7 +250,8 @@ def _load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str)
             for label, items in (("shape mismatch", shapes), ("missing", missing), ("unexpected", unexpected))
             if items
         )
-        raise ValueError(f"{source} does not match the architecture its config describes: {problems}.")
+        names = ", ".join(map(str, files))
+        raise ValueError(f"{names} does not match the architecture its config describes: {problems}.")
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
 
 
@@ -271,8 +261,7 @@ def rebuild_compacted(
     """Build the dense `cls` (a model or Auto class) of `config_dict`, compact it by `ticket`, load `files` into it.
 
     Serves compact folders and transformers-4 head-pruned checkpoints: the config describes the dense model, the
-    weights the compacted one. The model carries ``hf_lottery_ticket``; a misfit raises `ValueError` naming the file.
-    """
+    weights the compacted one; a misfit raises `ValueError` naming the file."""
     skip = ("transformers_version", "model_type", "pruned_heads", SPEC_KEY)
     values = {k: v for k, v in config_dict.items() if k not in skip} | {"num_attention_heads": ticket.num_heads}
     try:
@@ -282,7 +271,7 @@ def rebuild_compacted(
     model = cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
     ticket = ticket.copy(model_dims=EncoderStructure(model).dims())
     model = compact_model(model, ticket, inplace=True)
-    _load_weights(model, _read_safetensors(files), ", ".join(str(f) for f in files))
+    _load_weights(model, files)
     model.hf_lottery_ticket = ticket
     return model.eval()
 

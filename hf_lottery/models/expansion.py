@@ -73,16 +73,10 @@ def expand_compact_model(
 ) -> nn.Module:
     """The dense model of the original architecture holding `compact_model`'s weights, pruned slots zero.
 
-    The ticket (`ticket`, else `applied_ticket(compact_model)`, else the one the compaction spec records) is stored as
-    ``model.hf_lottery_ticket`` and in ``model.config`` under `CONFIG_TICKET_KEY`.
-
-    Args:
-        compact_model: a model from `compact_model`, `rewind(..., compact=True)` or `load_pruned_model` of a compact
-            folder (another model is a `ValueError`).
-        ticket: the ticket the model was compacted with (one keeping other heads / MLPs is a `ValueError`); optional.
-        inplace: grow `compact_model` itself instead of a copy.
-
-    Example:
+    `compact_model` comes from `compact_model`, `rewind(..., compact=True)` or `load_pruned_model` of a compact folder
+    (another model is a `ValueError`); ``inplace=True`` grows it instead of a copy. The ticket (`ticket`, which must
+    keep the heads / MLPs the model kept, else `applied_ticket(compact_model)`, else the one the compaction spec
+    records) is stored as ``model.hf_lottery_ticket`` and in ``model.config`` under `CONFIG_TICKET_KEY`.
 
     ```python
     >>> import tempfile, torch
@@ -122,13 +116,11 @@ def expand_compact_model(
     model = compact_model if inplace else copy.deepcopy(compact_model)
     structure = EncoderStructure(model)
     num_heads = int(spec["num_attention_heads"])
-    inter = int(structure.config.intermediate_size)
     for layer, heads_kept in zip(structure.layers, spec["heads_kept"]):
-        _expand_layer(layer, heads_kept, num_heads, structure.head_size, inter)
-    config = model.config
-    delattr(config, SPEC_KEY)
-    config.num_attention_heads = num_heads
+        _expand_layer(layer, heads_kept, num_heads, structure.head_size, int(structure.config.intermediate_size))
+    delattr(model.config, SPEC_KEY)
+    model.config.num_attention_heads = num_heads
     model.__class__ = next(cls for cls in type(model).__mro__ if not issubclass(cls, CompactModelMixin))  # dense
-    setattr(config, CONFIG_TICKET_KEY, ticket.to_config_entry(model))
+    setattr(model.config, CONFIG_TICKET_KEY, ticket.to_config_entry(model))
     model.hf_lottery_ticket = ticket
     return model

@@ -7,8 +7,8 @@ A folder (or Hub repo) is recognised by what it holds:
 (b) a **dense folder whose config records the ticket** (``config.json`` entry ``hf_lottery_ticket``), written by any
     ``save_pretrained`` of a model trained with a ticket attached (the ticket is baked into the weights, so a plain
     ``from_pretrained`` already gives the pruned outputs);
-(c) a **dense folder with the ticket files beside the weights** (``ticket_config.json`` + ``ticket_masks.safetensors``),
-    as `push_to_hub` writes;
+(c) a **dense folder with the ticket files beside the weights** (``ticket_config.json`` + ``ticket_masks.safetensors``,
+    as `push_to_hub` writes);
 (d) a **transformers-4 head-pruned checkpoint** (``config.json`` with ``pruned_heads`` ``{"layer": [heads]}``, Q/K/V
     rows and attention-output columns removed), which transformers 5 fails to load; here the ticket is derived
     (`ticket_from_pruned_heads`) and the weights load into the compacted architecture.
@@ -16,8 +16,7 @@ A folder (or Hub repo) is recognised by what it holds:
 ``compact=False`` (the default) always returns the dense architecture with the ticket applied as gates
 (``model.hf_lottery_handle``); for (a) and (d) the removed heads / MLP neurons come back as exact zeros, so the dense
 model gives the same outputs with or without the gates. ``compact=True`` always returns the physically compacted
-model. Either way ``model.hf_lottery_ticket`` holds the ticket, which can be saved, pushed or compared.
-"""
+model. Either way ``model.hf_lottery_ticket`` holds the ticket, which can be saved, pushed or compared."""
 
 from __future__ import annotations
 
@@ -31,6 +30,7 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging
 
+from ..atomic import inside
 from ..downloads import TicketNotFoundError, check_subfolder, snapshot
 from ..files import COMPACT_WEIGHTS_NAME, CONFIG_TICKET_KEY, TICKET_CONFIG_NAME, TICKET_MASKS_NAME
 from ..gates import apply_ticket
@@ -47,14 +47,15 @@ MODEL_FILES = ["config.json", "model.safetensors", "model.safetensors.index.json
                "spm.model"]  # fmt: skip
 
 
-def _resolve(repo_id_or_path: str | os.PathLike, revision: str | None, token: str | bool | None) -> Path:
-    """A local folder as is, else a snapshot of the repo's model, ticket and tokenizer files."""
-    path = Path(repo_id_or_path)
+def _resolve(repo_id_or_path: str | os.PathLike, subfolder: str | None, **hub_options: Any) -> Path:
+    """A local folder as is, else a snapshot of the repo's model, ticket and tokenizer files (in `subfolder`)."""
+    path, subfolder = Path(repo_id_or_path), check_subfolder(subfolder)
     if path.is_dir():
-        return path
+        return inside(path, subfolder) if subfolder else path  # a symlink out of the folder is refused
     if path.exists():
         raise NotADirectoryError(f"{path} is a file; give a model folder or a Hub repo id.")
-    return snapshot(repo_id_or_path, revision=revision, token=token, allow_patterns=MODEL_FILES, what="a pruned model")
+    files = [f"{subfolder}/{name}" for name in MODEL_FILES] if subfolder else MODEL_FILES
+    return snapshot(repo_id_or_path, allow_patterns=files, subfolder=subfolder, what="a pruned model", **hub_options)
 
 
 def ticket_from_pruned_heads(config: Any) -> LotteryTicket:
@@ -62,8 +63,6 @@ def ticket_from_pruned_heads(config: Any) -> LotteryTicket:
 
     `config` is a ``config.json`` dict or a config object with ``pruned_heads`` (``{layer: [heads]}``, layer keys as
     ints or strings), ``num_hidden_layers``, ``num_attention_heads`` and ``hidden_size``. MLPs are all kept.
-
-    Example:
 
     ```python
     >>> config = {"pruned_heads": {"0": [1, 2], "1": [0]}, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -146,8 +145,6 @@ def load_pruned_model(
         ValueError: the ticket does not fit the model, or a config / weights file is malformed (named).
         ConnectionError: the Hub could not be reached (nothing local is touched).
 
-    Example:
-
     ```python
     >>> import tempfile, torch
     >>> from hf_lottery import LotteryTicket
@@ -164,7 +161,7 @@ def load_pruned_model(
     ```
     """
     register_auto_classes()
-    folder = _resolve(repo_id_or_path, revision, token)
+    folder = _resolve(repo_id_or_path, from_pretrained_kwargs.pop("subfolder", None), revision=revision, token=token)
     if not (folder / "config.json").is_file() and (folder / TICKET_CONFIG_NAME).is_file():
         raise FileNotFoundError(
             f"{repo_id_or_path} holds a lottery ticket only (no config.json or weights): apply it (apply_ticket) to a "
@@ -185,7 +182,14 @@ def load_pruned_model(
             cls = model_class or _architecture(config_dict, source)
             model_type = config_dict.get("model_type", "bert")
             model = rebuild_compacted(config_dict, ticket, model_type, cls, _weight_files(folder), source)
-        ticket = _recorded_ticket(config_dict, model.hf_lottery_ticket)
+        ticket = model.hf_lottery_ticket  # the spec's, unless the config records a matching one (with its metadata)
+        if (entry := config_dict.get(CONFIG_TICKET_KEY)) is not None:
+            try:
+                recorded = LotteryTicket.from_config_entry(entry)
+            except ValueError as err:  # e.g. a magnitude entry: its masks live in the dense weights' zeros
+                logger.info("Using the compact spec's ticket; the recorded one cannot be rebuilt here: %s", err)
+            else:
+                ticket = recorded if recorded.masks_equal(ticket) else ticket
         if not compact:
             model = expand_compact_model(model, ticket, inplace=True)
     else:
@@ -197,7 +201,7 @@ def load_pruned_model(
                 "model. Load it with from_pretrained, or apply a ticket from another folder with apply_ticket."
             )
         cls = model_class or _architecture(config_dict, source)
-        _weight_files(folder / (check_subfolder(from_pretrained_kwargs.get("subfolder")) or ""))  # see its checks
+        _weight_files(folder)  # see its checks
         model = cls.from_pretrained(folder, **from_pretrained_kwargs)
         ticket = LotteryTicket.from_pretrained(folder) if has_files else LotteryTicket.from_config_entry(entry, model)
         ticket.validate(model)
@@ -207,16 +211,3 @@ def load_pruned_model(
         model.hf_lottery_handle = apply_ticket(model, ticket)
     model.hf_lottery_ticket = ticket
     return model.eval()
-
-
-def _recorded_ticket(config_dict: dict[str, Any], spec_ticket: LotteryTicket) -> LotteryTicket:
-    """The ticket a compact folder's config also records (with its metadata) when it matches the spec's masks."""
-    entry = config_dict.get(CONFIG_TICKET_KEY)
-    if entry is None:
-        return spec_ticket
-    try:
-        recorded = LotteryTicket.from_config_entry(entry)
-    except ValueError as err:  # e.g. a magnitude entry: its masks live in the dense weights' zeros
-        logger.info("Using the compact spec's ticket; the recorded one cannot be rebuilt here: %s", err)
-        return spec_ticket
-    return recorded if recorded.masks_equal(spec_ticket) else spec_ticket

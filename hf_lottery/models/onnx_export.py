@@ -9,8 +9,7 @@
 The graph takes ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model has more than one token
 type, as BERT does) with dynamic batch and sequence axes, and returns ``logits``. It is written with the TorchScript
 exporter (``dynamo=False``), which handles the per-layer head counts of compacted models. Needs ``pip install
-hf-lottery[onnx]`` (onnx, onnxscript, onnxruntime).
-"""
+hf-lottery[onnx]`` (onnx, onnxscript, onnxruntime)."""
 
 from __future__ import annotations
 
@@ -52,9 +51,7 @@ class _FirstOutput(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
-    ):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids=None) -> torch.Tensor:
         types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         return self.model(input_ids=input_ids, attention_mask=attention_mask, **types, return_dict=True).to_tuple()[0]
 
@@ -110,30 +107,20 @@ def export_onnx(
     tokenizer: object | None = None,
     verify: bool | None = None,
 ) -> Path:
-    """Export a dense-with-ticket or compacted model (or a model folder) to ``output_dir/model.onnx``.
-
-    See the module docstring for what is exported and how.
+    """Export a model, model folder or Hub id to ``output_dir/model.onnx`` (see the module docstring); return its path.
 
     Args:
-        model_or_folder: a model (dense with a ticket applied, compacted, or plain), a model folder or a Hub id.
         output_dir: created if needed; ``model.onnx`` is written atomically.
         opset: the ONNX opset, 10 (BERT's dynamic slices) up to torch's newest (17 is today's runtimes' default).
-        compact: remove the ticket's pruned heads / MLPs first (a smaller, faster graph with the same outputs);
-            a compact folder is exported compact either way.
-        tokenizer: saved beside ``model.onnx`` when a model is given (a folder's tokenizer files are copied).
-        verify: run the exported graph with onnxruntime on the export inputs (as optimum's exporter validates), log
-            the largest logit difference to torch and raise `ValueError` above 1e-4; by default (None) when
-            onnxruntime is installed.
-
-    Returns:
-        The path of ``model.onnx``.
+        compact: remove the ticket's pruned heads / MLPs first (a smaller, faster graph with the same outputs).
+        tokenizer: saved beside ``model.onnx`` when a model is given.
+        verify: run the graph with onnxruntime on the export inputs (as optimum's exporter validates), log the largest
+            logit difference to torch and raise `ValueError` above 1e-4; by default when onnxruntime is installed.
 
     Raises:
         FileNotFoundError: neither a model folder nor a Hub repo id.
         ValueError: ``compact=True`` without a ticket, or a `verify` mismatch.
         ImportError: ``onnx`` is not installed (``pip install hf-lottery[onnx]``).
-
-    Example:
 
     ```python
     >>> import tempfile, torch
@@ -141,8 +128,7 @@ def export_onnx(
     >>> model = tiny_bert().eval()
     >>> handle = apply_ticket(model, LotteryTicket(head_mask=torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]),
     ...                                            mlp_mask=torch.tensor([1, 0])))
-    >>> path = export_onnx(model, tempfile.mkdtemp(), compact=True, verify=True)
-    >>> path.name
+    >>> export_onnx(model, tempfile.mkdtemp(), compact=True, verify=True).name
     'model.onnx'
 
     ```
@@ -188,7 +174,16 @@ def export_onnx(
     except ModuleNotFoundError as err:
         raise ImportError(f"ONNX export needs {err.name}: pip install 'hf-lottery[onnx]'.") from err
     if verify or (verify is None and importlib.util.find_spec("onnxruntime") is not None):
-        _verify(target, wrapper, inputs)
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+        got = session.run(None, {n: t.cpu().numpy() for n, t in inputs.items()})[0]
+        with torch.no_grad():
+            expected = wrapper(**inputs).float().cpu().numpy()
+        error = float(abs(got - expected).max())
+        if error > 1e-4:
+            raise ValueError(f"{target}: onnxruntime's logits differ from torch's by {error:.2e} (more than 1e-4).")
+        logger.info("Verified with onnxruntime: largest logit difference to torch %.1e (tolerance 1e-4).", error)
     with tempfile.TemporaryDirectory() as staging:
         if folder is None:
             ready.config.save_pretrained(staging)
@@ -200,16 +195,3 @@ def export_onnx(
                 write_bytes(output_dir / path.name, path.read_bytes())  # atomic: never through a symlink out
     logger.info("Exported %s to %s (inputs %s).", type(ready).__name__, target, ", ".join(inputs))
     return target
-
-
-def _verify(path: Path, wrapper: nn.Module, inputs: dict[str, torch.Tensor]) -> None:
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {n: t.cpu().numpy() for n, t in inputs.items()})[0]
-    with torch.no_grad():
-        expected = wrapper(**inputs).float().cpu().numpy()
-    error = float(abs(got - expected).max())
-    if error > 1e-4:
-        raise ValueError(f"{path}: onnxruntime's logits differ from torch's by {error:.2e} (more than 1e-4).")
-    logger.info("Verified with onnxruntime: largest logit difference to torch %.1e (tolerance 1e-4).", error)

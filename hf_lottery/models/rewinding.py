@@ -19,21 +19,19 @@ from .compaction import compact_model
 logger = logging.get_logger(__name__)
 
 
+@torch.no_grad()
 def freeze_removed_mlp_biases(model: nn.Module) -> int:
     """Stop training the output bias of every MLP compacted to width zero; return how many were frozen.
 
     A zero-width MLP still has ``output.dense.bias`` (zeroed by `compact_model`), which would otherwise receive a
-    gradient and drift away from zero, while the gated model's MLP gate keeps that output at exactly zero.
-    """
-    frozen = 0
-    for layer in EncoderStructure(model).layers:
-        bias = layer.mlp_output.bias
-        if layer.intermediate.out_features == 0 and bias is not None:
-            with torch.no_grad():
-                bias.zero_()
-            bias.requires_grad_(False)
-            frozen += 1
-    return frozen
+    gradient and drift away from zero, while the gated model's MLP gate keeps that output at exactly zero."""
+    layers = EncoderStructure(model).layers
+    biases = [layer.mlp_output.bias for layer in layers if layer.intermediate.out_features == 0]
+    biases = [bias for bias in biases if bias is not None]
+    for bias in biases:
+        bias.zero_()
+        bias.requires_grad_(False)
+    return len(biases)
 
 
 def rewind(
@@ -51,26 +49,22 @@ def rewind(
     """Load the pre-trained model a ticket came from, give it a fresh classifier, and apply the ticket.
 
     With ``compact=False`` (default) the ticket is applied as gates and weight masks: the returned handle keeps pruned
-    heads/MLPs off and pruned weights at exactly zero while you fine-tune (call ``handle.enforce_weight_masks()``
-    after optimizer steps, or use `TicketCallback`, which does it for you).
+    heads/MLPs off and pruned weights at exactly zero while you fine-tune (call ``handle.enforce_weight_masks()`` after
+    optimizer steps, or use `TicketCallback`, which does it for you).
 
     With ``compact=True`` the pruned heads and MLPs are removed (`compact_model`) and the handle is `None`. The
     classifier is initialised as with ``compact=False`` for the same `seed` and each removed MLP's output bias is
     frozen at zero (`freeze_removed_mlp_biases`), so training follows the gated model (with dropout off and SGD, to
     float precision: tests/test_compact_training.py) and pays only for what the ticket keeps.
-    ``model.hf_lottery_ticket`` holds the ticket; `hf_lottery.models.expansion.expand_compact_model` makes the
-    trained model dense again.
+    ``model.hf_lottery_ticket`` holds the ticket; `hf_lottery.models.expansion.expand_compact_model` makes the trained
+    model dense again.
 
     Args:
-        ticket: the ticket to rewind.
         pretrained_model_name_or_path: defaults to ``ticket.base_model``. When both are set and differ, a
             `ValueError` is raised unless `strict_base_model=False` (the masks were found on another model).
         num_labels: classifier size; `seed` makes the fresh classifier's initialisation reproducible.
         revision: defaults to ``ticket.base_model_revision``.
-        compact: structured tickets only: individual weights (a magnitude ticket's ``weight_masks``) cannot be
-            removed, so such a ticket raises `ValueError`.
-
-    Example:
+        compact: structured tickets only (a magnitude ticket's ``weight_masks`` cannot be removed: `ValueError`).
 
     ```python
     >>> import tempfile, torch
@@ -96,12 +90,12 @@ def rewind(
     source = pretrained_model_name_or_path or ticket.base_model
     if source is None:
         raise ValueError("The ticket records no `base_model`; pass the pre-trained model to rewind to.")
-    if strict_base_model and ticket.base_model and pretrained_model_name_or_path is not None:
-        if str(pretrained_model_name_or_path) != str(ticket.base_model):
-            raise ValueError(
-                f"The ticket was found on {ticket.base_model!r} but you rewind to {str(pretrained_model_name_or_path)!r}; "
-                "pass `strict_base_model=False` if they hold the same pre-trained weights."
-            )
+    given = pretrained_model_name_or_path
+    if strict_base_model and ticket.base_model and given is not None and str(given) != str(ticket.base_model):
+        raise ValueError(
+            f"The ticket was found on {ticket.base_model!r} but you rewind to {str(given)!r}; "
+            "pass `strict_base_model=False` if they hold the same pre-trained weights."
+        )
     kwargs = {"num_labels": num_labels, "revision": revision or ticket.base_model_revision}
     kwargs = from_pretrained_kwargs | {key: value for key, value in kwargs.items() if value is not None}
     if seed is not None:

@@ -132,13 +132,8 @@ class PatternClassifier:
             model.load_state_dict(load_file(str(weights)), strict=True)
         except (RuntimeError, OSError) as err:
             raise ValueError(f"{weights} does not hold a PatternCNN: {err}") from err
-        return cls(
-            model.eval(),
-            int(config["input_size"]),
-            labels,
-            config.get("training"),
-            bool(config.get("normalize", True)),
-        )
+        normalize = bool(config.get("normalize", True))
+        return cls(model.eval(), int(config["input_size"]), labels, config.get("training"), normalize)
 
 
 def evaluate_classifier(classifier: PatternClassifier, maps: Sequence[Any], labels: Sequence[int]) -> dict[str, Any]:
@@ -216,9 +211,8 @@ def train_classifier(
             optimizer.step()
             losses.append(float(loss.detach()))
         scores = evaluate_classifier(classifier, valid_maps, valid_labels)
-        history.append(
-            {"epoch": epoch + 1, "loss": float(np.mean(losses)), "valid_weighted_f1": scores["weighted_f1"]}
-        )
+        mean_loss = float(np.mean(losses))
+        history.append({"epoch": epoch + 1, "loss": mean_loss, "valid_weighted_f1": scores["weighted_f1"]})
         if validation is None or scores["weighted_f1"] > validation["weighted_f1"]:
             validation = scores  # the best epoch's evaluation: the weights kept at the end
             best_state = {k: v.clone() for k, v in classifier.model.state_dict().items()}

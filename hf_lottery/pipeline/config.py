@@ -72,15 +72,22 @@ class PipelineConfig:
     ```
     """
 
-    task_name: str = field(
+    task_name: str | list[str] = field(
         default=None,
-        metadata={"help": "GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli, rte, wnli) or 'demo'."},
+        metadata={
+            "help": "GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli, rte, wnli) or 'demo'; several: one "
+            "run per task in OUTPUT_DIR/TASK, units spread over all of them, and a cross-task report."
+        },
     )
     model_name_or_path: str = field(
         default=DEFAULT_MODEL,
         metadata={"help": "Pre-trained model (Hub id or folder); 'minilm' = the packaged all-MiniLM-L6-v2."},
     )
-    data_dir: str | None = field(default=None, metadata={"help": "Local GLUE folder of TSVs (else the Hub)."})
+    data_dir: str | list[str] = field(
+        default=None,
+        metadata={"help": "Local folder of the task's TSVs, or a GLUE root holding the task folders (else the Hub); "
+                  "several tasks: one root, or one folder per task."},
+    )  # fmt: skip
     seeds: list[int] = field(
         default_factory=lambda: list(PAPER_SEEDS), metadata={"help": "Fine-tuning seeds, one full run each."}
     )
@@ -140,14 +147,21 @@ class PipelineConfig:
         limit = self.super_retrain_seeds
         if limit is not None and (not _is_int(limit) or limit < 0):
             raise ValueError(f"`super_retrain_seeds` must be an integer >= 0 or unset; got {limit!r}.")
-        if not isinstance(self.task_name, str) or not self.task_name:
-            raise ValueError("`task_name` is required (a GLUE task or 'demo').")
         from ..tasks.glue import canonical_task_name
 
+        tasks = self.task_name if isinstance(self.task_name, list) else [self.task_name]
+        folders = self.data_dir if isinstance(self.data_dir, list) else [self.data_dir]
+        self.task_name = tasks if len(tasks) > 1 else tasks[0]  # a list only for several
+        self.data_dir = folders if len(folders) > 1 else folders[0]
+        if not all(isinstance(task, str) and task for task in tasks):
+            raise ValueError("`task_name` is required (a GLUE task or 'demo', or several).")
         try:
-            canonical_task_name(self.task_name)
+            if len({canonical_task_name(task) for task in tasks}) < len(tasks):
+                raise ValueError(f"each task once; got {tasks}.")
         except ValueError as err:
             raise ValueError(f"`task_name`: {err}") from None
+        if len(folders) not in (1, len(tasks)):
+            raise ValueError(f"`data_dir`: one folder (a GLUE root) or one per task ({len(tasks)}); got {folders}.")
         for name, allowed in (("stages", STAGES), ("methods", METHODS), ("kinds", KINDS)):
             values = getattr(self, name)
             unknown = [v for v in values if v not in allowed]
@@ -168,8 +182,9 @@ class PipelineConfig:
         for name in ("max_seq_length", "pattern_examples"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be an integer >= 1; got {getattr(self, name)!r}.")
-        if self.data_dir is not None and not Path(self.data_dir).is_dir():
-            raise ValueError(f"`data_dir` {self.data_dir!r} is not a folder.")
+        for folder in folders:
+            if folder is not None and (not isinstance(folder, str) or not Path(folder).is_dir()):
+                raise ValueError(f"`data_dir` {folder!r} is not a folder.")
         if self.pattern_classifier is not None and not Path(self.pattern_classifier).is_dir():
             raise ValueError(f"`pattern_classifier` {self.pattern_classifier!r} is not a folder.")
         if _looks_like_path(self.model_name_or_path) and not Path(self.model_name_or_path).expanduser().exists():
@@ -221,6 +236,11 @@ class RunSettings:
         _ = self.per_device_train_batch_size  # a global batch that does not split over the processes: refused
         if "push" in self.pipeline.stages and training.get("push_to_hub") and not training.get("hub_model_id"):
             raise ValueError("`push_to_hub` needs `hub_model_id` (e.g. 'you/bert-mrpc-tickets').")
+        if training.get("push_to_hub") and isinstance(self.pipeline.task_name, list):
+            raise ValueError(
+                "`push_to_hub` publishes one task's ticket: run several tasks without it, then push one with "
+                "`hf-lottery push OUTPUT_DIR/TASK/seed_S/tickets/structured/good REPO --model_dir OUTPUT_DIR/TASK/seed_S/finetuned`."
+            )
 
     @classmethod
     def from_kwargs(cls, **values: Any) -> RunSettings:
@@ -241,6 +261,23 @@ class RunSettings:
     @property
     def output_dir(self) -> Path:
         return Path(self.training["output_dir"])
+
+    def per_task(self) -> list[RunSettings]:
+        """The single-task runs of these settings: itself for one task, else one per task in ``OUTPUT_DIR/TASK``
+        with its data folder (a GLUE root given once serves every task)."""
+        from ..tasks.glue import canonical_task_name
+
+        tasks, folders = self.pipeline.task_name, self.pipeline.data_dir
+        if isinstance(tasks, str):
+            return [self]
+        folders = folders if isinstance(folders, list) else [folders] * len(tasks)
+        return [
+            RunSettings(
+                dataclasses.replace(self.pipeline, task_name=task, data_dir=folder), self.search,
+                {**self.training, "output_dir": str(self.output_dir / canonical_task_name(task))},
+            )
+            for task, folder in zip(tasks, folders)
+        ]  # fmt: skip
 
     @property
     def data_parallel_processes(self) -> int:
@@ -305,6 +342,8 @@ class RunSettings:
         from ..tasks.glue import GLUE_TASKS, _task_folder, canonical_task_name
 
         config, files = self.pipeline, {}
+        if isinstance(config.task_name, list):  # several tasks: each task's run checks its own settings
+            return {"task_name": [canonical_task_name(task) for task in config.task_name]}
         keep = ("task_name", "model_name_or_path", "max_seq_length", "max_train_samples", "max_eval_samples",
                 "compact_retrain", "super_retrain_seeds", "pattern_examples")  # fmt: skip
         found = {name: getattr(config, name) for name in keep}

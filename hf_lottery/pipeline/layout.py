@@ -12,6 +12,9 @@ OUTPUT_DIR/
   report/                                 report.md, results.json, results.csv, plots/
 ```
 
+Several tasks (``--task_name mrpc rte``): ``OUTPUT_DIR/run_config.json`` lists them, each task has a run folder as
+above in ``OUTPUT_DIR/TASK``, and ``OUTPUT_DIR/report/`` holds the cross-task report.
+
 Every unit of work ends by writing its ``result.json`` (its done marker) atomically; Trainer work folders live in
 ``OUTPUT_DIR/.work``, which a run makes and marks as its own, and are removed when the unit is done (nothing of value
 is written there). Every path is inside ``OUTPUT_DIR``: a symlink leading out of it is refused (`atomic.inside`).

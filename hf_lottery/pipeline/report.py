@@ -199,8 +199,16 @@ def _provenance(run: dict[str, Any]) -> list[str]:
 
 def build_report(output_dir: str | Path) -> Path:
     """Write ``report/results.json``, ``report/results.csv``, ``report/report.md`` and PNG plots of a run folder
-    (e.g. ``build_report("outputs/demo")``, `hf-lottery report` on the command line); return report.md."""
-    data = collect(output_dir)
+    (e.g. ``build_report("outputs/demo")``, `hf-lottery report` on the command line); return report.md. The folder of
+    several tasks gets each task's report and a cross-task one (`grid_report`)."""
+    root = RunLayout(output_dir)
+    if "tasks" in (root.done(root.run_config) or {}):
+        return grid_report(root)
+    return _task_report(collect(output_dir))[0]
+
+
+def _task_report(data: dict[str, Any]) -> tuple[Path, str, list[dict[str, Any]]]:
+    """Write the report of one run's collected `data`; return report.md, the main table and its rows."""
     layout = data["layout"]
     table, rows = main_table(data)
     stats_md, stats = statistics_section(data)
@@ -229,4 +237,55 @@ def build_report(output_dir: str | Path) -> Path:
     report_md = layout.report_dir / "report.md"
     write_text(report_md, "\n".join(lines))
     logger.info("Report written to %s", report_md)
-    return report_md
+    return report_md, table, rows
+
+
+def grid_report(layout: RunLayout) -> Path:
+    """The report of a run of several tasks: each task's report, then one main table per task, the agreement of each
+    task's structured tickets across seeds, the heads stable across tasks (kept by every seed's structured ticket in
+    most tasks) with their heatmap and the pairwise overlap of tasks, and each task's head-survival heatmap."""
+    import torch
+
+    from ..analysis import agreement_table, mask_agreement, task_overlap
+    from ..analysis.plots import plot_head_survival
+
+    run = layout.done(layout.run_config, "tasks")
+    lines = [f"# Lottery tickets: {', '.join(run['tasks'])}", "", f"Command: `{run.get('command', '')}`", ""]
+    structured, heads, mlps, agreements, tables = {}, {}, {}, {}, {}
+    for task in run["tasks"]:
+        data = collect(layout.root / task)
+        _, table, tables[task] = _task_report(data)
+        lines += [f"## {task} ([full report](../{task}/report/report.md))", "", table, ""]
+        if goods := _goods(data, "structured"):
+            structured[task] = goods
+            heads[task] = torch.stack([t.head_mask for t in goods]).all(0)
+            mlps[task] = torch.stack([t.mlp_mask for t in goods]).all(0)
+        if len(goods) > 1:
+            agreements[task] = mask_agreement(goods)
+    lines += ["## Agreement of the structured tickets across seeds, per task", ""]
+    lines += [agreement_table(agreements) if agreements else "Needs two seeds or more with a structured ticket.", ""]
+    results = {"tasks": run["tasks"], "tables": tables, "agreement": {k: v.to_dict() for k, v in agreements.items()}}
+    if len(heads) > 1:  # the share of tasks where every seed keeps a head (MLP); stable: more than half of them
+        shares = {
+            name: torch.stack(list(masks.values())).float().mean(0)
+            for name, masks in (("heads", heads), ("mlps", mlps))
+        }
+        overlap = task_overlap(structured)
+        results |= {"stable_heads": (shares["heads"] > 0.5).nonzero().add(1).tolist(), "overlap": overlap,
+                    "stable_mlps": (shares["mlps"] > 0.5).nonzero().add(1).flatten().tolist(),
+                    "share_of_tasks": {k: v.tolist() for k, v in shares.items()}}  # fmt: skip
+        plot = plot_head_survival(list(heads.values()), layout.plots_dir / "stable_heads.png",
+                                  f"Heads kept by every seed: share of {len(heads)} tasks")  # fmt: skip
+        stable = ", ".join(f"{layer}-{head}" for layer, head in results["stable_heads"]) or "none"
+        lines += ["## Heads stable across tasks", "", "A head is stable in a task when the structured good ticket of "
+                  f"every seed keeps it. Stable in more than half of the {len(heads)} tasks (layer-head, from 1): "
+                  f"{stable}; MLPs (layer): {', '.join(map(str, results['stable_mlps'])) or 'none'}.", "",
+                  f"![Share of tasks keeping each head in every seed](plots/{plot.name})", "",
+                  "| tasks | heads stable in both | Jaccard |", "|---|---|---|"]  # fmt: skip
+        lines += [f"| {pair} | {v['shared']} | {v['jaccard']:.2f} |" for pair, v in overlap.items()]
+    lines += ["", "## Head survival per task", ""]
+    lines += [f"![{task}](../{task}/report/plots/head_survival.png)" for task in heads]
+    write_text(layout.report_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_text(layout.report_dir / "report.md", "\n".join(lines) + "\n")
+    logger.info("Cross-task report written to %s", layout.report_dir / "report.md")
+    return layout.report_dir / "report.md"

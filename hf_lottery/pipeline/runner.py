@@ -22,6 +22,7 @@ from ..tasks.metrics import constant_predictor_score, resolve_metric
 from . import stages
 from .config import RunSettings, check_resume
 from .context import RunContext
+from .layout import RunLayout
 from .report import build_report
 from .tables import timing_markdown
 from .units import load_finetuned
@@ -54,8 +55,18 @@ def _init_distributed() -> None:
     distributed.check_world_size()
 
 
-def _write_run_config(ctx: RunContext, program: str, previous: dict[str, Any] | None) -> None:
-    settings = ctx.settings
+def _check_folder(settings: RunSettings) -> dict[str, Any] | None:
+    """Refuse a run folder holding another run or other files; return its run_config.json (None when new)."""
+    layout = RunLayout(settings.output_dir)
+    previous = layout.done(layout.run_config, "fingerprint")
+    check_resume(settings, previous, _finished_models(layout))
+    layout.check_writable(settings.pipeline.overwrite_output_dir)
+    return previous
+
+
+def _write_run_config(settings: RunSettings, program: str, previous: dict | None, ctx: RunContext | None) -> None:
+    """The run_config.json of one task's run (`ctx`), or of the root of several tasks (`ctx` None)."""
+    layout = RunLayout(settings.output_dir)
     command = settings.command_line(program)  # rebuilt from the parsed settings: no secret, whatever its spelling
     history = (previous or {}).get("commands", [])
     payload: dict[str, Any] = {
@@ -65,18 +76,25 @@ def _write_run_config(ctx: RunContext, program: str, previous: dict[str, Any] | 
         "commands": history + [command],  # every invocation, resumptions included
         "versions": library_versions(RUN_LIBRARIES),
         "git_revision": _git_revision(),
-        "base_model": ctx.base_model_id,
-        "model_note": MINILM_NOTE if ctx.config.model_name_or_path == DEFAULT_MODEL else "",
-        "metric_name": ctx.metric.name,
-        "is_regression": ctx.task.is_regression,
-        "constant_baseline": None if ctx.task.is_regression else _majority_score(ctx),
-        "data": ctx.data_description,
         "world_size": distributed.world_size(),
         "effective_train_batch_size": settings.effective_train_batch_size,
     }
+    if ctx is not None:
+        payload.update({
+            "base_model": ctx.base_model_id,
+            "model_note": MINILM_NOTE if ctx.config.model_name_or_path == DEFAULT_MODEL else "",
+            "metric_name": ctx.metric.name,
+            "is_regression": ctx.task.is_regression,
+            "constant_baseline": None if ctx.task.is_regression else _majority_score(ctx),
+            "data": ctx.data_description,
+        })  # fmt: skip
+    else:
+        payload["tasks"] = [s.output_dir.name for s in settings.per_task()]  # folders of the tasks' runs
     if distributed.is_main_process():
-        ctx.layout.work_dir()  # the run's own scratch folder (a user's .work is refused), before any process uses it
-        write_json(ctx.layout.run_config, payload)
+        layout.root.mkdir(parents=True, exist_ok=True)
+        if ctx is not None:
+            layout.work_dir()  # the run's own scratch folder (a user's .work is refused), before any process uses it
+        write_json(layout.run_config, payload)
     distributed.barrier()
 
 
@@ -87,12 +105,12 @@ def _majority_score(ctx: RunContext) -> float:
     return constant_predictor_score(resolve_metric(ctx.metric), predictions, labels)
 
 
-def _finished_models(ctx: RunContext) -> dict[str, str]:
+def _finished_models(layout: RunLayout) -> dict[str, str]:
     """The base model each finished fine-tune of this folder recorded (``"seed_S" -> model``)."""
     return {
         folder.parent.name: done.get("base_model", "an unrecorded model")
-        for folder in sorted(ctx.layout.root.glob("seed_*/finetuned"))
-        if (done := ctx.layout.done(folder)) is not None
+        for folder in sorted(layout.root.glob("seed_*/finetuned"))
+        if (done := layout.done(folder)) is not None
     }
 
 
@@ -121,18 +139,36 @@ def _stop_if_degenerate(ctx: RunContext, seed: int, result: dict[str, Any]) -> N
 
 PER_SEED = {"finetune": stages.finetune, "search": stages.search, "evaluate": stages.evaluate_pruned,
             "retrain": stages.retrain}  # fmt: skip
-_worker_context: RunContext | None = None
+EXAMPLES = {
+    "finetune": "train",
+    "retrain": "train",
+    "search": "search",
+    "evaluate": "dev",
+}  # what a unit's time follows
+_worker_contexts: dict[Path, RunContext] = {}
 
 
 def _run_unit(settings: RunSettings, tokenizer: Any, name: str, unit: tuple) -> None:
-    """One unit of a stage in this rank's `unit_worker`, with a context of its own (data tokenised once)."""
-    global _worker_context
-    _worker_context = _worker_context or RunContext(settings, tokenizer)
-    _stage(_worker_context, name, PER_SEED[name], *unit)
+    """One unit of a stage in this rank's `unit_worker`, with a context per task (data tokenised once)."""
+    if (ctx := _worker_contexts.get(settings.output_dir)) is None:
+        ctx = _worker_contexts[settings.output_dir] = RunContext(settings, tokenizer)
+    _stage(ctx, name, PER_SEED[name], *unit)
+
+
+def _pending(ctx: RunContext, name: str, seed: int, *rest: str) -> bool:
+    """Whether a unit has work left (finished units are not split over the processes: a resumed run stays even)."""
+    layout = ctx.layout
+    folder = {"finetune": lambda: layout.finetuned_dir(seed), "evaluate": lambda: layout.pruned_dir(seed),
+              "search": lambda: layout.ticket_dir(seed, rest[0], "good"),
+              "retrain": lambda: layout.retrained_dir(seed, rest[0])}[name]()  # fmt: skip
+    return layout.done(folder) is None or (name == "search" and not layout.has_ticket(folder))
 
 
 def run_pipeline(settings: RunSettings, program: str = "hf-lottery run") -> Path | None:
-    """Run the selected stages for every seed; return the report path (when the report stage ran).
+    """Run the selected stages for every task and seed; return the report path (when the report stage ran).
+
+    Several tasks (``task_name=["mrpc", "rte"]``) run as one grid: one run folder per task in ``OUTPUT_DIR/TASK``,
+    each stage's units of every task spread over the processes, and a cross-task report in ``OUTPUT_DIR/report``.
 
     Args:
         settings: the run's `RunSettings` (e.g. ``RunSettings.from_kwargs(task_name="demo", output_dir=...)``).
@@ -152,57 +188,68 @@ def run_pipeline(settings: RunSettings, program: str = "hf-lottery run") -> Path
             f"`settings` must be RunSettings (see RunSettings.from_kwargs); got {type(settings).__name__}."
         )
     _init_distributed()
-    ctx = RunContext(settings)
-    layout = ctx.layout
-    ctx.check_max_seq_length()  # before any file: the corrected command must not look like another run
-    previous = layout.done(layout.run_config, "fingerprint")
-    check_resume(settings, previous, _finished_models(ctx))
-    layout.check_writable(settings.pipeline.overwrite_output_dir)
-    distributed.barrier()  # every process checked the folder before the main one writes into it
-    layout.root.mkdir(parents=True, exist_ok=True)
-    _write_run_config(ctx, program, previous)
+    contexts = [RunContext(task_settings) for task_settings in settings.per_task()]
+    contexts[0].check_max_seq_length()  # before any file: the corrected command must not look like another run
+    runs = ([(settings, None)] if len(contexts) > 1 else []) + [(ctx.settings, ctx) for ctx in contexts]
+    previous = [_check_folder(run_settings) for run_settings, _ in runs]
+    distributed.barrier()  # every process checked every folder before the main one writes into them
+    for (run_settings, ctx), found in zip(runs, previous):
+        _write_run_config(run_settings, program, found, ctx)
     config = settings.pipeline
     wanted = set(config.stages)
     started = time.perf_counter()
     worker = distributed.unit_worker() if config.distribute == "units" and distributed.is_distributed() else None
+    state = worker and settings.training_arguments(settings.output_dir, 0).distributed_state
+    split = state.split_between_processes if worker else nullcontext  # accelerate's split of a list over processes
 
     def run(name: str, units: list[tuple]) -> None:
-        """A stage's units; under ``--distribute units`` each process runs its share in its worker, then all meet."""
+        """A stage's units ``(task index, seed, ...)``; under ``--distribute units`` each process runs its share in its
+        worker, then all meet."""
         if name not in wanted:
             return
-        split = worker and ctx.settings.training_arguments(layout.root, 0).distributed_state.split_between_processes
-        with split(units) if worker else nullcontext(units) as mine:
-            for unit in mine:
+        if worker:  # the unfinished units, the largest first (examples trained or scored), dealt over the processes
+            units = [unit for unit in units if _pending(contexts[unit[0]], name, *unit[1:])]
+            sizes = [contexts[unit[0]].data_description[EXAMPLES[name]] for unit in units]
+            units = distributed.deal(units, sizes, state.num_processes)
+            distributed.barrier()  # every process chose from the same finished units before any writes more
+        with split(units) as mine:
+            for task, *unit in mine:
                 if worker:
-                    worker.submit(_run_unit, settings, ctx.given_tokenizer, name, unit).result()
+                    worker.submit(
+                        _run_unit, contexts[task].settings, contexts[task].given_tokenizer, name, unit
+                    ).result()
                 else:
-                    _stage(ctx, name, PER_SEED[name], *unit)
+                    _stage(contexts[task], name, PER_SEED[name], *unit)
         distributed.barrier()
 
-    run("finetune", [(seed,) for seed in config.seeds])
-    for seed in config.seeds if "finetune" in wanted else ():
-        _stop_if_degenerate(ctx, seed, layout.done(layout.finetuned_dir(seed), "dev"))
-    run("search", [(seed, method) for seed in config.seeds for method in config.methods])
-    if "sample" in wanted:
+    tasks = range(len(contexts))
+    run("finetune", [(task, seed) for task in tasks for seed in config.seeds])
+    for ctx in contexts:
+        for seed in config.seeds if "finetune" in wanted else ():
+            _stop_if_degenerate(ctx, seed, ctx.layout.done(ctx.layout.finetuned_dir(seed), "dev"))
+    run("search", [(task, seed, method) for task in tasks for seed in config.seeds for method in config.methods])
+    for ctx in contexts if "sample" in wanted else ():
         _stage(ctx, "sample", stages.sample)
-    run("evaluate", [(seed,) for seed in config.seeds])
-    retrains = [(s, name) for s in config.seeds for name in stages.tickets_of(ctx, s)] if "retrain" in wanted else []
-    run("retrain", retrains)
+    run("evaluate", [(task, seed) for task in tasks for seed in config.seeds])
+    if "retrain" in wanted:
+        run("retrain", [(task, seed, name) for task in tasks for seed in config.seeds
+                        for name in stages.tickets_of(contexts[task], seed)])  # fmt: skip
     if worker:
         worker.shutdown()
-    if "patterns" in wanted:
-        _stage(ctx, "patterns", stages.patterns)
-    if distributed.is_main_process():
-        layout.remove_work()  # Trainer scratch folders, all units done
+    for ctx in contexts:
+        if "patterns" in wanted:
+            _stage(ctx, "patterns", stages.patterns)
+        if distributed.is_main_process():
+            ctx.layout.remove_work()  # Trainer scratch folders, all units done
     report = None
     if "report" in wanted and distributed.is_main_process():
-        report = _stage(ctx, "report", lambda ctx: build_report(ctx.layout.root))
+        report = _stage(contexts[0], "report", lambda ctx: build_report(settings.output_dir))
     distributed.barrier()
     if "push" in wanted and settings.training.get("push_to_hub"):
-        push_best(ctx)
+        push_best(contexts[0])
     if distributed.is_main_process():
-        logger.info("Run finished in %.1f s. Time per stage (recorded by every unit):\n%s",
-                    time.perf_counter() - started, timing_markdown(layout, config.seeds))  # fmt: skip
+        logger.info("Run finished in %.1f s. Time per stage (recorded by every unit):\n%s", time.perf_counter() - started,
+                    "\n".join(f"{c.task.name}:\n{timing_markdown(c.layout, config.seeds)}" for c in contexts))  # fmt: skip
     return report
 
 

@@ -11,6 +11,7 @@ import torch
 from transformers.utils import logging
 
 from .. import distributed
+from ..atomic import no_links_out
 from ..gates import apply_ticket
 from ..provenance import record_base_model
 from ..search.sampling import sample_ticket, super_tickets
@@ -51,7 +52,7 @@ def finetune(ctx: RunContext, seed: int) -> dict[str, Any]:
     metrics = evaluate_model(ctx, model)
     if distributed.is_main_process():
         record_base_model(model, ctx.base_model_id)  # the pre-trained model, for `find`/rewind
-        model.save_pretrained(folder)
+        model.save_pretrained(no_links_out(folder))
         ctx.tokenizer.save_pretrained(folder)
         layout.remove_work(workdir)
     result = {
@@ -59,7 +60,7 @@ def finetune(ctx: RunContext, seed: int) -> dict[str, Any]:
         "optimizer_steps": trainer.state.global_step, "train_seconds": train_seconds, **clock.elapsed(),
     }  # fmt: skip
     mark_done(folder, result)
-    logger.info("Fine-tuned seed %d: %s", seed, metrics)
+    logger.info("Fine-tuned %s, seed %d: %s", ctx.task.name, seed, metrics)
     return result
 
 
@@ -176,7 +177,7 @@ def retrain(ctx: RunContext, seed: int, *names: str) -> dict[str, Any]:
             "compacted": compacts(ctx, ticket), "train_seconds": train_seconds, **clock.elapsed(),
         }  # fmt: skip
         mark_done(folder, results[name])
-        logger.info("Re-fine-tuned %s (seed %d): %s", name, seed, metrics)
+        logger.info("Re-fine-tuned %s %s (seed %d): %s", ctx.task.name, name, seed, metrics)
     return results
 
 

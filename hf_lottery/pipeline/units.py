@@ -15,6 +15,7 @@ from transformers import AutoModelForSequenceClassification, set_seed
 from transformers.utils import logging
 
 from .. import distributed
+from ..atomic import no_links_out
 from ..callbacks import TicketCallback
 from ..evaluation import evaluate
 from ..files import COMPACT_SPEC_KEY
@@ -114,7 +115,7 @@ def save_retrained(ctx: RunContext, model: torch.nn.Module, ticket: LotteryTicke
             handle.remove(restore_weights=False)
     dense = ticket.bake(model)
     record_base_model(dense, ctx.base_model_id)
-    dense.save_pretrained(folder)
+    dense.save_pretrained(no_links_out(folder))
     ticket.save_pretrained(folder)
     ctx.tokenizer.save_pretrained(folder)
     return folder

@@ -65,8 +65,7 @@ def search_dataloader(
         check_present(dataset.with_format(None)[labels], f"The search data's {labels!r} column")
     if columns is not None and model is not None:
         accepted = set(inspect.signature(unwrap_model(model).forward).parameters) | {"label", "labels", "label_ids"}
-        unused = [c for c in columns if c not in accepted]
-        if unused:
+        if unused := [c for c in columns if c not in accepted]:
             dataset = dataset.remove_columns(unused)
     start, stop = shard_bounds(len(dataset), distributed.world_size(), distributed.rank())
     shard = dataset.select(range(start, stop)) if hasattr(dataset, "select") else Subset(dataset, range(start, stop))

@@ -213,8 +213,6 @@ def compute_importance(
         weight_gradients: also compute (and discard) every weight gradient, as a training backward does — only
             for cost comparisons with the paper's scheme; the scores are the same.
 
-    Example:
-
     ```python
     >>> result = compute_importance(tiny_bert(), tiny_data()[2], metric="sst2", importance="fisher", progress=False)
     >>> result.head_importance.shape, result.mlp_importance.shape, result.num_examples, result.num_tokens
@@ -233,8 +231,7 @@ def compute_importance(
         tokens, collector = _accumulate(model, batches, gates, sums, weight_gradients)
     totals = distributed.all_reduce_sum(torch.cat([sums.head.flatten(), sums.mlp, torch.tensor([float(tokens)])]))
     num_heads = sums.head.numel()
-    model_dtype = structure.layers[0].attention_output.weight.dtype
-    dtype = torch.float64 if model_dtype == torch.float64 else torch.float32
+    dtype = torch.float64 if structure.layers[0].attention_output.weight.dtype == torch.float64 else torch.float32
     raw_head = totals[:num_heads].view_as(sums.head).to(dtype)
     raw_mlp = totals[num_heads:-1].to(dtype)
     tokens = int(totals[-1])
@@ -249,16 +246,6 @@ def compute_importance(
     )
     # the metric, loss, predictions, labels and number of examples of the same pass
     return ImportanceResult(head_scores, mlp_scores, raw_head, raw_mlp, num_tokens=tokens, **vars(evaluated))
-
-
-def _gate_grads(loss: torch.Tensor, leaves: list[torch.Tensor], weight_gradients: bool) -> list[torch.Tensor]:
-    if not weight_gradients:
-        return list(torch.autograd.grad(loss, leaves))
-    loss.backward()  # the paper's scheme: every weight gradient too (only for cost comparisons)
-    grads = [leaf.grad for leaf in leaves]
-    for leaf in leaves:
-        leaf.grad = None
-    return grads
 
 
 class _Sums:
@@ -298,8 +285,14 @@ def _accumulate(
             outputs = model(**batch)
             if outputs.loss is None:
                 raise ValueError("The model returned no loss; batches need `labels` for importance scores.")
-            head_grad, mlp_grad = _gate_grads(outputs.loss, leaves, weight_gradients)
-            sums.add(head_grad, mlp_grad, size)
+            if weight_gradients:
+                outputs.loss.backward()  # the paper's scheme: every weight gradient too (only for cost comparisons)
+                grads = [leaf.grad for leaf in leaves]
+                for leaf in leaves:
+                    leaf.grad = None
+            else:
+                grads = torch.autograd.grad(outputs.loss, leaves)
+            sums.add(*grads, size)
             mask = batch.get("attention_mask")
             tokens += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
             collector.add(outputs.logits, batch["labels"], outputs.loss)

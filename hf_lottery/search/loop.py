@@ -48,21 +48,14 @@ class SearchMethod(Protocol):
     name: str  # "structured" | "magnitude": the ticket's method
 
     def start(self) -> tuple[LotteryTicket, Scored]: ...  # the full ticket and its pass (with predictions)
-
     def propose(self, ticket: LotteryTicket, state: dict[str, Any]) -> Proposal | None: ...  # None: nothing left
-
     def score(self, proposal: Proposal) -> Scored: ...
-
     def accept(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored) -> LotteryTicket: ...
-
     def reject(
         self, ticket: LotteryTicket, proposal: Proposal, scored: Scored, state: dict[str, Any]
     ) -> LotteryTicket: ...
-
     def total_steps(self, ticket: LotteryTicket) -> int | None: ...  # for the progress bar (an upper bound is fine)
-
     def max_steps(self) -> int | None: ...
-
     def describe(self, ticket: LotteryTicket) -> dict[str, Any]: ...  # progress-bar / log fields
 
 
@@ -111,8 +104,7 @@ def _start(
     ticket.metrics.update(
         full_metric=full.metric, metric=full.metric, constant_baseline=baseline, threshold_value=rule.threshold_value
     )
-    name = metric_name(metric)
-    if name is not None:
+    if (name := metric_name(metric)) is not None:
         ticket.metrics["metric_name"] = name
     ticket.history = [
         history_entry(0, "full", ticket.head_mask, ticket.mlp_mask, metric=full.metric, accepted=True,

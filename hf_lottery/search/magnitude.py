@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -48,8 +47,6 @@ def find_magnitude_ticket(
     The arguments are `find_structured_ticket`'s (the model's weights are restored after the search), and
     ``parameter_names``, which overrides the weight set (names relative to the encoder; default: the paper's).
 
-    Example:
-
     ```python
     >>> model = tiny_bert().eval()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}] * 2
@@ -66,9 +63,14 @@ def find_magnitude_ticket(
     structure = EncoderStructure(model)
     params = _weight_set(structure, parameter_names)
     meta = SearchMetadata(base_model, base_model_revision, task, seed)
-    with _restoring(params) as original:
+    original = {name: p.detach().clone() for name, p in params.items()}
+    try:
         search = MagnitudeSearch(model, structure, params, original, dataloader, metric, config)
         return run_search(search, model, metric, config, output_dir=output_dir, metadata=meta, progress=progress)
+    finally:  # put the weights back, whatever happens
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(original[name])
 
 
 class MagnitudeSearch:
@@ -124,7 +126,9 @@ class MagnitudeSearch:
         return Proposal("magnitude", ticket.copy(weight_masks=masks))
 
     def score(self, proposal: Proposal) -> Scored:
-        _load_masked(self.params, self.original, proposal.ticket.weight_masks)
+        with torch.no_grad():
+            for name, p in self.params.items():
+                p.copy_(self.original[name] * proposal.ticket.weight_masks[name].to(p.device, p.dtype))
         return self._evaluate()
 
     def accept(self, ticket: LotteryTicket, proposal: Proposal, scored: Scored) -> LotteryTicket:
@@ -156,24 +160,6 @@ def _weight_set(structure: EncoderStructure, names: Sequence[str] | None) -> dic
     if unknown:
         raise ValueError(f"`parameter_names` not in the encoder: {unknown[:5]}; e.g. {list(all_params)[:3]}.")
     return {name: all_params[name] for name in names}
-
-
-@contextlib.contextmanager
-def _restoring(params: dict[str, nn.Parameter]) -> Iterator[dict[str, torch.Tensor]]:
-    """Yield a copy of the weights; put them back afterwards, whatever happens."""
-    original = {name: p.detach().clone() for name, p in params.items()}
-    try:
-        yield original
-    finally:
-        with torch.no_grad():
-            for name, p in params.items():
-                p.copy_(original[name])
-
-
-@torch.no_grad()
-def _load_masked(params: dict[str, nn.Parameter], original: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]):
-    for name, p in params.items():
-        p.copy_(original[name] * masks[name].to(p.device, p.dtype))
 
 
 def _prune_step(

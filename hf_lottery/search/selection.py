@@ -108,11 +108,7 @@ def select_global(
 
 
 def resize_selection(
-    selected: torch.Tensor,
-    size: int,
-    generator: torch.Generator,
-    *,
-    prefer: torch.Tensor | None = None,
+    selected: torch.Tensor, size: int, generator: torch.Generator, *, prefer: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Make a bool mask hold exactly `size` True entries.
 

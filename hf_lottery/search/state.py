@@ -51,9 +51,7 @@ def changed_settings(saved: dict[str, Any], config: TicketSearchConfig, method: 
     ```
     """
     fields = config.result_fields(method).items()
-    return [
-        f"{name}: {saved[name]!r} -> {value!r}" for name, value in fields if name in saved and saved[name] != value
-    ]
+    return [f"{name}: {saved[name]!r} -> {value!r}" for name, value in fields if saved.get(name, value) != value]
 
 
 def load_search_state(

@@ -56,8 +56,6 @@ def find_structured_ticket(
         base_model / base_model_revision / task / seed: recorded in the ticket.
         progress: show a progress bar (main process only).
 
-    Example:
-
     ```python
     >>> model = tiny_bert().eval()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}] * 2
@@ -180,8 +178,5 @@ def _proposal(ticket: LotteryTicket, phase: str, n_heads: int, n_mlps: int) -> P
     if (n_heads and not head_sel.any()) or (n_mlps and not mlp_sel.any()) or not (n_heads or n_mlps):
         return None
     candidate = ticket.copy(head_mask=ticket.head_mask & ~head_sel, mlp_mask=ticket.mlp_mask & ~mlp_sel)
-    record = {
-        "masked_heads": torch.nonzero(head_sel).tolist(),
-        "masked_mlps": torch.nonzero(mlp_sel).flatten().tolist(),
-    }
+    record = {"masked_heads": head_sel.nonzero().tolist(), "masked_mlps": mlp_sel.nonzero().flatten().tolist()}
     return Proposal(phase, candidate, record)

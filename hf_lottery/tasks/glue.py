@@ -55,19 +55,24 @@ class GlueTask:
         return 1 if self.label_names is None else len(self.label_names)
 
 
+def _task(name: str, folder: str, texts: tuple[str, ...], labels: tuple[str, ...] | None, **kw: Any) -> GlueTask:
+    """A `GlueTask` whose TSV names its text columns as the Hub does (its label column ``label`` unless given)."""
+    return GlueTask(name, folder, texts, labels, {c: c for c in texts}, kw.pop("label_column", "label"), **kw)
+
+
 GLUE_TASKS: dict[str, GlueTask] = {
-    "cola": GlueTask(
-        "cola", "CoLA", ("sentence",), ("unacceptable", "acceptable"), {"sentence": "sentence"}, "label",
+    "cola": _task(
+        "cola", "CoLA", ("sentence",), ("unacceptable", "acceptable"),
         header=False, column_names=("source", "label", "original_label", "sentence"), metric="matthews_correlation",
     ),
-    "sst2": GlueTask("sst2", "SST-2", ("sentence",), ("negative", "positive"), {"sentence": "sentence"}, "label"),
+    "sst2": _task("sst2", "SST-2", ("sentence",), ("negative", "positive")),
     "mrpc": GlueTask(
         "mrpc", "MRPC", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
         {"sentence1": "#1 String", "sentence2": "#2 String"}, "Quality", reports_f1=True,
     ),
-    "stsb": GlueTask(
-        "stsb", "STS-B", ("sentence1", "sentence2"), None, {"sentence1": "sentence1", "sentence2": "sentence2"}, "score",
-        metric="pearson_spearman_mean", score_range=(0.0, 5.0),
+    "stsb": _task(
+        "stsb", "STS-B", ("sentence1", "sentence2"), None,
+        label_column="score", metric="pearson_spearman_mean", score_range=(0.0, 5.0),
     ),
     "qqp": GlueTask(
         "qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"),
@@ -78,19 +83,10 @@ GLUE_TASKS: dict[str, GlueTask] = {
         {"premise": "sentence1", "hypothesis": "sentence2"}, "gold_label",
         dev_files={"validation_matched": "dev_matched.tsv", "validation_mismatched": "dev_mismatched.tsv"},
     ),
-    "qnli": GlueTask(
-        "qnli", "QNLI", ("question", "sentence"), ("entailment", "not_entailment"),
-        {"question": "question", "sentence": "sentence"}, "label",
-    ),
-    "rte": GlueTask(
-        "rte", "RTE", ("sentence1", "sentence2"), ("entailment", "not_entailment"),
-        {"sentence1": "sentence1", "sentence2": "sentence2"}, "label",
-    ),
-    "wnli": GlueTask(
-        "wnli", "WNLI", ("sentence1", "sentence2"), ("not_entailment", "entailment"),
-        {"sentence1": "sentence1", "sentence2": "sentence2"}, "label",
-    ),
-    "demo": GlueTask("demo", "demo", ("sentence",), ("negative", "positive"), {"sentence": "sentence"}, "label"),
+    "qnli": _task("qnli", "QNLI", ("question", "sentence"), ("entailment", "not_entailment")),
+    "rte": _task("rte", "RTE", ("sentence1", "sentence2"), ("entailment", "not_entailment")),
+    "wnli": _task("wnli", "WNLI", ("sentence1", "sentence2"), ("not_entailment", "entailment")),
+    "demo": _task("demo", "demo", ("sentence",), ("negative", "positive")),
 }  # fmt: skip
 
 _MISMATCHED = ("mnli-mm", "mnli-mismatched")
@@ -111,8 +107,6 @@ def canonical_task_name(name: str) -> str:
 def dev_split_name(name: str) -> str:
     """The dev split a task name is scored on: ``validation``, or MNLI's mismatched set for ``mnli-mm``.
 
-    Example:
-
     ```python
     >>> dev_split_name("MNLI-mm"), dev_split_name("mnli"), dev_split_name("sst2")
     ('validation_mismatched', 'validation', 'validation')
@@ -128,8 +122,7 @@ def dev_split_name(name: str) -> str:
 def _read_tsv(
     path: str | os.PathLike, header: bool = True, column_names: Sequence[str] | None = None, **csv_format: Any
 ) -> tuple[dict[str, list], list[int]]:
-    """Read a GLUE TSV literally (no quoting, no NA conversion, BOM removed; `csv_format` for users' CSV): columns
-    as lists of strings, and the file line number of every row (for error messages)."""
+    """A GLUE TSV read literally (`csv_format` for users' CSV): columns of strings, and each row's line number."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
@@ -157,27 +150,6 @@ def _read_tsv(
     return table, [n for n, _ in numbered]
 
 
-def _convert_labels(task: GlueTask, values: list[str], source: Path, lines: Sequence[int]) -> list:
-    names, converted = task.label_names, []
-    for value, line in zip(values, lines):
-        if task.is_regression:
-            try:
-                label = float(value)
-            except ValueError:
-                label = math.nan
-            low, high = task.score_range
-            if not math.isfinite(label) or not low <= label <= high:
-                raise ValueError(f"{source}, line {line}: score {value!r} is not a finite number in [{low}, {high}].")
-        elif value in names:
-            label = names.index(value)
-        elif value.strip().lstrip("-").isdigit() and 0 <= int(value) < len(names):
-            label = int(value)
-        else:
-            raise ValueError(f"{source}, line {line}: label {value!r} is not one of {list(names)} or a class id.")
-        converted.append(label)
-    return converted
-
-
 def _task_folder(task: GlueTask, data_dir: Path) -> Path:
     for candidate in (data_dir, data_dir / task.folder, data_dir / task.name):
         if (candidate / "train.tsv").is_file():
@@ -189,20 +161,33 @@ def _task_folder(task: GlueTask, data_dir: Path) -> Path:
 
 def _load_split(task: GlueTask, path: Path) -> datasets.Dataset:
     table, lines = _read_tsv(path, header=task.header, column_names=task.column_names)
-    missing = [c for c in [*task.file_columns.values(), task.label_column] if c not in table]
-    if missing:
+    if missing := [c for c in [*task.file_columns.values(), task.label_column] if c not in table]:
         raise ValueError(f"{path} lacks column(s) {missing} for {task.name}; found {list(table)}.")
     if not table[task.label_column]:
         raise ValueError(f"{path} has no examples; the {task.name} split is empty.")
+    names, labels = task.label_names, []
+    for value, line in zip(table[task.label_column], lines):
+        if task.is_regression:
+            try:
+                label = float(value)
+            except ValueError:
+                label = math.nan
+            low, high = task.score_range
+            if not math.isfinite(label) or not low <= label <= high:
+                raise ValueError(f"{path}, line {line}: score {value!r} is not a finite number in [{low}, {high}].")
+        elif value in names:
+            label = names.index(value)
+        elif value.strip().lstrip("-").isdigit() and 0 <= int(value) < len(names):
+            label = int(value)
+        else:
+            raise ValueError(f"{path}, line {line}: label {value!r} is not one of {list(names)} or a class id.")
+        labels.append(label)
     texts = {canonical: table[column] for canonical, column in task.file_columns.items()}
-    labels = _convert_labels(task, table[task.label_column], path, lines)
-    return text_classification_dataset(texts, labels, task.label_names)
+    return text_classification_dataset(texts, labels, names)
 
 
 def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.DatasetDict:
     """Load a GLUE task from a local folder of the official TSVs, or from the Hub (``nyu-mll/glue``).
-
-    Example:
 
     ```python
     >>> data = load_glue("demo")   # a GLUE folder works alike: load_glue("mrpc", "glue/MRPC")
@@ -214,8 +199,18 @@ def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.
     spec = GLUE_TASKS[canonical_task_name(task)]
     if spec.name == "demo":
         return load_demo_task()
+    import datasets
+
     if data_dir is None:
-        splits = _hub_splits(spec)
+        try:
+            loaded = datasets.load_dataset("nyu-mll/glue", spec.name)
+        except Exception as err:  # offline, unreachable Hub, missing auth: all mean "use local files"
+            raise ConnectionError(
+                f"Could not load GLUE {spec.folder} from the Hub ({type(err).__name__}: {err}). Offline? Pass "
+                f"data_dir= a folder with the task's TSV files (train.tsv, {', '.join(spec.dev_files.values())})."
+            ) from err
+        keep = [*spec.text_columns, "label"]
+        splits = {n: loaded[n].select_columns(keep) for n in loaded if n == "train" or n.startswith("validation")}
     else:
         folder = _task_folder(spec, Path(data_dir))
         splits = {"train": _load_split(spec, folder / "train.tsv")}
@@ -225,25 +220,7 @@ def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.
             splits[split] = _load_split(spec, folder / filename)
     if "validation" not in splits and "validation_matched" in splits:
         splits["validation"] = splits["validation_matched"]
-    import datasets
-
     return datasets.DatasetDict(splits)
-
-
-def _hub_splits(spec: GlueTask) -> dict[str, datasets.Dataset]:
-    import datasets
-
-    try:
-        loaded = datasets.load_dataset("nyu-mll/glue", spec.name)
-    except Exception as err:  # offline, unreachable Hub, missing auth: all mean "use local files"
-        raise ConnectionError(
-            f"Could not load GLUE {spec.folder} from the Hub ({type(err).__name__}: {err}). Offline? Pass "
-            f"data_dir= a folder with the task's TSV files (train.tsv, {', '.join(spec.dev_files.values())})."
-        ) from err
-    keep = [*spec.text_columns, "label"]
-    return {
-        name: loaded[name].select_columns(keep) for name in loaded if name == "train" or name.startswith("validation")
-    }
 
 
 # ---------------------------------------------------------------------------------------------- users' own data
@@ -259,8 +236,6 @@ def load_text_classification(
 
     Text columns keep their names; labels become ``label`` (class ids; strings are mapped through `label_names`,
     or the sorted label values of the first split).
-
-    Example:
 
     ```python
     >>> data = load_text_classification({"train": "train.csv", "validation": "dev.csv"},
@@ -284,8 +259,7 @@ def load_text_classification(
     names = list(label_names) if label_names is not None else None
     result = {}
     for split, data in source.items():
-        missing = [c for c in (*text_columns, label_column) if c not in data.column_names]
-        if missing:
+        if missing := [c for c in (*text_columns, label_column) if c not in data.column_names]:
             raise ValueError(f"Split {split!r} lacks column(s) {missing}; found {data.column_names}.")
         if len(data) == 0:
             raise ValueError(f"Split {split!r} is empty.")
@@ -294,20 +268,14 @@ def load_text_classification(
             check_present(values, f"Split {split!r}, column {column!r}")
         labels = [str(v) for v in raw[label_column]]
         if not regression:
-            names = sorted(set(labels), key=_label_order) if names is None else names
-            unknown = sorted(set(labels) - set(names))
-            if unknown:
+            if names is None:  # numeric labels in numeric order first, then the others alphabetically
+                names = sorted(set(labels), key=lambda v: (0, int(v), v) if v.lstrip("-").isdigit() else (1, 0, v))
+            if unknown := sorted(set(labels) - set(names)):
                 raise ValueError(f"Split {split!r} has labels {unknown[:5]} not in label_names {names}.")
         converted = [float(v) for v in raw[label_column]] if regression else [names.index(v) for v in labels]
         texts = {c: [str(t) for t in raw[c]] for c in text_columns}
         result[split] = text_classification_dataset(texts, converted, None if regression else names)
     return datasets.DatasetDict(result)
-
-
-def _label_order(value: str) -> tuple[int, int, str]:
-    """Numeric labels in numeric order first, then the others alphabetically."""
-    numeric = value.lstrip("-").isdigit()
-    return (0 if numeric else 1, int(value) if numeric else 0, value)
 
 
 def _read_file(path: Path) -> datasets.Dataset:
@@ -336,8 +304,7 @@ def tokenize_for_classification(
     if not 1 <= len(text_columns) <= 2:
         raise ValueError(f"Give one or two text columns (a sentence or a pair); got {text_columns}.")
     splits = [dataset] if isinstance(dataset, datasets.Dataset) else list(dataset.values())
-    missing = [c for c in text_columns if c not in splits[0].column_names]
-    if missing:
+    if missing := [c for c in text_columns if c not in splits[0].column_names]:
         raise ValueError(f"The dataset lacks text column(s) {missing}; found {splits[0].column_names}.")
     labels = find_label_column(splits[0].column_names, "The dataset")
     for split in splits:

@@ -4,10 +4,8 @@ GLUE metrics are computed locally with scikit-learn and scipy (`evaluate.load("g
 metric is the paper's: CoLA Matthews correlation, STS-B the mean of Pearson and Spearman, MNLI matched accuracy,
 accuracy elsewhere; MRPC and QQP also report F1. Undefined values (a constant prediction) score 0.0, not NaN.
 
-A search metric is a GLUE task name, an object with ``score(predictions, labels)``, a callable
-``(predictions, labels) -> float | dict`` or a Trainer's `compute_metrics` with a key (`resolve_search_metric`);
-`resolve_metric` turns any of them into ``fn(predictions, labels) -> float`` on logits ``[N, C]`` (regression:
-``[N]`` / ``[N, 1]``). This module does not import `evaluate` (it loads `datasets`, about 5 s).
+`resolve_metric` turns a search metric (`resolve_search_metric`) into ``fn(predictions, labels) -> float``. This
+module does not import `evaluate` (it loads `datasets`, about 5 s).
 """
 
 from __future__ import annotations
@@ -55,8 +53,6 @@ class TaskMetric:
     Keys follow `evaluate`'s GLUE metric: ``accuracy``, ``f1`` (of class 1; 0.0 without true or predicted
     positives), ``matthews_correlation``, ``pearson``, ``spearmanr``; plus ``accuracy_f1_mean``,
     ``pearson_spearman_mean`` and ``score``. No labels score 0.0.
-
-    Example:
 
     ```python
     >>> metric = get_task_metric("CoLA")
@@ -144,8 +140,6 @@ def glue_metric(task: str, **kwargs: Any) -> Any:
 
     `kwargs` go to `evaluate.Metric` (e.g. ``experiment_id``); results are kept in memory by default.
 
-    Example:
-
     ```python
     >>> metric = glue_metric("mrpc")
     >>> metric.compute(predictions=[1, 0, 1, 1], references=[1, 0, 0, 1])
@@ -169,8 +163,6 @@ def _call_and_pick_score(metric: Callable, predictions: np.ndarray, labels: np.n
 
 def resolve_metric(metric: Any) -> MetricFn:
     """Turn a task name, a metric object or a callable into ``fn(predictions, labels) -> float``.
-
-    Example:
 
     ```python
     >>> fn = resolve_metric("sst2")
@@ -197,8 +189,7 @@ def resolve_metric(metric: Any) -> MetricFn:
 
 
 def metric_name(metric: Any) -> str | None:
-    """The name of a search metric when it is known (a task name, a `TaskMetric`, `glue_metric`, a
-    `compute_metrics` key), else None.
+    """The name of a search metric when known (a task name, a `TaskMetric`, `glue_metric`, a `compute_metrics` key).
 
     ```python
     >>> metric_name("cola"), metric_name(lambda predictions, labels: 1.0)
@@ -231,8 +222,6 @@ def task_of_metric(metric: Any) -> str | None:
 
 def metric_from_compute_metrics(compute_metrics: Callable, key: str) -> MetricFn:
     """Adapt a Trainer `compute_metrics(EvalPrediction) -> dict` into the search's ``(predictions, labels) -> float``.
-
-    Example:
 
     ```python
     >>> def compute_metrics(eval_prediction):
@@ -302,8 +291,7 @@ def constant_predictor_score(metric_fn: MetricFn, predictions: np.ndarray, label
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if predictions.ndim == 2 and predictions.shape[1] > 1:
-            classes = np.eye(predictions.shape[1], dtype=np.float32)
-            constants = [np.tile(row, (len(predictions), 1)) for row in classes]
+            constants = [np.tile(row, (len(predictions), 1)) for row in np.eye(predictions.shape[1], dtype=np.float32)]
         else:
             constants = [np.full(predictions.shape, float(np.mean(labels)), dtype=np.float32)]
         scores = [metric_fn(constant, labels) for constant in constants]

@@ -1,7 +1,5 @@
-"""The fields of a `LotteryTicket`: their names, and the checks that make a bad value fail at construction.
-
-Each check raises a `ValueError` / `TypeError` naming the field and what is expected. It imports nothing of the ticket.
-"""
+"""The fields of a `LotteryTicket`: their names, and the checks that fail a bad value at construction with a
+`ValueError` / `TypeError` naming the field and what is expected. It imports nothing of the ticket."""
 
 from __future__ import annotations
 
@@ -28,8 +26,6 @@ LAYER_NAME = re.compile(r"^layer\.(\d+)\.(.+)\.(weight|bias)$")
 
 def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor:
     """Turn a 0/1 tensor, array or nested list into a bool tensor, or raise a `ValueError` naming the mask.
-
-    Example:
 
     ```python
     >>> as_bool_mask("mlp_mask", [1, 0, 1])
@@ -65,8 +61,6 @@ def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor
 def check_metadata(self: Any) -> None:
     """Type and range checks of a ticket's metadata fields (in place), so a bad value fails at once, naming it.
 
-    Example:
-
     ```python
     >>> from types import SimpleNamespace
     >>> fields = SimpleNamespace(base_model=None, base_model_revision=None, task="sst2", search_data=None, seed=42,
@@ -81,8 +75,7 @@ def check_metadata(self: Any) -> None:
     """
     for name in ("base_model", "base_model_revision"):
         value = getattr(self, name)
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
+        value = os.fspath(value) if isinstance(value, os.PathLike) else value
         if value is not None and not isinstance(value, str):
             raise TypeError(f"`{name}` must be a Hub id, a local path or None; got {type(value).__name__}.")
         setattr(self, name, value or None)
@@ -133,8 +126,6 @@ def check_metrics(metrics: dict[str, Any], where: str = "metrics") -> dict[str, 
 def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
     """Importance scores as a float32 tensor of `shape`, finite, or a `ValueError` naming the field.
 
-    Example:
-
     ```python
     >>> check_scores("mlp_importance", [0.5, float("nan")], (2,))
     Traceback (most recent call last):
@@ -160,8 +151,6 @@ def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor 
 
 def json_value(value: Any, where: str, depth: int = 0) -> Any:
     """`value` with numpy / 0-d torch scalars and dataclasses made plain JSON, or a `TypeError` naming `where`.
-
-    Example:
 
     ```python
     >>> import numpy as np
@@ -193,8 +182,6 @@ def json_value(value: Any, where: str, depth: int = 0) -> Any:
 
 def check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
     """`model_dims` checked (a dict of the five positive dimensions agreeing with the head mask's shape).
-
-    Example:
 
     ```python
     >>> check_dims({"num_layers": 1, "num_heads": 2, "head_size": 8, "hidden_size": -16, "intermediate_size": 37}, (1, 2))

@@ -1,8 +1,6 @@
-"""The two files of a ticket folder, written atomically as a pair and read back with every check.
-
-``ticket_config.json`` (sorted JSON: format version, metadata, the masks' summary counts and sha256) and
-``ticket_masks.safetensors`` (masks and scores, byte-identical for the same ticket). This module knows the format,
-not the `LotteryTicket` class.
+"""A ticket folder's two files, written atomically as a pair and read back with every check: ``ticket_config.json``
+(sorted JSON: format version, metadata, the masks' summary counts and sha256) and ``ticket_masks.safetensors``
+(masks and scores, byte-identical for the same ticket). It knows the format, not the `LotteryTicket` class.
 
 Saving keeps the current masks under their content address (``.ticket_masks.<sha256>.safetensors``, a hard link),
 renames the new masks over the masks file, then renames the config naming their sha256 over the config file: the
@@ -44,8 +42,6 @@ _KEPT_SUFFIX = "." + TICKET_MASKS_NAME.rsplit(".", 1)[1]
 def check_format_version(version: Any, where: str) -> int:
     """The ticket format version of a config or entry, or a `ValueError` naming `where` and the readable range.
 
-    Example:
-
     ```python
     >>> check_format_version(1, "ticket_config.json")
     1
@@ -70,8 +66,6 @@ def check_format_version(version: Any, where: str) -> int:
 
 def masks_file_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     """The masks file's bytes: safetensors with its header (metadata included) in sorted order, so deterministic.
-
-    Example:
 
     ```python
     >>> import torch
@@ -121,11 +115,7 @@ def _locked(folder: Path, exclusive: bool) -> Iterator[None]:
 def write_ticket_files(folder: str | os.PathLike, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
     """Write ``ticket_config.json`` (`config`, `mask_counts`, ``masks_sha256``) and the masks file as one commit.
 
-    Raises:
-        NotADirectoryError: `folder` is a file.
-        TypeError: `config` holds a value JSON cannot write (nothing is changed then).
-
-    Example:
+    `NotADirectoryError` when `folder` is a file; `TypeError` (nothing changed) when JSON cannot write `config`.
 
     ```python
     >>> import tempfile, torch
@@ -211,8 +201,6 @@ def _count(config: dict[str, Any], key: str, config_file: Path) -> Any:
 def mask_counts(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     """The summary counts ``ticket_config.json`` records of the masks in `tensors` (None where a mask is misshapen).
 
-    Example:
-
     ```python
     >>> mask_counts({"head_mask": torch.tensor([[1, 0]]), "mlp_mask": torch.tensor([1])})["heads_kept_per_layer"]
     [1]
@@ -235,8 +223,6 @@ def mask_counts(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 def check_counts(config: dict[str, Any], tensors: dict[str, torch.Tensor], config_file: Path) -> None:
     """Refuse masks that contradict the `mask_counts` their config records (masks replaced, checksum removed).
-
-    Example:
 
     ```python
     >>> import torch
@@ -265,26 +251,19 @@ def check_counts(config: dict[str, Any], tensors: dict[str, torch.Tensor], confi
             f"{sorted(names)[:5]}: the two files are from different tickets."
         )
     kept = config.get("weight_masks_kept")
-    if kept is not None:
-        if not isinstance(kept, dict):
-            raise ValueError(f"{config_file} has `weight_masks_kept` {kept!r:.80}; expected parameter name -> count.")
-        for name in kept:
-            if _count(kept, name, config_file) != found_kept.get(name):
-                raise ValueError(
-                    f"{config_file.name} records {kept[name]} kept entries of {name} but the masks file holds "
-                    f"{found_kept.get(name)}: the two files are from different tickets (masks replaced or damaged)."
-                )
+    if kept is not None and not isinstance(kept, dict):
+        raise ValueError(f"{config_file} has `weight_masks_kept` {kept!r:.80}; expected parameter name -> count.")
+    for name in kept or {}:
+        if _count(kept, name, config_file) != found_kept.get(name):
+            raise ValueError(
+                f"{config_file.name} records {kept[name]} kept entries of {name} but the masks file holds "
+                f"{found_kept.get(name)}: the two files are from different tickets (masks replaced or damaged)."
+            )
 
 
 def read_ticket_files(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read a ticket folder's config and tensors with every check; clear `ValueError`s for damaged files.
-
-    Raises:
-        FileNotFoundError: a file is missing.
-        ValueError: invalid JSON, unreadable format version, checksum mismatch (with the way out), unreadable
-            safetensors, a missing mask, or masks that contradict the config's counts.
-
-    Example:
+    """Read a ticket folder's config and tensors with every check: a `FileNotFoundError` for a missing file, else a
+    `ValueError` naming the damage (JSON, format version, checksum, safetensors, a missing mask or wrong counts).
 
     ```python
     >>> import tempfile
@@ -297,8 +276,7 @@ def read_ticket_files(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[s
     folder = Path(folder)
     with _locked(folder, exclusive=False):
         config_file, masks_file = folder / TICKET_CONFIG_NAME, folder / TICKET_MASKS_NAME
-        missing = [p.name for p in (config_file, masks_file) if not p.is_file()]
-        if missing:
+        if missing := [p.name for p in (config_file, masks_file) if not p.is_file()]:
             raise FileNotFoundError(
                 f"{folder} is not a ticket folder: missing {', '.join(missing)} "
                 f"(a ticket folder holds {TICKET_CONFIG_NAME} and {TICKET_MASKS_NAME})."
@@ -326,8 +304,6 @@ def read_ticket_files(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[s
 def weight_masks_sha256(weight_masks: dict[str, torch.Tensor]) -> str:
     """sha256 of weight masks: names, shapes and bits, in name order (independent of any file layout).
 
-    Example:
-
     ```python
     >>> import torch
     >>> weight_masks_sha256({"layer.0.output.dense.weight": torch.ones(2, 2, dtype=torch.bool)})[:12]
@@ -346,8 +322,6 @@ def weight_masks_sha256(weight_masks: dict[str, torch.Tensor]) -> str:
 def true_runs(flat: torch.Tensor) -> list[list[int]]:
     """``[start, stop)`` runs of True in a 1-D bool tensor.
 
-    Example:
-
     ```python
     >>> import torch
     >>> true_runs(torch.tensor([True, True, False, True]))
@@ -364,11 +338,8 @@ def recover_weight_masks(
 ) -> dict[str, torch.Tensor]:
     """Weight masks from the exact zeros of `params` (encoder parameters by name) and a config entry's records.
 
-    Each record has the parameter's ``shape``, its ``kept`` count and ``kept_zeros``: ``[start, stop)`` runs of
-    flat indices that are kept although zero. The recovered masks must match the counts and `expected_sha`
-    (`weight_masks_sha256`), else a `ValueError` says the weights no longer match the recorded ticket.
-
-    Example:
+    Each record has the parameter's ``shape``, ``kept`` count and ``kept_zeros`` (``[start, stop)`` runs of flat
+    indices kept although zero); recovered masks off the counts or `expected_sha` raise a `ValueError`.
 
     ```python
     >>> import torch
@@ -384,6 +355,7 @@ def recover_weight_masks(
     """
     if not isinstance(expected_sha, str):
         raise ValueError(f"{where} has weight masks but no `weight_masks_sha256` string; it cannot be checked.")
+    mismatch = "The model's weights no longer match the recorded ticket"
     masks = {}
     for name, record in records.items():
         field = f"{where}: `weight_masks[{name!r}]"
@@ -402,22 +374,19 @@ def recover_weight_masks(
             raise ValueError(f"{field}.kept_zeros` must be a list of [start, stop) runs within {size}.")
         if name not in params or list(params[name].shape) != shape:
             found = "absent" if name not in params else f"of shape {list(params[name].shape)}"
-            raise ValueError(
-                f"The model's weights no longer match the recorded ticket: parameter {name!r} of shape {shape} is "
-                f"{found} in the model."
-            )
+            raise ValueError(f"{mismatch}: parameter {name!r} of shape {shape} is {found} in the model.")
         mask = (params[name].detach().cpu() != 0).reshape(-1)
         for start, stop in runs:
             mask[start:stop] = True
         if int(mask.sum()) != kept:
             raise ValueError(
-                f"The model's weights no longer match the recorded ticket: {name} has {int(mask.sum())} kept (non-zero) "
-                f"entries, the ticket recorded {kept}. Its pruned weights were changed after the ticket was applied."
+                f"{mismatch}: {name} has {int(mask.sum())} kept (non-zero) entries, the ticket recorded {kept}. Its "
+                "pruned weights were changed after the ticket was applied."
             )
         masks[name] = mask.reshape(shape)
     if weight_masks_sha256(masks) != expected_sha:
         raise ValueError(
-            "The model's weights no longer match the recorded ticket: the weight masks recovered from its exact zeros "
-            "differ from the recorded ones (sha256 mismatch)."
+            f"{mismatch}: the weight masks recovered from its exact zeros differ from the recorded ones (sha256 "
+            "mismatch)."
         )
     return masks

@@ -1,7 +1,5 @@
-"""`LotteryTicket`: head, MLP and weight masks of one BERT subnetwork, with the metadata that makes them portable.
-
-Hub push, the paper's ``.npy`` masks, compaction and plots live in modules that import this one, never the reverse.
-"""
+"""`LotteryTicket`, the masks of one BERT subnetwork with their metadata. Hub push, the paper's ``.npy`` masks,
+compaction and plots live in modules that import this one, never the reverse."""
 
 from __future__ import annotations
 
@@ -10,9 +8,10 @@ import os
 from copy import deepcopy
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
+from torch import nn
 
 from .._version import __version__
 from ..downloads import check_subfolder, download_files
@@ -28,14 +27,7 @@ from ..structure import (
     VALUE,
     EncoderStructure,
 )
-from .fields import (
-    KINDS,
-    LAYER_NAME,
-    METHODS,
-    as_bool_mask,
-    check_metadata,
-    check_scores,
-)
+from .fields import KINDS, LAYER_NAME, METHODS, as_bool_mask, check_metadata, check_scores
 from .serialization import (
     FORMAT_VERSION,
     SCORE_NAMES,
@@ -48,9 +40,6 @@ from .serialization import (
 )
 
 
-if TYPE_CHECKING:
-    from torch import nn
-
 __all__ = ["FORMAT_VERSION", "TICKET_CONFIG_NAME", "TICKET_MASKS_NAME", "LotteryTicket", "weight_masks_sha256"]
 
 
@@ -61,8 +50,7 @@ class LotteryTicket:
     A ticket switches off attention heads (`head_mask`, ``[num_layers, num_heads]``), whole MLPs (`mlp_mask`,
     ``[num_layers]``) and individual weights (`weight_masks`, keyed by parameter name relative to the encoder such as
     ``layer.0.attention.self.query.weight``, so the same ticket fits `BertModel` and `BertForSequenceClassification`).
-    ``True`` means kept. It is saved as ``ticket_config.json`` + ``ticket_masks.safetensors``. Every field is checked
-    here: a bad value raises a `ValueError` / `TypeError` naming the field.
+    ``True`` means kept. Every field is checked here: a bad value raises a `ValueError` / `TypeError` naming it.
 
     Example:
 
@@ -129,9 +117,7 @@ class LotteryTicket:
 
     @classmethod
     def full(cls, model_or_structure: nn.Module | EncoderStructure, **metadata: Any) -> LotteryTicket:
-        """A ticket that keeps everything in `model` (the starting point of a search).
-
-        The base model defaults to `base_model_of(model)` (the pre-trained model a fine-tune started from).
+        """A ticket keeping all of `model` (a search's start); `base_model` defaults to `base_model_of(model)`.
 
         Example:
 
@@ -154,12 +140,9 @@ class LotteryTicket:
         """This ticket as a JSON-ready dict for a model's ``config.json`` (under ``files.CONFIG_TICKET_KEY``).
 
         Masks and scores are nested lists. Weight masks are too large for a config: per parameter the entry records
-        its shape, kept count and the runs of kept entries that are exactly zero (``kept_zeros``), plus the sha256 of
-        all weight masks, so `from_config_entry` can recover them from the zeros of a baked or applied model.
-
-        Args:
-            model: the model the ticket is baked into or applied to. With it, kept weights that are exactly zero
-                now (e.g. zero-initialised biases) are recorded too, so the recovery is exact.
+        its shape, kept count and the runs of kept entries that are exactly zero (``kept_zeros``; given `model`, the
+        one the ticket is baked into or applied to, also those zero there now, such as zero-initialised biases), plus
+        the sha256 of all weight masks, so `from_config_entry` recovers them exactly from the model's zeros.
 
         Example:
 
@@ -174,13 +157,9 @@ class LotteryTicket:
 
         ```
         """
-        entry = self._record()
-        entry.update(
-            head_mask=self.head_mask.int().tolist(),
-            mlp_mask=self.mlp_mask.int().tolist(),
-            **{name: None if getattr(self, name) is None else getattr(self, name).tolist() for name in SCORE_NAMES},
-            weight_masks={},
-        )
+        masks = {"head_mask": self.head_mask.int().tolist(), "mlp_mask": self.mlp_mask.int().tolist()}
+        scores = {name: None if getattr(self, name) is None else getattr(self, name).tolist() for name in SCORE_NAMES}
+        entry = {**self._record(), **masks, **scores, "weight_masks": {}}
         if not self.weight_masks:
             return entry
         params = {}
@@ -193,11 +172,8 @@ class LotteryTicket:
                 kept_zero |= mask & ~self.structural_mask(name).expand(mask.shape)
             if name in params:
                 kept_zero |= mask & (params[name].detach().cpu() == 0)
-            entry["weight_masks"][name] = {
-                "shape": list(mask.shape),
-                "kept": int(mask.sum()),
-                "kept_zeros": true_runs(kept_zero.reshape(-1)),
-            }
+            runs = true_runs(kept_zero.reshape(-1))
+            entry["weight_masks"][name] = {"shape": list(mask.shape), "kept": int(mask.sum()), "kept_zeros": runs}
         entry["weight_masks_sha256"] = weight_masks_sha256(self.weight_masks)
         return entry
 
@@ -205,10 +181,8 @@ class LotteryTicket:
     def from_config_entry(cls, entry: dict[str, Any], model: nn.Module | None = None) -> LotteryTicket:
         """Rebuild a ticket from `to_config_entry`'s dict; weight masks are recovered from `model`'s exact zeros.
 
-        Raises:
-            ValueError: a field is missing or malformed (the message names it), the entry has weight masks and no
-                `model` was given, or the model's weights no longer match the recorded ticket (shape, kept count or
-                sha256 of the recovered masks differ).
+        A `ValueError` names a missing or malformed field, weight masks without `model`, or model weights that no
+        longer match the recorded ticket (shape, kept count or sha256 of the recovered masks).
         """
         where = f"The model config's `{CONFIG_TICKET_KEY}` entry"
         if not isinstance(entry, dict):
@@ -240,10 +214,7 @@ class LotteryTicket:
             raise type(err)(f"{where}: {err}") from err
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
-        """Write ``ticket_config.json`` and ``ticket_masks.safetensors`` into `save_directory` as one atomic commit.
-
-        Other files in the folder are kept; an interrupted save leaves the previous ticket loadable (see
-        `hf_lottery.tickets.serialization`). Returns the folder.
+        """Write ``ticket_config.json`` and ``ticket_masks.safetensors`` into `save_directory` atomically; return it.
 
         Example:
 
@@ -278,9 +249,7 @@ class LotteryTicket:
     ) -> LotteryTicket:
         """Load a ticket saved with `save_pretrained` from a local folder or, when not a folder, a Hub repo id.
 
-        Args:
-            path: a ticket folder, or a Hub repo id (``"user/name"``).
-            revision, token, subfolder, cache_dir: for the Hub download (`subfolder` also applies to a folder).
+        `revision`, `token` and `cache_dir` are for the Hub download; `subfolder` applies to a folder too.
 
         Raises:
             FileNotFoundError: no such folder, no ticket files in it, or (Hub) no such repo / revision / ticket.
@@ -418,8 +387,7 @@ class LotteryTicket:
             raise ValueError(
                 "This ticket has no `model_dims`; create it with `LotteryTicket.full(model)` or pass them."
             )
-        match = LAYER_NAME.match(name)
-        if match is None:
+        if (match := LAYER_NAME.match(name)) is None:
             raise ValueError(
                 f"{name!r} is not an encoder parameter name such as 'layer.0.attention.self.query.weight'."
             )
@@ -447,13 +415,16 @@ class LotteryTicket:
 
         ```
         """
-        if self.model_dims is None:
+        if (dims := self.model_dims) is None:
             return None
+        hidden, inter, heads = dims["hidden_size"], dims["intermediate_size"], dims["num_heads"] * dims["head_size"]
+        out_in = {QUERY: (heads, hidden), KEY: (heads, hidden), VALUE: (heads, hidden)}
+        out_in.update({ATTENTION_OUTPUT: (hidden, heads), INTERMEDIATE: (inter, hidden), MLP_OUTPUT: (hidden, inter)})
         kept = total = 0
         for layer in range(self.num_layers):
             for path, kind in MAGNITUDE_WEIGHT_SET:
                 name = f"layer.{layer}.{path}.{kind}"
-                shape = _weight_shape(path, kind, self.model_dims)
+                shape = out_in[path] if kind == "weight" else out_in[path][:1]
                 kept += int((self.structural_mask(name).expand(shape) & self.weight_masks.get(name, True)).sum())
                 total += math.prod(shape)
         return kept, total
@@ -530,9 +501,8 @@ class LotteryTicket:
     def bake(self, model: nn.Module) -> nn.Module:
         """Write this ticket into `model`'s weights as zeros, in place, and return `model`.
 
-        A pruned head zeroes its columns of ``attention.output.dense.weight``; a pruned MLP zeroes ``output.dense``
-        weight and bias; weight masks zero their entries. A plain ``from_pretrained`` of the saved weights then gives
-        the pruned outputs without hf-lottery installed.
+        A pruned head zeroes its columns of ``attention.output.dense.weight``, a pruned MLP ``output.dense`` weight
+        and bias, weight masks their entries; the saved weights then load pruned with a plain ``from_pretrained``.
 
         Example:
 
@@ -598,14 +568,6 @@ def _param_sort_key(name: str) -> tuple[int, int, str]:
     match = LAYER_NAME.match(name)
     order = {f"{p}.{k}": i for i, (p, k) in enumerate(MAGNITUDE_WEIGHT_SET)}
     return (int(match.group(1)), order.get(f"{match.group(2)}.{match.group(3)}", 99), name)
-
-
-def _weight_shape(path: str, kind: str, dims: dict[str, int]) -> tuple[int, ...]:
-    hidden, inter, heads = dims["hidden_size"], dims["intermediate_size"], dims["num_heads"] * dims["head_size"]
-    out_in = {QUERY: (heads, hidden), KEY: (heads, hidden), VALUE: (heads, hidden)}
-    out_in.update({ATTENTION_OUTPUT: (hidden, heads), INTERMEDIATE: (inter, hidden), MLP_OUTPUT: (hidden, inter)})
-    shape = out_in[path]
-    return shape if kind == "weight" else (shape[0],)
 
 
 def kept_entries(

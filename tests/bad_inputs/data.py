@@ -287,6 +287,13 @@ CASES = [
         r"The metric 'pearson_spearman_mean' of task 'stsb' scores regression .* given logits of 2 classes",
     ),
     BadInput(
+        "data-classification-model-float-scores",
+        "data",
+        _search({}, "sst2", [3.8, 1.2, 0.5, 4.0]),
+        ValueError,
+        r"float labels \(e\.g\. 3\.8\) for a model of num_labels=2 classes: .* scores \(STS-B\) need num_labels=1",
+    ),
+    BadInput(
         "data-metric-given-regression-scores",
         "data",
         lambda tmp_path: get_task_metric("mrpc").score(np.array([0.2, 0.9]), np.array([0, 1])),

@@ -12,12 +12,12 @@ from hf_lottery import LotteryTicket
 from hf_lottery.atomic import write_text
 from hf_lottery.cli import main
 from hf_lottery.commands import parse_dataclasses
-from hf_lottery.commands.hub import PushArguments
+from hf_lottery.commands.hub import DownloadArguments, PushArguments, _download
 from hf_lottery.pipeline.config import RunSettings, parse_run_args
 from hf_lottery.pipeline.layout import SCRATCH_MARKER, RunLayout
 from hf_lottery.pipeline.runner import run_pipeline
 
-from ..conftest import tiny_bert
+from ..conftest import save_tiny_pretrained, tiny_bert
 from . import BadInput
 
 
@@ -167,6 +167,38 @@ def _run_into(*files, overwrite=False):
     return call
 
 
+def _planted_link(write):
+    """A symlink planted inside the folder a library's `save_pretrained` writes into (`write`) is refused."""
+
+    def call(tmp_path):
+        (tmp_path / "outside.safetensors").write_text("theirs")
+        (tmp_path / "out" / "seed_1" / "finetuned").mkdir(parents=True)
+        for folder in (tmp_path / "out", tmp_path / "out" / "seed_1" / "finetuned"):
+            (folder / "model.safetensors").symlink_to(tmp_path / "outside.safetensors")
+        try:
+            return write(tmp_path)
+        finally:
+            assert (tmp_path / "outside.safetensors").read_text() == "theirs"
+
+    return call
+
+
+def _finetune_into(tmp_path):
+    settings = RunSettings.from_kwargs(
+        task_name="demo", output_dir=str(tmp_path / "out"), model_name_or_path=save_tiny_pretrained(tmp_path / "m"),
+        seeds=[1], stages=["finetune"], max_train_samples=8, max_eval_samples=8, max_seq_length=16,
+        num_train_epochs=1.0, overwrite_output_dir=True,
+    )  # fmt: skip
+    return run_pipeline(settings)
+
+
+def _download_into(tmp_path):
+    model = tiny_bert()
+    model.save_pretrained(tmp_path / "pruned")
+    LotteryTicket.full(model).save_pretrained(tmp_path / "pruned")
+    return _download(DownloadArguments(repo_id_or_path=str(tmp_path / "pruned"), output_dir=str(tmp_path / "out")))
+
+
 CASES = [
     # 1. Secrets never reach a file or a log, whatever the spelling; a flag is only what it says.
     BadInput("secret-token-underscore", "secrets", _recorded("--hub_token", TOKEN), None),
@@ -302,6 +334,20 @@ CASES = [
         _onnx_side_file,
         ValueError,
         r"out/config\.json leads out of .*out",
+    ),
+    BadInput(
+        "files-finetuned-folder-planted-link",
+        "files",
+        _planted_link(_finetune_into),
+        ValueError,
+        r"seed_1/finetuned/model\.safetensors leads out of",
+    ),
+    BadInput(
+        "files-download-folder-planted-link",
+        "files",
+        _planted_link(_download_into),
+        ValueError,
+        r"out/model\.safetensors leads out of",
     ),
     BadInput("files-atomic-write-onto-link-out", "files", _link_out, ValueError, r"result\.json leads out of"),
     BadInput("files-atomic-write-onto-link-inside", "files", _link_inside, None),

@@ -155,6 +155,56 @@ CASES = [
         r"`data_dir` .*nope' is not a folder",
     ),
     BadInput(
+        "pipeline-tasks-twice",
+        "pipeline",
+        _settings(task_name=["sst2", "SST-2"]),
+        ValueError,
+        r"`task_name`: each task once; got \['sst2', 'SST-2'\]",
+    ),
+    BadInput(
+        "pipeline-tasks-one-unknown",
+        "pipeline",
+        _settings(task_name=["mrpc", "sst3"]),
+        ValueError,
+        r"`task_name`: Unknown task 'sst3'",
+    ),
+    BadInput(
+        "pipeline-tasks-data-dirs-miscounted",
+        "pipeline",
+        lambda tmp_path: RunSettings.from_kwargs(
+            task_name=["sst2", "mrpc", "rte"], output_dir="x", data_dir=[str(tmp_path), str(tmp_path)]
+        ),
+        ValueError,
+        r"`data_dir`: one folder \(a GLUE root\) or one per task \(3\); got",
+    ),
+    BadInput(
+        "pipeline-tasks-one-data-dir-missing",
+        "pipeline",
+        lambda tmp_path: RunSettings.from_kwargs(
+            task_name=["sst2", "mrpc"], output_dir="x", data_dir=[str(tmp_path), str(tmp_path / "nope")]
+        ),
+        ValueError,
+        r"`data_dir` .*nope' is not a folder",
+    ),
+    BadInput(
+        "pipeline-tasks-push",
+        "pipeline",
+        _settings(task_name=["demo", "sst2"], push_to_hub=True, hub_model_id="you/x"),
+        ValueError,
+        r"`push_to_hub` publishes one task's ticket: .*hf-lottery push OUTPUT_DIR/TASK/seed_S",
+    ),
+    BadInput(
+        "pipeline-resume-other-tasks",
+        "pipeline",
+        lambda tmp_path: check_resume(
+            RunSettings.from_kwargs(task_name=["demo", "rte"], output_dir=str(tmp_path)),
+            {"fingerprint": {"task_name": ["demo", "sst2"]}},
+            {},
+        ),
+        ValueError,
+        r"holds a run with other settings \(--task_name \['demo', 'sst2'\] -> \['demo', 'rte'\]\)",
+    ),
+    BadInput(
         "pipeline-model-folder-missing",
         "pipeline",
         _settings(model_name_or_path="./no/such/model"),
