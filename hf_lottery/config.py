@@ -41,6 +41,8 @@ class TicketSearchConfig:
     Defaults are the paper's. Every field is validated in `__post_init__`: a bad value raises a `ValueError` naming
     the field and its allowed range before any work starts.
 
+    Example:
+
     ```python
     >>> from hf_lottery import TicketSearchConfig
     >>> config = TicketSearchConfig(threshold=0.8, head_fraction=0.05)

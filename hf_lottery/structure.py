@@ -39,6 +39,8 @@ DIM_KEYS = ("num_layers", "num_heads", "head_size", "hidden_size", "intermediate
 class LayerModules:
     """The linear maps of one encoder layer that tickets act on (see `EncoderStructure.layers`).
 
+    Example:
+
     ```python
     >>> model = tiny_bert()
     >>> layer = EncoderStructure(model).layers[1]
@@ -65,6 +67,8 @@ class LayerModules:
 def unwrap_model(model: nn.Module) -> nn.Module:
     """The module inside `DistributedDataParallel` / `DataParallel` / FSDP / DeepSpeed / `torch.compile` wrappers
     (accelerate's `extract_model_from_parallel`).
+
+    Example:
 
     ```python
     >>> model = torch.nn.Linear(2, 2)
@@ -93,6 +97,8 @@ def check_materialized(model: nn.Module) -> nn.Module:
 class EncoderStructure:
     """Adapter that finds the encoder layers, heads, head size and MLPs of a supported `model` (see the module
     docstring; wrappers are unwrapped); a `TypeError` when it does not have the BERT encoder layer structure.
+
+    Example:
 
     ```python
     >>> model = tiny_bert()
@@ -194,6 +200,8 @@ class EncoderStructure:
     def dims(self) -> dict[str, int]:
         """The dense dimensions a ticket for this model records.
 
+        Example:
+
         ```python
         >>> model = tiny_bert()
         >>> EncoderStructure(model).dims()
@@ -210,6 +218,8 @@ class EncoderStructure:
 
     def magnitude_parameter_names(self) -> list[str]:
         """Names (relative to the encoder) of the paper's magnitude-pruning weight set, in layer order.
+
+        Example:
 
         ```python
         >>> model = tiny_bert()
@@ -234,6 +244,8 @@ def prunable_parameter_counts(dims: dict[str, int]) -> dict[str, int]:
 
     A head owns its rows of Q/K/V (weights and biases) and its columns of the attention output projection; an MLP
     owns the intermediate projection (weight and bias) and the output projection's weight.
+
+    Example:
 
     ```python
     >>> prunable_parameter_counts(EncoderStructure(tiny_bert()).dims())

@@ -128,14 +128,21 @@ def test_protocol_license_from_the_base_models_card_then_from_the_cache(ticket, 
     with routed(hub.handler, monkeypatch, tmp_path / "hub-cache"):
         api = HfApi()
         for repo, header in (("org/base-bert", "license: mit"), ("org/own-terms", "license: other\nlicense_name: "
-                             "acme-1.0\nlicense_link: LICENSE"), ("org/no-license", "language: en")):  # fmt: skip
+                             "acme-1.0\nlicense_link: LICENSE"), ("org/no-license", "language: en"),
+                             ("org/script-link", "license: other\nlicense_link: javascript:alert(1)")):  # fmt: skip
             api.create_repo(repo)
             api.upload_file(path_or_fileobj=f"---\n{header}\n---\n# base\n".encode(), path_in_repo="README.md",
                             repo_id=repo)  # fmt: skip
         card = build_card(ticket.copy(base_model="org/base-bert"), "you/x", with_model=True)
         assert meta(card)["license"] == "mit" and "- License: mit, that of the base model" in str(card)
         other = meta(build_card(ticket.copy(base_model="org/own-terms"), "you/x", with_model=False))
-        assert (other["license"], other["license_name"], other["license_link"]) == ("other", "acme-1.0", "LICENSE")
+        assert (other["license"], other["license_name"], other["license_link"]) == (
+            "other",
+            "acme-1.0",
+            "https://huggingface.co/org/own-terms/blob/main/LICENSE",
+        )  # the base repo's file: a relative link would point into the pushed repo
+        scripted = meta(build_card(ticket.copy(base_model="org/script-link"), "you/x", with_model=False))
+        assert scripted["license"] == "other" and "license_link" not in scripted
         for base in ("org/no-license", "org/not-on-the-hub"):
             card = build_card(ticket.copy(base_model=base), "you/x", with_model=True)
             assert "license" not in meta(card) and "(see the base model)" in str(card)

@@ -356,11 +356,20 @@ def write_sst2(folder: Path, rows: int = 64) -> Path:
     return folder
 
 
-def test_several_tasks_run_as_one_grid_with_a_cross_task_report(full_run, tiny_pretrained, tmp_path):
+def test_several_tasks_run_as_one_grid_with_a_cross_task_report(full_run, tiny_pretrained, tmp_path, capsys):
     from hf_lottery import LotteryTicket
+    from hf_lottery.cli import main
 
     glue, grid = write_sst2(tmp_path / "glue"), tmp_path / "grid"
     stages = ["finetune", "search", "sample", "evaluate", "report"]
+    flags = ["--model_name_or_path", tiny_pretrained, "--output_dir", str(grid), "--seeds", "1", "2",
+             "--learning_rate", "1e-3", "--num_train_epochs", "1", "--per_device_train_batch_size", "16",
+             "--max_seq_length", "32", "--max_train_samples", "48", "--max_eval_samples", "32", "--magnitude_max_steps",
+             "2", "--search_batch_size", "16", "--on_degenerate", "ignore", "--pattern_examples", "4"]  # fmt: skip
+    assert main(["run", "--task_name", "demo", "SST-2", "--data_dir", str(glue), "--stages", *stages, *flags]) == 0
+    out = capsys.readouterr().out
+    assert "\ndemo\n" in out and "\nsst2\n" in out and f"Report: {grid / 'report' / 'report.md'}" in out
+    # the same settings given in Python resume the run the command line started
     settings = config(tiny_pretrained, grid, task_name=["demo", "SST-2"], data_dir=str(glue), stages=stages)
     assert run_pipeline(settings) == grid / "report" / "report.md"
     assert json.loads((grid / "run_config.json").read_text())["tasks"] == ["demo", "sst2"]
@@ -377,7 +386,10 @@ def test_several_tasks_run_as_one_grid_with_a_cross_task_report(full_run, tiny_p
             ticket = LotteryTicket(head_mask=torch.tensor(head_mask), mlp_mask=torch.tensor(mlp_mask))
             ticket.save_pretrained(grid / task / f"seed_{seed}" / "tickets" / "structured" / "good")
     report = build_report(grid).read_text()
-    data = json.loads((grid / "report" / "results.json").read_text())
+    data = json.loads((grid / "report" / "results.json").read_text(), parse_constant=pytest.fail)  # strict JSON
+    assert not data["complete"] and any(m.startswith("demo: re-fine-tuned structured/good") for m in data["missing"])
+    assert "> **Incomplete run**" in report and "Command: `hf-lottery run --task_name demo SST-2 " in report
+    assert "Resumed / extended with: `hf-lottery run --task_name demo SST-2 " in report  # the Python resume
     assert data["share_of_tasks"]["heads"] == [[1.0, 0.5, 0.0, 0.0], [1.0, 0.0, 0.5, 0.0], [0.0] * 4]
     assert (data["stable_heads"], data["stable_mlps"], data["overlap"]) == (
         [[1, 1], [2, 1]], [1], {"demo/sst2": {"shared": 2, "jaccard": 0.5}}
@@ -392,5 +404,5 @@ def test_several_tasks_run_as_one_grid_with_a_cross_task_report(full_run, tiny_p
         mp.setattr(stage_module, "_train", counter := CountingTrain())
         run_pipeline(settings)
     assert counter.calls == 0
-    with pytest.raises(ValueError, match=r"--task_name \['demo', 'sst2'\] -> \['demo', 'rte'\]"):
-        run_pipeline(config(tiny_pretrained, grid, task_name=["demo", "rte"], data_dir=str(glue), stages=stages))
+    with pytest.raises(ValueError, match=r"--task_name \['demo', 'sst2'\] -> \['sst2', 'demo'\]"):
+        run_pipeline(config(tiny_pretrained, grid, task_name=["sst2", "demo"], data_dir=str(glue), stages=stages))

@@ -4,6 +4,8 @@ survival as the share of surviving weights per head and per tensor, and importan
 Each function writes the file atomically and returns its path; the plotted numbers come from the ``*_matrix`` /
 ``*_vector`` helpers, titles from `describe`. matplotlib is optional: ``pip install "hf-lottery[plots]"``.
 
+Example:
+
 ```python
 >>> import tempfile, torch
 >>> from hf_lottery import LotteryTicket
@@ -156,13 +158,14 @@ def _heatmap(matrix: np.ndarray, path: str | os.PathLike, title: str, label: str
 def plot_head_survival(
     head_masks: torch.Tensor | Sequence[torch.Tensor] | Sequence[LotteryTicket], path: str | os.PathLike,
     title: str | None = None, *, task: str | None = None, model: str | None = None,
+    label: str = "share of tickets keeping the head",
 ) -> Path:  # fmt: skip
-    """One ticket: its kept / pruned heads (layers × heads); several: the share of tickets keeping each head."""
+    """One ticket: its kept / pruned heads (layers × heads); several: the share of them keeping each head (`label`)."""
     matrix = head_survival_matrix(head_masks, "mean")
     what = describe(head_masks, task, model)
     if len(_tickets(head_masks)) == 1:
         return _heatmap(matrix, path, title or f"Heads kept ({int(matrix.sum())}/{matrix.size}) — {what}", None)
-    return _heatmap(matrix, path, title or f"Head survival — {what}", "share of tickets keeping the head")
+    return _heatmap(matrix, path, title or f"Head survival — {what}", label)
 
 
 def plot_head_survival_std(

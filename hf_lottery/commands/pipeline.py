@@ -127,12 +127,14 @@ def _run_pipeline(name: str, argv: list[str]) -> int:
     report = run_pipeline(settings, prog)
     if report is None:
         return 0
+    from ..pipeline.tables import mean_std
+
     results = json.loads((report.parent / "results.json").read_text())
-    echo("")
-    for row in results["table"]:
-        retrained = [v for v in row["retrained"] if v is not None]
-        mean = sum(retrained) / len(retrained) if retrained else float("nan")
-        echo(f"  {row['subnetwork']:<40} re-fine-tuned {mean:.4f}")
+    for task, rows in (results.get("tables") or {"": results["table"]}).items():  # several tasks: a table each
+        echo(f"\n{task}" if task else "")
+        for row in rows:  # dev scores, mean ± std over seeds: pruned without retraining; (re-)fine-tuned
+            pruned = "–" if row["pruned"] is None else mean_std(row["pruned"])
+            echo(f"  {row['subnetwork']:<38} pruned {pruned:<17} trained {mean_std(row['retrained'])}")
     echo(f"\nReport: {report}")
     return 0
 

@@ -6,6 +6,8 @@ during the search), uses real metric types and GLUE split names in ``model-index
 what is unknown rather than printing ``None``. Structured tickets get a head / MLP table (and latency when given),
 magnitude tickets the share of weights kept per layer and tensor.
 
+Example:
+
 ```python
 >>> import tempfile, torch
 >>> from huggingface_hub import constants
@@ -80,7 +82,13 @@ def base_model_license(base: str | None, local_only: bool = False) -> dict[str, 
     except Exception as err:  # a license lookup never stops a push: the card then points to the base model
         logger.info("No license from the card of %s: %s", base, err)
         return {}
-    return {key: str(data[key]) for key in LICENSE_FIELDS if data.get(key)}
+    found = {key: str(data[key]) for key in LICENSE_FIELDS if data.get(key)}
+    if ":" not in (link := found.get("license_link", "https://")):  # a file of the base repo, not of the pushed one
+        found["license_link"] = f"https://huggingface.co/{base}/blob/main/{link.lstrip('./')}"
+    elif not link.startswith(("https://", "http://")):  # javascript:, data:, ... never reach a card
+        logger.info("Dropped the license link of %s's card: not an http(s) address.", base)
+        found.pop("license_link", None)
+    return found
 
 
 def _model_ref(name: Any) -> str:

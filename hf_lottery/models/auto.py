@@ -5,6 +5,8 @@ by you) registers the compact model type, after which ``AutoModelForSequenceClas
 (and ``AutoModel`` / ``AutoModelForMaskedLM`` / ``AutoModelForTokenClassification``) load a compact folder with the
 architecture recorded in it. Registering imports neither torch-pruning nor the Hub code.
 
+Example:
+
 ```python
 >>> import tempfile, torch
 >>> from transformers import AutoModelForSequenceClassification

@@ -54,6 +54,8 @@ SAVED_MODEL_TYPE = (
 def pruning_spec(ticket: LotteryTicket, model_type: str, architecture: str) -> dict[str, Any]:
     """The per-layer record a compacted model carries: which heads and MLPs it kept, and what it was before.
 
+    Example:
+
     ```python
     >>> import torch
     >>> ticket = LotteryTicket(head_mask=torch.tensor([[1, 0], [0, 0]]), mlp_mask=torch.tensor([1, 0]))
@@ -78,6 +80,8 @@ def _int(value: Any) -> bool:
 
 def ticket_from_spec(spec: Any, num_layers: int | None = None, source: str = "config.json") -> LotteryTicket:
     """The structured ticket a compact spec describes; `ValueError` naming the field for a malformed spec.
+
+    Example:
 
     ```python
     >>> ticket_from_spec({"heads_kept": [[0], []], "mlps_kept": [True, False], "num_attention_heads": 2}).head_mask
@@ -169,6 +173,8 @@ class CompactModelMixin:
 
 def compact_model(model: nn.Module, ticket: LotteryTicket, *, inplace: bool = False) -> nn.Module:
     """A physically smaller copy of `model` without the heads and MLPs `ticket` prunes (see the module docstring).
+
+    Example:
 
     ```python
     >>> import tempfile, torch

@@ -78,6 +78,8 @@ def expand_compact_model(
     keep the heads / MLPs the model kept, else `applied_ticket(compact_model)`, else the one the compaction spec
     records) is stored as ``model.hf_lottery_ticket`` and in ``model.config`` under `CONFIG_TICKET_KEY`.
 
+    Example:
+
     ```python
     >>> import tempfile, torch
     >>> from transformers import AutoModelForSequenceClassification, BertForSequenceClassification

@@ -64,6 +64,8 @@ def ticket_from_pruned_heads(config: Any) -> LotteryTicket:
     `config` is a ``config.json`` dict or a config object with ``pruned_heads`` (``{layer: [heads]}``, layer keys as
     ints or strings), ``num_hidden_layers``, ``num_attention_heads`` and ``hidden_size``. MLPs are all kept.
 
+    Example:
+
     ```python
     >>> config = {"pruned_heads": {"0": [1, 2], "1": [0]}, "num_hidden_layers": 2, "num_attention_heads": 4,
     ...           "hidden_size": 32, "intermediate_size": 37}
@@ -144,6 +146,8 @@ def load_pruned_model(
         TicketNotFoundError: the repo or folder holds no ticket in any form.
         ValueError: the ticket does not fit the model, or a config / weights file is malformed (named).
         ConnectionError: the Hub could not be reached (nothing local is touched).
+
+    Example:
 
     ```python
     >>> import tempfile, torch

@@ -122,6 +122,8 @@ def export_onnx(
         ValueError: ``compact=True`` without a ticket, or a `verify` mismatch.
         ImportError: ``onnx`` is not installed (``pip install hf-lottery[onnx]``).
 
+    Example:
+
     ```python
     >>> import tempfile, torch
     >>> from hf_lottery import LotteryTicket, apply_ticket, export_onnx

@@ -66,6 +66,8 @@ def rewind(
         revision: defaults to ``ticket.base_model_revision``.
         compact: structured tickets only (a magnitude ticket's ``weight_masks`` cannot be removed: `ValueError`).
 
+    Example:
+
     ```python
     >>> import tempfile, torch
     >>> from hf_lottery import LotteryTicket, rewind

@@ -147,7 +147,7 @@ class PipelineConfig:
         limit = self.super_retrain_seeds
         if limit is not None and (not _is_int(limit) or limit < 0):
             raise ValueError(f"`super_retrain_seeds` must be an integer >= 0 or unset; got {limit!r}.")
-        from ..tasks.glue import canonical_task_name
+        from ..tasks.glue import GLUE_TASKS, canonical_task_name
 
         tasks = self.task_name if isinstance(self.task_name, list) else [self.task_name]
         folders = self.data_dir if isinstance(self.data_dir, list) else [self.data_dir]
@@ -157,7 +157,8 @@ class PipelineConfig:
             raise ValueError("`task_name` is required (a GLUE task or 'demo', or several).")
         try:
             if len({canonical_task_name(task) for task in tasks}) < len(tasks):
-                raise ValueError(f"each task once; got {tasks}.")
+                mm = " (mnli-mm is MNLI scored on its mismatched dev set: run it in a folder of its own)"
+                raise ValueError(f"each task once; got {tasks}{mm if 'mnli-mm' in tasks else ''}.")
         except ValueError as err:
             raise ValueError(f"`task_name`: {err}") from None
         if len(folders) not in (1, len(tasks)):
@@ -185,6 +186,15 @@ class PipelineConfig:
         for folder in folders:
             if folder is not None and (not isinstance(folder, str) or not Path(folder).is_dir()):
                 raise ValueError(f"`data_dir` {folder!r} is not a folder.")
+        root = folders[0] if len(tasks) > 1 and len(folders) == 1 else None  # a GLUE root, not one task's folder
+        for spec in [GLUE_TASKS[canonical_task_name(task)] for task in tasks] if root else []:
+            if spec.name != "demo" and not any(
+                (Path(root) / name / "train.tsv").is_file() for name in (spec.folder, spec.name)
+            ):
+                raise ValueError(
+                    f"`data_dir` {root!r} serves {len(tasks)} tasks, so it must be a GLUE root; it has no "
+                    f"{spec.folder}/train.tsv. Give the folder holding the task folders, or one folder per task."
+                )
         if self.pattern_classifier is not None and not Path(self.pattern_classifier).is_dir():
             raise ValueError(f"`pattern_classifier` {self.pattern_classifier!r} is not a folder.")
         if _looks_like_path(self.model_name_or_path) and not Path(self.model_name_or_path).expanduser().exists():
@@ -357,7 +367,7 @@ class RunSettings:
         if config.data_dir is not None and task.name != "demo":
             folder = _task_folder(task, Path(config.data_dir))
             for name in ("train.tsv", *task.dev_files.values()):
-                files[f"data_dir/{(folder / name).relative_to(config.data_dir).as_posix()}"] = folder / name
+                files[f"data_dir/{task.folder}/{name}"] = folder / name  # alike from a GLUE root or the task's folder
         if config.model_name_or_path != DEFAULT_MODEL and model.is_dir():
             files.update({f"model_name_or_path/{path.name}": path for path in model.iterdir() if path.is_file()})
         return {**found, **{key: sha256_file(path)[:16] for key, path in sorted(files.items()) if path.is_file()}}
@@ -463,15 +473,16 @@ def parse_into(parser, argv: Sequence[str] | None, build: Callable | None = None
 
 
 def _from_flags(kind: type, namespace: dict[str, Any], keep: Collection[str]) -> Any:
-    from transformers import TrainingArguments
+    from transformers import HfArgumentParser, TrainingArguments
 
     if kind is not TrainingArguments:
         return kind(**{f.name: namespace[f.name] for f in fields(kind) if f.init})
+    unset = vars(HfArgumentParser(TrainingArguments).parse_args([]))  # the parser's own spelling of a default
     values = {}
     for f in fields(kind):
         if not f.init or f.name not in namespace:  # a field the parser does not offer keeps the Trainer's default
             continue
-        if namespace[f.name] != _field_default(f) or f.name in keep:
+        if namespace[f.name] not in (_field_default(f), unset.get(f.name, _field_default(f))) or f.name in keep:
             values[f.name] = namespace[f.name]
     return values
 
@@ -491,6 +502,13 @@ def check_resume(settings: RunSettings, previous: dict[str, Any] | None, finishe
     root = settings.output_dir
     if previous is not None:
         old, new = previous.get("fingerprint", {}), settings.fingerprint()
+        if isinstance(tasks := old.get("task_name"), list) != isinstance(new["task_name"], list):
+            if isinstance(tasks, list):
+                raise ValueError(
+                    f"{root} holds a run of several tasks ({', '.join(tasks)}); each of them is a run in its own "
+                    f"folder, e.g. --output_dir {root / tasks[0]}."
+                )
+            raise ValueError(f"{root} holds a run of one task ({tasks}); use another --output_dir for several tasks.")
         changed = {k: (old.get(k, "unset"), v) for k, v in new.items() if old.get(k, "unset") != v}
         changed.update({k: (v, "unset") for k, v in old.items() if k not in new})
         if changed:

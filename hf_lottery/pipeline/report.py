@@ -7,6 +7,7 @@ as a warning, i.e. on stderr from the command line).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,19 @@ def _provenance(run: dict[str, Any]) -> list[str]:
     return [*lines, f"Git revision: {run.get('git_revision')}", f"Packages: {versions}", ""]
 
 
+def _json(value: Any) -> str:
+    """Strict JSON (ASCII, sorted keys): an undefined statistic (NaN, infinity) is written as null."""
+
+    def finite(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: finite(v) for key, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [finite(v) for v in item]
+        return None if isinstance(item, float) and not math.isfinite(item) else item
+
+    return json.dumps(finite(value), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
 def build_report(output_dir: str | Path) -> Path:
     """Write ``report/results.json``, ``report/results.csv``, ``report/report.md`` and PNG plots of a run folder
     (e.g. ``build_report("outputs/demo")``, `hf-lottery report` on the command line); return report.md. The folder of
@@ -221,12 +235,13 @@ def _task_report(data: dict[str, Any]) -> tuple[Path, str, list[dict[str, Any]]]
     results |= {key: data[key] for key in ("full", "pruned", "retrained", "tickets")}
     paper = paper_results(data["config"]["task_name"])  # the paper's figures; {} for a task it does not cover
     results |= {"patterns": layout.done(layout.patterns_dir), "claims": claims, "paper": paper}
-    write_text(layout.report_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")  # ASCII
+    write_text(layout.report_dir / "results.json", _json(results))
     write_text(layout.report_dir / "results.csv", to_csv(data))
     lines = _header(data)
     if missing:
         logger.warning("Incomplete run %s: missing %s.", layout.root, "; ".join(missing))
-        lines += ["> **Incomplete run.** Missing: " + "; ".join(missing) + ". Re-run the same command to finish.", ""]
+        finish = "Re-run the same command to finish (with `--stages` that make them)."
+        lines += [f"> **Incomplete run.** Missing: {'; '.join(missing)}. {finish}", ""]
     lines += ["## Main table (dev, mean ± std over seeds)", "", table, "", "## Paper's claims", ""]
     lines += [claims_markdown(claims), "", "## Tickets per seed", "", seeds_table(data)]
     lines += ["", "## Agreement of the structured tickets across seeds", "", stats_md, "", "## Plots", ""]
@@ -250,42 +265,44 @@ def grid_report(layout: RunLayout) -> Path:
     from ..analysis.plots import plot_head_survival
 
     run = layout.done(layout.run_config, "tasks")
-    lines = [f"# Lottery tickets: {', '.join(run['tasks'])}", "", f"Command: `{run.get('command', '')}`", ""]
-    structured, heads, mlps, agreements, tables = {}, {}, {}, {}, {}
+    lines = [f"# Lottery tickets: {', '.join(run['tasks'])}", ""]
+    structured, agreements, tables, missing = {}, {}, {}, []
     for task in run["tasks"]:
         data = collect(layout.root / task)
         _, table, tables[task] = _task_report(data)
+        missing += [f"{task}: {unit}" for unit in missing_units(data)]
         lines += [f"## {task} ([full report](../{task}/report/report.md))", "", table, ""]
         if goods := _goods(data, "structured"):
             structured[task] = goods
-            heads[task] = torch.stack([t.head_mask for t in goods]).all(0)
-            mlps[task] = torch.stack([t.mlp_mask for t in goods]).all(0)
         if len(goods) > 1:
             agreements[task] = mask_agreement(goods)
     lines += ["## Agreement of the structured tickets across seeds, per task", ""]
     lines += [agreement_table(agreements) if agreements else "Needs two seeds or more with a structured ticket.", ""]
     results = {"tasks": run["tasks"], "tables": tables, "agreement": {k: v.to_dict() for k, v in agreements.items()}}
-    if len(heads) > 1:  # the share of tasks where every seed keeps a head (MLP); stable: more than half of them
-        shares = {
-            name: torch.stack(list(masks.values())).float().mean(0)
-            for name, masks in (("heads", heads), ("mlps", mlps))
-        }
+    results |= {"complete": not missing, "missing": missing}
+    if missing:
+        lines[2:2] = ["> **Incomplete run**: see each task's report for what is missing.", ""]
+    if len(structured) > 1:  # the share of tasks where every seed keeps a head (MLP); stable: more than half of them
+        kept = {part: [torch.stack([getattr(t, f"{part[:-1]}_mask") for t in goods]).all(0)
+                       for goods in structured.values()] for part in ("heads", "mlps")}  # fmt: skip
+        shares = {part: torch.stack(masks).float().mean(0) for part, masks in kept.items()}
         overlap = task_overlap(structured)
         results |= {"stable_heads": (shares["heads"] > 0.5).nonzero().add(1).tolist(), "overlap": overlap,
                     "stable_mlps": (shares["mlps"] > 0.5).nonzero().add(1).flatten().tolist(),
                     "share_of_tasks": {k: v.tolist() for k, v in shares.items()}}  # fmt: skip
-        plot = plot_head_survival(list(heads.values()), layout.plots_dir / "stable_heads.png",
-                                  f"Heads kept by every seed: share of {len(heads)} tasks")  # fmt: skip
+        plot = plot_head_survival(kept["heads"], layout.plots_dir / "stable_heads.png",
+                                  f"Heads kept by every seed: share of {len(structured)} tasks",
+                                  label="share of tasks where every seed keeps the head")  # fmt: skip
         stable = ", ".join(f"{layer}-{head}" for layer, head in results["stable_heads"]) or "none"
         lines += ["## Heads stable across tasks", "", "A head is stable in a task when the structured good ticket of "
-                  f"every seed keeps it. Stable in more than half of the {len(heads)} tasks (layer-head, from 1): "
+                  f"every seed keeps it. Stable in more than half of the {len(structured)} tasks (layer-head, from 1): "
                   f"{stable}; MLPs (layer): {', '.join(map(str, results['stable_mlps'])) or 'none'}.", "",
                   f"![Share of tasks keeping each head in every seed](plots/{plot.name})", "",
                   "| tasks | heads stable in both | Jaccard |", "|---|---|---|"]  # fmt: skip
         lines += [f"| {pair} | {v['shared']} | {v['jaccard']:.2f} |" for pair, v in overlap.items()]
     lines += ["", "## Head survival per task", ""]
-    lines += [f"![{task}](../{task}/report/plots/head_survival.png)" for task in heads]
-    write_text(layout.report_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    lines += [f"![{task}](../{task}/report/plots/head_survival.png)" for task in structured] + ["", *_provenance(run)]
+    write_text(layout.report_dir / "results.json", _json(results))
     write_text(layout.report_dir / "report.md", "\n".join(lines) + "\n")
     logger.info("Cross-task report written to %s", layout.report_dir / "report.md")
     return layout.report_dir / "report.md"

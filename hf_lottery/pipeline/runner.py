@@ -192,6 +192,8 @@ def run_pipeline(settings: RunSettings, program: str = "hf-lottery run") -> Path
     contexts[0].check_max_seq_length()  # before any file: the corrected command must not look like another run
     runs = ([(settings, None)] if len(contexts) > 1 else []) + [(ctx.settings, ctx) for ctx in contexts]
     previous = [_check_folder(run_settings) for run_settings, _ in runs]
+    for ctx in contexts:  # every task's data read and checked before anything is written
+        _ = ctx.data_description
     distributed.barrier()  # every process checked every folder before the main one writes into them
     for (run_settings, ctx), found in zip(runs, previous):
         _write_run_config(run_settings, program, found, ctx)

@@ -213,6 +213,8 @@ def compute_importance(
         weight_gradients: also compute (and discard) every weight gradient, as a training backward does — only
             for cost comparisons with the paper's scheme; the scores are the same.
 
+    Example:
+
     ```python
     >>> result = compute_importance(tiny_bert(), tiny_data()[2], metric="sst2", importance="fisher", progress=False)
     >>> result.head_importance.shape, result.mlp_importance.shape, result.num_examples, result.num_tokens

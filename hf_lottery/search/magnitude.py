@@ -47,6 +47,8 @@ def find_magnitude_ticket(
     The arguments are `find_structured_ticket`'s (the model's weights are restored after the search), and
     ``parameter_names``, which overrides the weight set (names relative to the encoder; default: the paper's).
 
+    Example:
+
     ```python
     >>> model = tiny_bert().eval()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}] * 2

@@ -40,6 +40,8 @@ def sample_ticket(
 
     Same `seed` → identical ticket.
 
+    Example:
+
     ```python
     >>> good = LotteryTicket(head_mask=torch.tensor([[True, True, False, False]] * 2), mlp_mask=torch.tensor([True, False]))
     >>> random_ticket = sample_ticket(good, "random", seed=42)
@@ -105,6 +107,8 @@ def super_tickets(
     * bad: the ones pruned by every ticket, resized to the good size (topped up first from components that are
       neither super-good nor super-bad, or sub-sampled);
     * random: components that are neither super-good nor bad, resized to the good size.
+
+    Example:
 
     ```python
     >>> def ticket(heads):

@@ -17,6 +17,8 @@ class DegenerateStopRuleWarning(UserWarning):
 class StopRule:
     """``passes(metric)`` is ``metric >= threshold × full_metric``; `degenerate` flags a rule a constant predictor passes.
 
+    Example:
+
     ```python
     >>> rule = StopRule(threshold=0.9, full_metric=0.8, constant_baseline=0.5)
     >>> round(rule.threshold_value, 4), rule.passes(0.75), rule.passes(0.7), rule.degenerate

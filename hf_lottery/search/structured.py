@@ -56,6 +56,8 @@ def find_structured_ticket(
         base_model / base_model_revision / task / seed: recorded in the ticket.
         progress: show a progress bar (main process only).
 
+    Example:
+
     ```python
     >>> model = tiny_bert().eval()
     >>> batches = [{"input_ids": torch.randint(0, 99, (4, 7)), "labels": torch.tensor([0, 1, 1, 0])}] * 2

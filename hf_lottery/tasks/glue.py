@@ -107,6 +107,8 @@ def canonical_task_name(name: str) -> str:
 def dev_split_name(name: str) -> str:
     """The dev split a task name is scored on: ``validation``, or MNLI's mismatched set for ``mnli-mm``.
 
+    Example:
+
     ```python
     >>> dev_split_name("MNLI-mm"), dev_split_name("mnli"), dev_split_name("sst2")
     ('validation_mismatched', 'validation', 'validation')
@@ -189,6 +191,8 @@ def _load_split(task: GlueTask, path: Path) -> datasets.Dataset:
 def load_glue(task: str, data_dir: str | os.PathLike | None = None) -> datasets.DatasetDict:
     """Load a GLUE task from a local folder of the official TSVs, or from the Hub (``nyu-mll/glue``).
 
+    Example:
+
     ```python
     >>> data = load_glue("demo")   # a GLUE folder works alike: load_glue("mrpc", "glue/MRPC")
     >>> data["train"].num_rows, data["validation"].num_rows
@@ -236,6 +240,8 @@ def load_text_classification(
 
     Text columns keep their names; labels become ``label`` (class ids; strings are mapped through `label_names`,
     or the sorted label values of the first split).
+
+    Example:
 
     ```python
     >>> data = load_text_classification({"train": "train.csv", "validation": "dev.csv"},

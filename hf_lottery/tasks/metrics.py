@@ -54,6 +54,8 @@ class TaskMetric:
     positives), ``matthews_correlation``, ``pearson``, ``spearmanr``; plus ``accuracy_f1_mean``,
     ``pearson_spearman_mean`` and ``score``. No labels score 0.0.
 
+    Example:
+
     ```python
     >>> metric = get_task_metric("CoLA")
     >>> metric.name
@@ -140,6 +142,8 @@ def glue_metric(task: str, **kwargs: Any) -> Any:
 
     `kwargs` go to `evaluate.Metric` (e.g. ``experiment_id``); results are kept in memory by default.
 
+    Example:
+
     ```python
     >>> metric = glue_metric("mrpc")
     >>> metric.compute(predictions=[1, 0, 1, 1], references=[1, 0, 0, 1])
@@ -163,6 +167,8 @@ def _call_and_pick_score(metric: Callable, predictions: np.ndarray, labels: np.n
 
 def resolve_metric(metric: Any) -> MetricFn:
     """Turn a task name, a metric object or a callable into ``fn(predictions, labels) -> float``.
+
+    Example:
 
     ```python
     >>> fn = resolve_metric("sst2")
@@ -222,6 +228,8 @@ def task_of_metric(metric: Any) -> str | None:
 
 def metric_from_compute_metrics(compute_metrics: Callable, key: str) -> MetricFn:
     """Adapt a Trainer `compute_metrics(EvalPrediction) -> dict` into the search's ``(predictions, labels) -> float``.
+
+    Example:
 
     ```python
     >>> def compute_metrics(eval_prediction):

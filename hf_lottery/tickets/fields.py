@@ -27,6 +27,8 @@ LAYER_NAME = re.compile(r"^layer\.(\d+)\.(.+)\.(weight|bias)$")
 def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor:
     """Turn a 0/1 tensor, array or nested list into a bool tensor, or raise a `ValueError` naming the mask.
 
+    Example:
+
     ```python
     >>> as_bool_mask("mlp_mask", [1, 0, 1])
     tensor([ True, False,  True])
@@ -60,6 +62,8 @@ def as_bool_mask(name: str, value: Any, ndim: int | None = None) -> torch.Tensor
 
 def check_metadata(self: Any) -> None:
     """Type and range checks of a ticket's metadata fields (in place), so a bad value fails at once, naming it.
+
+    Example:
 
     ```python
     >>> from types import SimpleNamespace
@@ -126,6 +130,8 @@ def check_metrics(metrics: dict[str, Any], where: str = "metrics") -> dict[str, 
 def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
     """Importance scores as a float32 tensor of `shape`, finite, or a `ValueError` naming the field.
 
+    Example:
+
     ```python
     >>> check_scores("mlp_importance", [0.5, float("nan")], (2,))
     Traceback (most recent call last):
@@ -151,6 +157,8 @@ def check_scores(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor 
 
 def json_value(value: Any, where: str, depth: int = 0) -> Any:
     """`value` with numpy / 0-d torch scalars and dataclasses made plain JSON, or a `TypeError` naming `where`.
+
+    Example:
 
     ```python
     >>> import numpy as np
@@ -182,6 +190,8 @@ def json_value(value: Any, where: str, depth: int = 0) -> Any:
 
 def check_dims(dims: Any, head_shape: tuple[int, ...]) -> dict[str, int]:
     """`model_dims` checked (a dict of the five positive dimensions agreeing with the head mask's shape).
+
+    Example:
 
     ```python
     >>> check_dims({"num_layers": 1, "num_heads": 2, "head_size": 8, "hidden_size": -16, "intermediate_size": 37}, (1, 2))

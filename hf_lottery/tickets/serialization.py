@@ -42,6 +42,8 @@ _KEPT_SUFFIX = "." + TICKET_MASKS_NAME.rsplit(".", 1)[1]
 def check_format_version(version: Any, where: str) -> int:
     """The ticket format version of a config or entry, or a `ValueError` naming `where` and the readable range.
 
+    Example:
+
     ```python
     >>> check_format_version(1, "ticket_config.json")
     1
@@ -66,6 +68,8 @@ def check_format_version(version: Any, where: str) -> int:
 
 def masks_file_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     """The masks file's bytes: safetensors with its header (metadata included) in sorted order, so deterministic.
+
+    Example:
 
     ```python
     >>> import torch
@@ -116,6 +120,8 @@ def write_ticket_files(folder: str | os.PathLike, config: dict[str, Any], tensor
     """Write ``ticket_config.json`` (`config`, `mask_counts`, ``masks_sha256``) and the masks file as one commit.
 
     `NotADirectoryError` when `folder` is a file; `TypeError` (nothing changed) when JSON cannot write `config`.
+
+    Example:
 
     ```python
     >>> import tempfile, torch
@@ -201,6 +207,8 @@ def _count(config: dict[str, Any], key: str, config_file: Path) -> Any:
 def mask_counts(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     """The summary counts ``ticket_config.json`` records of the masks in `tensors` (None where a mask is misshapen).
 
+    Example:
+
     ```python
     >>> mask_counts({"head_mask": torch.tensor([[1, 0]]), "mlp_mask": torch.tensor([1])})["heads_kept_per_layer"]
     [1]
@@ -223,6 +231,8 @@ def mask_counts(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 def check_counts(config: dict[str, Any], tensors: dict[str, torch.Tensor], config_file: Path) -> None:
     """Refuse masks that contradict the `mask_counts` their config records (masks replaced, checksum removed).
+
+    Example:
 
     ```python
     >>> import torch
@@ -265,6 +275,8 @@ def read_ticket_files(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[s
     """Read a ticket folder's config and tensors with every check: a `FileNotFoundError` for a missing file, else a
     `ValueError` naming the damage (JSON, format version, checksum, safetensors, a missing mask or wrong counts).
 
+    Example:
+
     ```python
     >>> import tempfile
     >>> read_ticket_files(tempfile.mkdtemp())
@@ -304,6 +316,8 @@ def read_ticket_files(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[s
 def weight_masks_sha256(weight_masks: dict[str, torch.Tensor]) -> str:
     """sha256 of weight masks: names, shapes and bits, in name order (independent of any file layout).
 
+    Example:
+
     ```python
     >>> import torch
     >>> weight_masks_sha256({"layer.0.output.dense.weight": torch.ones(2, 2, dtype=torch.bool)})[:12]
@@ -321,6 +335,8 @@ def weight_masks_sha256(weight_masks: dict[str, torch.Tensor]) -> str:
 
 def true_runs(flat: torch.Tensor) -> list[list[int]]:
     """``[start, stop)`` runs of True in a 1-D bool tensor.
+
+    Example:
 
     ```python
     >>> import torch
@@ -340,6 +356,8 @@ def recover_weight_masks(
 
     Each record has the parameter's ``shape``, ``kept`` count and ``kept_zeros`` (``[start, stop)`` runs of flat
     indices kept although zero); recovered masks off the counts or `expected_sha` raise a `ValueError`.
+
+    Example:
 
     ```python
     >>> import torch

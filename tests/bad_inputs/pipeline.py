@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from hf_lottery.pipeline.config import RunSettings, check_resume
+from hf_lottery.pipeline.runner import run_pipeline
 
 from . import BadInput
 
@@ -23,6 +24,28 @@ def _resume_with(previous_fingerprint=None, finished=None, **kwargs):
         check_resume(settings, previous, finished or {})
 
     return call
+
+
+def _glue_root(tmp_path, *folders: str) -> str:
+    """A GLUE root holding SST-2 and RTE folders (a sentence / two sentences per example), or the named ones."""
+    files = {"SST-2": "sentence\tlabel\ngood film\t1\nbad film\t0\n",
+             "RTE": "index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tentailment\n1\tC.\tD.\tnot_entailment\n"}  # fmt: skip
+    for name in folders or files:
+        (tmp_path / "glue" / name).mkdir(parents=True)
+        for split in ("train.tsv", "dev.tsv"):
+            (tmp_path / "glue" / name / split).write_text(files[name])
+    return str(tmp_path / "glue")
+
+
+def _swapped_folders(tmp_path):
+    root = _glue_root(tmp_path)
+    settings = RunSettings.from_kwargs(
+        task_name=["sst2", "rte"], data_dir=[f"{root}/RTE", f"{root}/SST-2"], output_dir=str(tmp_path / "out")
+    )
+    try:
+        run_pipeline(settings)
+    finally:
+        assert not (tmp_path / "out").exists()  # every task's data is read before anything is written
 
 
 def _redaction(tmp_path):
@@ -203,6 +226,56 @@ CASES = [
         ),
         ValueError,
         r"holds a run with other settings \(--task_name \['demo', 'sst2'\] -> \['demo', 'rte'\]\)",
+    ),
+    BadInput(
+        "pipeline-tasks-one-task-folder-for-several",
+        "pipeline",
+        lambda tmp_path: RunSettings.from_kwargs(
+            task_name=["sst2", "rte"], output_dir="x", data_dir=f"{_glue_root(tmp_path, 'SST-2')}/SST-2"
+        ),
+        ValueError,
+        r"`data_dir` .*SST-2' serves 2 tasks, so it must be a GLUE root; it has no SST-2/train\.tsv",
+    ),
+    BadInput(
+        "pipeline-tasks-root-without-a-task",
+        "pipeline",
+        lambda tmp_path: RunSettings.from_kwargs(
+            task_name=["sst2", "qnli"], output_dir="x", data_dir=_glue_root(tmp_path)
+        ),
+        ValueError,
+        r"serves 2 tasks, so it must be a GLUE root; it has no QNLI/train\.tsv",
+    ),
+    BadInput(
+        "pipeline-tasks-folders-swapped", "pipeline", _swapped_folders, ValueError, r"lacks column\(s\) \['sentence'\]"
+    ),
+    BadInput(
+        "pipeline-tasks-mnli-twice",
+        "pipeline",
+        _settings(task_name=["mnli", "mnli-mm"]),
+        ValueError,
+        r"each task once; .* \(mnli-mm is MNLI scored on its mismatched dev set: run it in a folder of its own\)",
+    ),
+    BadInput(
+        "pipeline-resume-one-task-in-a-grid-folder",
+        "pipeline",
+        lambda tmp_path: check_resume(
+            RunSettings.from_kwargs(task_name="sst2", output_dir=str(tmp_path)),
+            {"fingerprint": {"task_name": ["sst2", "mrpc"]}},
+            {},
+        ),
+        ValueError,
+        r"holds a run of several tasks \(sst2, mrpc\); each of them is a run in its own folder, e\.g\. --output_dir .*sst2",
+    ),
+    BadInput(
+        "pipeline-resume-several-tasks-in-a-task-folder",
+        "pipeline",
+        lambda tmp_path: check_resume(
+            RunSettings.from_kwargs(task_name=["sst2", "mrpc"], output_dir=str(tmp_path)),
+            {"fingerprint": {"task_name": "sst2"}},
+            {},
+        ),
+        ValueError,
+        r"holds a run of one task \(sst2\); use another --output_dir for several tasks",
     ),
     BadInput(
         "pipeline-model-folder-missing",

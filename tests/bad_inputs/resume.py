@@ -85,7 +85,7 @@ def _moved_data_and_other_on_degenerate(tmp_path):
         task_name="sst2", data_dir=str(tmp_path / "moved"), output_dir=str(tmp_path), on_degenerate="ignore"
     )
     check_resume(again, previous, {})  # same content elsewhere, and a flag that changes no result: the same run
-    assert "data_dir/dev.tsv" in previous["fingerprint"] and "on_degenerate" not in previous["fingerprint"]
+    assert "data_dir/SST-2/dev.tsv" in previous["fingerprint"] and "on_degenerate" not in previous["fingerprint"]
 
 
 def _imp(tmp_path, **settings):
@@ -268,7 +268,7 @@ CASES = [
         "pipeline",
         _resumed_after(_append("glue/dev.tsv"), DATA),
         ValueError,
-        r"other settings \(--data_dir/dev\.tsv '[0-9a-f]{16}' -> '[0-9a-f]{16}'\); use another --output_dir",
+        r"other settings \(--data_dir/SST-2/dev\.tsv '[0-9a-f]{16}' -> '[0-9a-f]{16}'\); use another --output_dir",
     ),
     BadInput(
         "resume-changed-train-tsv-in-task-folder",
