@@ -147,7 +147,7 @@ class PipelineConfig:
         limit = self.super_retrain_seeds
         if limit is not None and (not _is_int(limit) or limit < 0):
             raise ValueError(f"`super_retrain_seeds` must be an integer >= 0 or unset; got {limit!r}.")
-        from ..tasks.glue import GLUE_TASKS, canonical_task_name
+        from ..tasks.glue import GLUE_TASKS, _task_folder, canonical_task_name
 
         tasks = self.task_name if isinstance(self.task_name, list) else [self.task_name]
         folders = self.data_dir if isinstance(self.data_dir, list) else [self.data_dir]
@@ -188,13 +188,15 @@ class PipelineConfig:
                 raise ValueError(f"`data_dir` {folder!r} is not a folder.")
         root = folders[0] if len(tasks) > 1 and len(folders) == 1 else None  # a GLUE root, not one task's folder
         for spec in [GLUE_TASKS[canonical_task_name(task)] for task in tasks] if root else []:
-            if spec.name != "demo" and not any(
-                (Path(root) / name / "train.tsv").is_file() for name in (spec.folder, spec.name)
-            ):
+            if spec.name == "demo":  # generated, no folder
+                continue
+            try:
+                _task_folder(spec, Path(root), root=True)
+            except FileNotFoundError:
                 raise ValueError(
                     f"`data_dir` {root!r} serves {len(tasks)} tasks, so it must be a GLUE root; it has no "
                     f"{spec.folder}/train.tsv. Give the folder holding the task folders, or one folder per task."
-                )
+                ) from None
         if self.pattern_classifier is not None and not Path(self.pattern_classifier).is_dir():
             raise ValueError(f"`pattern_classifier` {self.pattern_classifier!r} is not a folder.")
         if _looks_like_path(self.model_name_or_path) and not Path(self.model_name_or_path).expanduser().exists():

@@ -283,8 +283,8 @@ def grid_report(layout: RunLayout) -> Path:
     if missing:
         lines[2:2] = ["> **Incomplete run**: see each task's report for what is missing.", ""]
     if len(structured) > 1:  # the share of tasks where every seed keeps a head (MLP); stable: more than half of them
-        kept = {part: [torch.stack([getattr(t, f"{part[:-1]}_mask") for t in goods]).all(0)
-                       for goods in structured.values()] for part in ("heads", "mlps")}  # fmt: skip
+        kept = {part: [torch.stack([getattr(t, mask) for t in goods]).all(0) for goods in structured.values()]
+                for part, mask in (("heads", "head_mask"), ("mlps", "mlp_mask"))}  # fmt: skip
         shares = {part: torch.stack(masks).float().mean(0) for part, masks in kept.items()}
         overlap = task_overlap(structured)
         results |= {"stable_heads": (shares["heads"] > 0.5).nonzero().add(1).tolist(), "overlap": overlap,

@@ -201,7 +201,7 @@ def run_pipeline(settings: RunSettings, program: str = "hf-lottery run") -> Path
     wanted = set(config.stages)
     started = time.perf_counter()
     worker = distributed.unit_worker() if config.distribute == "units" and distributed.is_distributed() else None
-    state = worker and settings.training_arguments(settings.output_dir, 0).distributed_state
+    state = settings.training_arguments(settings.output_dir, 0).distributed_state if worker else None
     split = state.split_between_processes if worker else nullcontext  # accelerate's split of a list over processes
 
     def run(name: str, units: list[tuple]) -> None:

@@ -152,8 +152,10 @@ def _read_tsv(
     return table, [n for n, _ in numbered]
 
 
-def _task_folder(task: GlueTask, data_dir: Path) -> Path:
-    for candidate in (data_dir, data_dir / task.folder, data_dir / task.name):
+def _task_folder(task: GlueTask, data_dir: Path, root: bool = False) -> Path:
+    """The folder of `task`'s TSVs: `data_dir` itself (unless `root`: a GLUE root's task folders only) or its task
+    folder."""
+    for candidate in (data_dir, data_dir / task.folder, data_dir / task.name)[root:]:
         if (candidate / "train.tsv").is_file():
             return candidate
     raise FileNotFoundError(
